@@ -1,0 +1,54 @@
+"""The ``talkface-lite`` command line.
+
+Each subcommand lives in its own module under ``talkface_lite/commands/``
+exposing ``add_arguments(parser)`` and ``run(args) -> int``.
+Register a new one by adding a line to :data:`COMMANDS`; modules are imported
+only when their command runs, so ``talkface-lite doctor`` works even where an
+optional dependency of another command is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+#: subcommand -> (module path, one-line help), in the order ``--help`` lists them
+COMMANDS = {
+    "doctor": ("talkface_lite.commands.doctor", "check this environment (exit 1 only if QUICK mode cannot run)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="talkface-lite", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"talkface_lite {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (_, help_line) in COMMANDS.items():
+        sub.add_parser(name, help=help_line, add_help=False)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        parser.parse_args(argv)  # prints help/version, or a clear "invalid choice" and exits 2
+        parser.print_help()
+        return 2
+    name = argv[0]
+    module_path, help_line = COMMANDS[name]
+    module = importlib.import_module(module_path)
+    cmd_parser = argparse.ArgumentParser(prog=f"talkface-lite {name}", description=help_line)
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print(f"talkface-lite {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

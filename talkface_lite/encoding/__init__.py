@@ -1,0 +1,1 @@
+"""encoding subpackage of talkface_lite."""

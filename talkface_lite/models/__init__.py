@@ -1,0 +1,1 @@
+"""models subpackage of talkface_lite."""
