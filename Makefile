@@ -1,0 +1,62 @@
+# talkface_lite: self-installing entry points. Needs only python3 (>= 3.9) and pip.
+#   make reproduce             run every notebook (QUICK, CPU) -> build/notebooks, figures/
+#   make reproduce QUICK=False DEVICE=cuda   paper scale on a GPU
+#   make test                  unit tests + nbval over notebooks/
+#   make lab                   JupyterLab on the project kernel
+PYTHON ?= python3
+VENV   ?= .venv
+QUICK  ?= True
+DEVICE ?= auto
+EXTRAS ?= dev
+KERNEL := talkface-lite
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.talkface-installed-$(EXTRAS)
+NB     ?=
+NBVAL  := --nbval-lax --nbval-kernel-name $(KERNEL) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
+# Tests write figures to a scratch folder so they never touch the committed figures/.
+TEST_ENV := TALKFACE_FIGURES=$(CURDIR)/build/test-figures MPLBACKEND=Agg
+
+.PHONY: help install reproduce test unit nbval notebook notebooks lab bench doctor clean
+
+help:
+	@sed -n '2,6p' Makefile
+
+$(STAMP): pyproject.toml tools/bootstrap.py
+	$(PYTHON) tools/bootstrap.py --venv $(VENV) --extras $(EXTRAS)
+	@touch $@
+
+install: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/talkface-lite reproduce --quick $(QUICK) --device $(DEVICE) --kernel $(KERNEL)
+
+test: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks $(NBVAL)
+
+unit: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest tests
+
+# make nbval NB=notebooks/03_triplane_nerf.ipynb   (default: all notebooks)
+nbval: $(STAMP)
+	$(TEST_ENV) $(BIN)/python -m pytest $(NBVAL) $(if $(NB),$(NB),notebooks)
+
+# make notebook NB=notebooks/03_triplane_nerf.ipynb : execute in place, QUICK (to commit)
+notebook: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make notebook NB=notebooks/NN_name.ipynb"; exit 2; }
+	$(BIN)/talkface-lite reproduce --in-place --only $(NB) --kernel $(KERNEL)
+
+notebooks: $(STAMP)
+	$(BIN)/talkface-lite reproduce --in-place --kernel $(KERNEL)
+
+lab:
+	$(MAKE) install EXTRAS=dev,lab
+	$(BIN)/jupyter lab --notebook-dir notebooks
+
+bench: $(STAMP)
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --device $(DEVICE) || exit 1; done
+
+doctor: $(STAMP)
+	$(BIN)/talkface-lite doctor
+
+clean:
+	rm -rf build .pytest_cache

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""Create or update the project's virtual environment from nothing but python3 + pip.
+
+Called by the Makefile; safe to re-run. Steps:
+
+1. Create ``.venv``. If the calling Python can already import a suitable torch
+   (a conda env, a GPU server's system install), the venv is created with
+   ``--system-site-packages`` so that torch is reused, never re-downloaded.
+2. If the venv still has no torch, install one:
+   * ``TORCH_SPEC`` (and optionally ``TORCH_INDEX_URL``) set: exactly that;
+   * an NVIDIA GPU is visible (``nvidia-smi``): PyPI's default ``torch``
+     (a CUDA build, several GB);
+   * otherwise a CPU build: ``torch==$TORCH_VERSION+cpu`` from the configured
+     indexes/find-links, then the PyTorch CPU index, and only as a last resort
+     PyPI's default wheel (with a warning about its size).
+3. ``pip install -e .[extras]`` (torch is a loose range, so it is kept).
+4. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
+   and nbval can never pick a foreign kernel.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+KERNEL_NAME = "talkface-lite"
+MIN_TORCH = (2, 1)
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def log(msg: str) -> None:
+    print(f"[bootstrap] {msg}", flush=True)
+
+
+def run(cmd, check=True, **kw) -> subprocess.CompletedProcess:
+    log("$ " + " ".join(str(c) for c in cmd))
+    return subprocess.run([str(c) for c in cmd], check=check, **kw)
+
+
+def torch_version(python: str):
+    """(major, minor) of the torch ``python`` imports, or None."""
+    probe = subprocess.run(
+        [python, "-c", "import torch,sys; v=torch.__version__.split('+')[0].split('.'); print(v[0], v[1])"],
+        capture_output=True, text=True,
+    )
+    if probe.returncode != 0:
+        return None
+    major, minor = probe.stdout.split()
+    return int(major), int(minor)
+
+
+def has_nvidia_gpu() -> bool:
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return False
+    return subprocess.run([smi, "-L"], capture_output=True).returncode == 0
+
+
+def install_torch(pip: list) -> None:
+    spec = os.environ.get("TORCH_SPEC")
+    if spec:
+        index = os.environ.get("TORCH_INDEX_URL")
+        run(pip + ["install", spec] + (["--index-url", index] if index else []))
+        return
+    if has_nvidia_gpu():
+        log("NVIDIA GPU found: installing PyPI's default torch (a CUDA build, several GB).")
+        run(pip + ["install", f"torch>={MIN_TORCH[0]}.{MIN_TORCH[1]}"])
+        return
+    version = os.environ.get("TORCH_VERSION", "2.13.0")
+    log(f"no GPU: installing a CPU build of torch {version} (set TORCH_SPEC to choose another).")
+    if run(pip + ["install", f"torch=={version}+cpu"], check=False).returncode == 0:
+        return
+    if run(pip + ["install", "torch", "--index-url", CPU_INDEX, "--timeout", "60", "--retries", "1"],
+           check=False).returncode == 0:
+        return
+    log("WARNING: no CPU build reachable; falling back to PyPI's default torch, which may be a multi-GB CUDA build.")
+    run(pip + ["install", f"torch>={MIN_TORCH[0]}.{MIN_TORCH[1]}"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--venv", default=str(ROOT / ".venv"))
+    parser.add_argument("--extras", default="dev", help="comma-separated extras of the package to install")
+    args = parser.parse_args()
+    start = time.time()
+    venv = Path(args.venv)
+    vpy = venv / "bin" / "python"
+
+    if not vpy.exists():
+        base = torch_version(sys.executable)
+        cmd = [sys.executable, "-m", "venv", venv]
+        if base is not None and base >= MIN_TORCH:
+            log(f"reusing the torch {base[0]}.{base[1]} that {sys.executable} already imports (--system-site-packages)")
+            cmd.append("--system-site-packages")
+        run(cmd)
+    pip = [vpy, "-m", "pip"]
+    have = torch_version(str(vpy))
+    if have is None or have < MIN_TORCH:
+        install_torch(pip)
+    extras = f"[{args.extras}]" if args.extras else ""
+    run(pip + ["install", "-e", f"{ROOT}{extras}"])
+    run([vpy, "-m", "ipykernel", "install", "--prefix", venv, "--name", KERNEL_NAME,
+         "--display-name", "Python (talkface_lite)"], stdout=subprocess.DEVNULL)
+    log(f"environment ready in {time.time() - start:.0f} s: {venv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
