@@ -199,3 +199,31 @@ def plot_curves(curves: dict, xlabel: str = "step", ylabel: str = "", title: str
         ax.set_yscale("log")
     ax.legend()
     return ax.figure
+
+
+def plot_series_map(series=None):
+    """The notebook series as a chain of boxes (notebook 00's map); returns the figure."""
+    from matplotlib.patches import FancyBboxPatch
+
+    from .series import SERIES
+
+    series = series or SERIES
+    fig, axes = figure(1, 1, width=12, height=3.2)
+    ax = axes[0, 0]
+    ax.set_xlim(0, 5)
+    ax.set_ylim(-0.1, 2.1)
+    ax.axis("off")
+    for i, nb in enumerate(series):
+        row, col = divmod(i, 5)
+        x, y = col + 0.05, 1.1 - row * 1.1
+        color = COLORS["ours"] if nb.paper not in ("—",) else COLORS["baseline"]
+        ax.add_patch(FancyBboxPatch((x, y), 0.85, 0.85, boxstyle="round,pad=0.02", fc=color, alpha=0.15, ec=color))
+        title = nb.stem[3:].replace("_", " ")
+        ax.text(x + 0.425, y + 0.68, f"{nb.number:02d}", ha="center", fontsize=12, weight="bold")
+        ax.text(x + 0.425, y + 0.45, title, ha="center", fontsize=8.5, wrap=True)
+        ax.text(x + 0.425, y + 0.15, nb.paper, ha="center", fontsize=8, color="#555555")
+        if col < 4 and i + 1 < len(series):
+            ax.annotate("", xy=(x + 1.0, y + 0.42), xytext=(x + 0.88, y + 0.42),
+                        arrowprops=dict(arrowstyle="->", color="#555555"))
+    ax.set_title("The notebook series (red: regenerates a part of the paper)")
+    return fig
