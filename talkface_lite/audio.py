@@ -1,0 +1,405 @@
+"""Audio for talking heads: 16 kHz mono loading, 50 Hz features, per-frame windows, smoothing.
+
+The renderer and the landmark transformer are driven by one audio window per
+25 fps video frame, in the layout ER-NeRF inherited from AD-NeRF's DeepSpeech
+features: 16 consecutive feature steps at 50 Hz (320 ms) per frame, i.e. an
+array ``(n_frames, 16, D)``.
+
+Decisions (the numbers every feature file in this package follows):
+
+* **Sample rate** :data:`SAMPLE_RATE` = 16 kHz mono float32 in [-1, 1].
+  ``.wav`` files are read with SciPy; any other container (mp4, mov, mkv,
+  mp3, ...) is decoded by the ffmpeg binary that ships with ``imageio-ffmpeg``.
+* **Feature rate** 50 Hz: hop 320 samples (20 ms), analysis window 400 samples
+  (25 ms, Hann) zero-padded to a 512-point FFT; frames are *centred*: step
+  ``k`` is centred on sample ``320 k`` (reflect padding at the ends), so a
+  clip of ``N`` samples gives ``1 + N // 320`` steps.
+* **log-mel** (``kind="mel"``): 80 triangular HTK-mel bands over 0–8 kHz on the
+  power spectrum, natural log of ``max(power, 1e-10)``; D = 80.
+* **MFCC** (``kind="mfcc"``): orthonormal DCT-II of that log-mel, first 13
+  coefficients (c0 included); D = 13.
+* **Windows** (:func:`frame_windows`): video frame ``i`` (time ``i / 25`` s)
+  gets the 50 Hz steps ``2i - 8 … 2i + 7``; their mean time is ``i/25 - 10 ms``,
+  so the window is centred on the frame to within half a step. Steps outside
+  the clip repeat the first/last step (edge padding), like ER-NeRF's loader.
+
+Pre-extracted features from other tools are imported by
+:func:`load_feature_array` in their usual shapes: DeepSpeech ``aud_ds.npy``
+``(T, 16, 29)``, HuBERT/wav2vec ``(T, 1024)`` at 50 Hz or ``(T, 2, 1024)``
+(two 50 Hz steps per video frame, ER-NeRF's ``aud_hu.npy``).
+
+Explained in notebooks/04_audio_features.ipynb.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import warnings
+from pathlib import Path
+from typing import Optional, Union
+
+import numpy as np
+
+SAMPLE_RATE = 16000
+FPS = 25.0
+FEATURE_RATE = 50.0
+HOP = 320
+WIN = 400
+N_FFT = 512
+N_MELS = 80
+N_MFCC = 13
+WINDOW = 16
+
+#: feature kind -> its per-step dimension D (what training and driving must agree on)
+FEATURE_DIMS = {"mel": N_MELS, "mfcc": N_MFCC, "deepspeech": 29, "hubert": 1024}
+KINDS = ("mel", "mfcc")
+
+ArrayLike = Union[np.ndarray, "torch.Tensor"]
+
+
+class NoAudioStreamError(ValueError):
+    """The file decodes but carries no audio stream."""
+
+
+def _ffmpeg_exe() -> str:
+    import imageio_ffmpeg
+
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _to_float_mono(data: np.ndarray) -> np.ndarray:
+    """Integer or float PCM ``(N,)`` or ``(N, C)`` -> float32 mono in [-1, 1]."""
+    if data.dtype == np.uint8:
+        data = (data.astype(np.float32) - 128.0) / 128.0
+    elif np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    else:
+        data = data.astype(np.float32)
+    if data.ndim == 2:
+        data = data.mean(axis=1)  # (N, C) -> (N,)
+    return np.ascontiguousarray(data, dtype=np.float32)
+
+
+def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling ``(N,) -> (N * sr_out / sr_in,)`` (no-op when rates match)."""
+    if int(sr_in) == int(sr_out):
+        return audio.astype(np.float32, copy=False)
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(int(sr_in), int(sr_out))
+    return resample_poly(audio, int(sr_out) // g, int(sr_in) // g).astype(np.float32)
+
+
+def _decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
+    cmd = [_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
+           "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+    proc = subprocess.run(cmd, capture_output=True)
+    err = proc.stderr.decode("utf-8", "replace").strip()
+    if proc.returncode != 0:
+        if "matches no streams" in err or "does not contain any stream" in err:
+            raise NoAudioStreamError(
+                f"{path} has no audio stream: a talking head needs the speech that drives it. "
+                "Mux the speech into the video (ffmpeg -i video.mp4 -i speech.wav -c:v copy -map 0:v -map 1:a out.mp4) "
+                "or pass a separate wav."
+            )
+        raise ValueError(f"ffmpeg could not decode audio from {path}: {err.splitlines()[-1] if err else 'unknown error'}."
+                         " Is it a media file? Try playing it, or re-encode it with ffmpeg.")
+    audio = np.frombuffer(proc.stdout, dtype=np.float32).copy()
+    if audio.size == 0:
+        raise NoAudioStreamError(f"{path}: the audio stream decoded to 0 samples (empty or corrupt audio track).")
+    return audio
+
+
+def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Load a wav file or the first audio stream of any media file as mono float32.
+
+    Args:
+        path: ``.wav`` (read by SciPy) or any container ffmpeg reads (mp4, mkv, mp3, ...).
+        sr: target sample rate (16 kHz everywhere in this package).
+
+    Returns:
+        ``(N,)`` float32 samples in [-1, 1] at ``sr``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        NoAudioStreamError: the file has no audio stream.
+        ValueError: the file cannot be decoded.
+
+    Explained in notebooks/04_audio_features.ipynb.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"audio file {path} does not exist (check the path; relative paths are from {Path.cwd()})")
+    if path.suffix.lower() == ".wav":
+        from scipy.io import wavfile
+
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", wavfile.WavFileWarning)
+                rate, data = wavfile.read(str(path))
+            return resample(_to_float_mono(data), rate, sr)
+        except ValueError:
+            pass  # compressed or unusual wav: let ffmpeg decode it
+    return _decode_ffmpeg(path, sr)
+
+
+def save_wav(path: Union[str, os.PathLike], audio: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
+    """Write ``(N,)`` float audio as 16-bit PCM wav, atomically (temp name, then rename)."""
+    from scipy.io import wavfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pcm = np.clip(np.round(np.asarray(audio, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    wavfile.write(str(tmp), int(sr), pcm)
+    os.replace(tmp, path)
+    return path
+
+
+def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE,
+                   fmin: float = 0.0, fmax: Optional[float] = None) -> np.ndarray:
+    """Triangular HTK-mel filters ``(n_mels, n_fft // 2 + 1)``, peak 1 (not area-normalised).
+
+    Note:
+        mel(f) = 2595 log10(1 + f / 700). Band ``m`` rises linearly from edge
+        ``m`` to edge ``m + 1`` and falls to edge ``m + 2`` of ``n_mels + 2``
+        edges equally spaced in mel between ``fmin`` and ``fmax``.
+    """
+    fmax = sr / 2.0 if fmax is None else float(fmax)
+    hz = np.linspace(0.0, sr / 2.0, n_fft // 2 + 1)
+    mel_edges = np.linspace(2595 * np.log10(1 + fmin / 700), 2595 * np.log10(1 + fmax / 700), n_mels + 2)
+    edges = 700.0 * (10 ** (mel_edges / 2595.0) - 1.0)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rise = (hz[None] - lo) / np.maximum(mid - lo, 1e-9)
+    fall = (hi - hz[None]) / np.maximum(hi - mid, 1e-9)
+    return np.clip(np.minimum(rise, fall), 0.0, None).astype(np.float32)
+
+
+def _frames(audio: np.ndarray) -> np.ndarray:
+    """Centred, reflect-padded analysis frames ``(1 + N // HOP, WIN)``."""
+    pad = WIN // 2
+    mode = "reflect" if audio.size > pad else "constant"
+    x = np.pad(audio, (pad, pad), mode=mode)
+    n = 1 + audio.size // HOP
+    idx = np.arange(n)[:, None] * HOP + np.arange(WIN)[None]  # (T50, WIN)
+    return x[idx]
+
+
+def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE) -> np.ndarray:
+    """50 Hz log-mel or MFCC features of a mono clip.
+
+    Args:
+        audio: ``(N,)`` float samples.
+        kind: ``"mel"`` (D = 80) or ``"mfcc"`` (D = 13); see the module docstring.
+        sr: sample rate of ``audio``; resampled to 16 kHz when different.
+
+    Returns:
+        ``(1 + N16 // 320, D)`` float32, one row per 20 ms step, step ``k`` centred
+        on time ``k * 20 ms``.
+
+    Explained in notebooks/04_audio_features.ipynb.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"unknown feature kind {kind!r}: use one of {KINDS} (DeepSpeech/HuBERT arrays are imported "
+                         "with load_feature_array, not computed here)")
+    audio = np.asarray(audio)
+    if audio.ndim != 1:
+        raise ValueError(f"audio must be mono (N,), got shape {audio.shape}; average the channels first")
+    audio = resample(audio.astype(np.float32), sr, SAMPLE_RATE)
+    window = np.zeros(N_FFT, np.float32)
+    window[:WIN] = np.hanning(WIN + 1)[:-1]  # periodic Hann, zero-padded to the FFT size
+    fb = mel_filterbank()
+    frames = _frames(audio)  # (T50, WIN)
+    out = np.empty((frames.shape[0], N_MELS), np.float32)
+    for s in range(0, frames.shape[0], 4096):  # chunks bound the memory of long clips
+        chunk = np.zeros((min(4096, frames.shape[0] - s), N_FFT), np.float32)
+        chunk[:, :WIN] = frames[s:s + 4096]
+        power = np.abs(np.fft.rfft(chunk * window, axis=1)) ** 2  # (chunk, N_FFT//2+1)
+        out[s:s + chunk.shape[0]] = np.log(np.maximum(power @ fb.T, 1e-10))  # (chunk, 80)
+    if kind == "mfcc":
+        from scipy.fft import dct
+
+        out = dct(out, type=2, norm="ortho", axis=1)[:, :N_MFCC].astype(np.float32)
+    return out
+
+
+def n_frames_for(n_samples: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> int:
+    """Number of whole video frames a clip of ``n_samples`` covers."""
+    return int(np.floor(n_samples / sr * fps + 1e-6))
+
+
+def frame_windows(feats: np.ndarray, n_frames: Optional[int] = None, window: int = WINDOW,
+                  steps_per_frame: int = 2) -> np.ndarray:
+    """Cut 50 Hz features into one window per 25 fps video frame.
+
+    Args:
+        feats: ``(T50, D)`` features at 50 Hz.
+        n_frames: video frames to produce (default ``ceil(T50 / 2)``).
+        window: steps per window (16 = 320 ms, the DeepSpeech layout).
+        steps_per_frame: 50 Hz steps per video frame (2 at 25 fps).
+
+    Returns:
+        ``(n_frames, window, D)``: row ``i`` holds steps ``2i - window//2 … 2i + window//2 - 1``,
+        edge-padded outside the clip.
+
+    Explained in notebooks/04_audio_features.ipynb.
+    """
+    feats = np.asarray(feats)
+    if feats.ndim != 2:
+        raise ValueError(f"frame_windows expects (T50, D) features, got shape {feats.shape}")
+    if feats.shape[0] == 0:
+        raise ValueError("frame_windows got 0 feature steps: the audio is empty")
+    if n_frames is None:
+        n_frames = -(-feats.shape[0] // steps_per_frame)
+    centre = np.arange(n_frames)[:, None] * steps_per_frame  # (n_frames, 1)
+    idx = centre + np.arange(-(window // 2), window - window // 2)[None]  # (n_frames, window)
+    return feats[np.clip(idx, 0, feats.shape[0] - 1)]  # (n_frames, window, D)
+
+
+def audio_windows(audio: np.ndarray, kind: str = "mel", n_frames: Optional[int] = None,
+                  sr: int = SAMPLE_RATE) -> np.ndarray:
+    """``compute_features`` then ``frame_windows``: ``(N,)`` audio -> ``(n_frames, 16, D)``."""
+    feats = compute_features(audio, kind=kind, sr=sr)
+    if n_frames is None:
+        n_frames = max(1, n_frames_for(int(round(len(audio) * SAMPLE_RATE / sr))))
+    return frame_windows(feats, n_frames)
+
+
+def smoothing_weights(radius: int, sigma: Optional[float] = None) -> np.ndarray:
+    """Normalised Gaussian taps ``(2 * radius + 1,)``; ``sigma`` defaults to ``radius / 2``."""
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0, got {radius}")
+    if radius == 0:
+        return np.ones(1, np.float64)
+    sigma = radius / 2.0 if sigma is None else float(sigma)
+    k = np.arange(-radius, radius + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (k / sigma) ** 2)
+    return w / w.sum()
+
+
+def smooth_features(x: ArrayLike, radius: int = 4, sigma: Optional[float] = None) -> ArrayLike:
+    """Temporal smoothing over video frames (axis 0) with a normalised Gaussian.
+
+    A fixed-weight version of the learned window of AD-NeRF/ER-NeRF's
+    AudioAttNet (8 neighbours): it removes frame-to-frame jitter of the driving
+    signal. Frames beyond the ends are edge-replicated, so a constant sequence
+    is returned unchanged.
+
+    Args:
+        x: ``(T, ...)`` windows ``(T, 16, D)`` or codes ``(T, C)``; numpy or torch.
+        radius: neighbours on each side (0 = identity).
+        sigma: Gaussian width in frames (default ``radius / 2``).
+
+    Returns:
+        Same type, shape and dtype as ``x``.
+
+    Explained in notebooks/04_audio_features.ipynb.
+    """
+    w = smoothing_weights(int(radius), sigma)
+    if len(w) == 1:
+        return x
+    r = len(w) // 2
+    try:
+        import torch
+
+        is_torch = isinstance(x, torch.Tensor)
+    except ImportError:  # pragma: no cover
+        is_torch = False
+    if is_torch:
+        idx = torch.clamp(torch.arange(x.shape[0], device=x.device)[:, None]
+                          + torch.arange(-r, r + 1, device=x.device)[None], 0, x.shape[0] - 1)  # (T, 2r+1)
+        taps = torch.as_tensor(w, dtype=x.dtype, device=x.device)
+        return torch.tensordot(x[idx].movedim(1, -1), taps, dims=([x.dim()], [0]))  # (T, ...)
+    arr = np.asarray(x)
+    idx = np.clip(np.arange(arr.shape[0])[:, None] + np.arange(-r, r + 1)[None], 0, arr.shape[0] - 1)
+    out = np.tensordot(w, arr[idx], axes=([0], [1]))  # (T, ...)
+    return out.astype(arr.dtype, copy=False)
+
+
+def describe_dim(d: int) -> str:
+    """Name the feature kind a per-step dimension usually means (for error messages)."""
+    names = [k for k, v in FEATURE_DIMS.items() if v == d]
+    return f"D={d} ({'/'.join(names) if names else 'unknown kind'})"
+
+
+def _missing_feature_hint(path: Path) -> str:
+    siblings = sorted(p.name for p in path.parent.glob("aud*.npy")) if path.parent.is_dir() else []
+    hint = f" Feature files next to it: {', '.join(siblings)}." if siblings else ""
+    return (f"feature file {path} does not exist.{hint} AD-NeRF/ER-NeRF name DeepSpeech features "
+            "'aud_ds.npy' (older scripts: 'aud.npy') and HuBERT features 'aud_hu.npy': pass the file that exists.")
+
+
+def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_frames: Optional[int] = None,
+                       expected_dim: Optional[int] = None, window: int = WINDOW) -> np.ndarray:
+    """Import pre-extracted speech features as ``(T, 16, D)`` per-frame windows.
+
+    Accepted shapes:
+
+    * ``(T, W, D)`` per-frame windows, e.g. DeepSpeech ``aud_ds.npy`` ``(T, 16, 29)``: kept.
+    * ``(T, 2, D)`` two 50 Hz steps per video frame (ER-NeRF's HuBERT ``aud_hu.npy``):
+      flattened to 50 Hz, then windowed.
+    * ``(T50, D)`` a 50 Hz sequence (HuBERT/wav2vec ``(T, 1024)``, a DeepSpeech
+      ``(T, 29)`` dump, or our mel/MFCC): windowed. When ``n_frames`` is given and
+      ``T`` equals it (±1), the array is taken as 25 Hz (one row per frame) and
+      each row repeated twice before windowing.
+
+    Args:
+        path_or_array: a ``.npy`` path or an array.
+        n_frames: the video's frame count; the result is trimmed/edge-padded to it
+            when it differs by at most 2 frames, otherwise an error names both counts.
+        expected_dim: the D the model was trained with; a different D is an error
+            that names both kinds (29-d DeepSpeech vs 1024-d HuBERT, ...).
+        window: window length W for 2D/``(T, 2, D)`` inputs.
+
+    Returns:
+        ``(T, W, D)`` float32.
+
+    Explained in notebooks/04_audio_features.ipynb.
+    """
+    if isinstance(path_or_array, (str, os.PathLike)):
+        path = Path(path_or_array)
+        if not path.is_file():
+            raise FileNotFoundError(_missing_feature_hint(path))
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError as exc:
+            raise ValueError(f"{path} is not a plain .npy array ({exc}); save features with numpy.save") from exc
+        name = str(path)
+    else:
+        arr, name = np.asarray(path_or_array), "feature array"
+    usual = "(T, 16, 29) DeepSpeech, (T, 1024) HuBERT/wav2vec at 50 Hz, (T, 2, 1024) HuBERT per frame, (T50, D) or (T, 16, D)"
+    if not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (2, 3) or 0 in arr.shape:
+        raise ValueError(f"{name} has shape {arr.shape} (dtype {arr.dtype}), which is not a feature layout this package uses. "
+                         f"Expected one of: {usual}.")
+    arr = arr.astype(np.float32)
+    if arr.ndim == 3 and arr.shape[1] == 2:
+        arr = arr.reshape(-1, arr.shape[2])  # (T, 2, D) -> (2T, D) at 50 Hz
+        out = frame_windows(arr, arr.shape[0] // 2, window)
+    elif arr.ndim == 3:
+        out = arr
+    else:
+        if n_frames is not None and abs(arr.shape[0] - n_frames) <= 1 and arr.shape[0] < 1.5 * n_frames:
+            arr = np.repeat(arr, 2, axis=0)  # 25 Hz rows -> 50 Hz
+        out = frame_windows(arr, -(-arr.shape[0] // 2), window)
+    d = out.shape[2]
+    if expected_dim is not None and d != int(expected_dim):
+        raise ValueError(
+            f"{name} has {describe_dim(d)} features per step but the model expects {describe_dim(int(expected_dim))}. "
+            "Training and driving must use the same feature extractor: re-extract the driving audio with the one used "
+            "for training (or retrain on these features).")
+    if n_frames is not None and out.shape[0] != n_frames:
+        diff = out.shape[0] - n_frames
+        if abs(diff) > 2:
+            raise ValueError(f"{name} covers {out.shape[0]} video frames but the video has {n_frames}: were the features "
+                             "extracted from this clip's audio at 25 fps?")
+        out = out[:n_frames] if diff > 0 else np.concatenate([out, np.repeat(out[-1:], -diff, axis=0)])
+    return np.ascontiguousarray(out)
+
+
+__all__ = [
+    "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "SAMPLE_RATE", "WINDOW", "audio_windows",
+    "compute_features", "describe_dim", "frame_windows", "load_audio", "load_feature_array", "mel_filterbank",
+    "n_frames_for", "resample", "save_wav", "smooth_features", "smoothing_weights",
+]
