@@ -1,0 +1,72 @@
+"""tools/bootstrap.py: which torch the Makefile installs (never a CUDA download on a CPU machine)."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+spec = importlib.util.spec_from_file_location("bootstrap", ROOT / "tools" / "bootstrap.py")
+bootstrap = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(bootstrap)
+
+
+class FakePip:
+    """Records pip calls; the n-th call fails when listed in ``fail``."""
+
+    def __init__(self, fail=()):
+        self.calls, self.fail = [], set(fail)
+
+    def __call__(self, cmd, check=True, **kw):
+        self.calls.append([str(c) for c in cmd][2:])
+        rc = 1 if len(self.calls) - 1 in self.fail else 0
+        if rc and check:
+            raise subprocess.CalledProcessError(rc, cmd)
+        return subprocess.CompletedProcess(cmd, rc)
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    def make(gpu=False, fail=()):
+        pip = FakePip(fail)
+        monkeypatch.setattr(bootstrap, "run", pip)
+        monkeypatch.setattr(bootstrap, "has_nvidia_gpu", lambda: gpu)
+        monkeypatch.delenv("TORCH_SPEC", raising=False)
+        monkeypatch.delenv("TORCH_VERSION", raising=False)
+        return pip
+    return make
+
+
+def test_cpu_machine_gets_a_cpu_build_first(fake):
+    pip = fake(gpu=False)
+    bootstrap.install_torch(["py", "-m"])
+    assert pip.calls == [["install", "torch==2.13.0+cpu"]]
+
+
+def test_cpu_machine_falls_back_to_cpu_index_then_pypi(fake):
+    pip = fake(gpu=False, fail={0, 1})
+    bootstrap.install_torch(["py", "-m"])
+    assert pip.calls[0] == ["install", "torch==2.13.0+cpu"]
+    assert pip.calls[1][:4] == ["install", "torch", "--index-url", bootstrap.CPU_INDEX]
+    assert pip.calls[2] == ["install", "torch>=2.1"]
+
+
+def test_gpu_machine_gets_default_wheel(fake):
+    pip = fake(gpu=True)
+    bootstrap.install_torch(["py", "-m"])
+    assert pip.calls == [["install", "torch>=2.1"]]
+
+
+def test_torch_spec_overrides(fake, monkeypatch):
+    pip = fake(gpu=True)
+    monkeypatch.setenv("TORCH_SPEC", "torch==2.4.1")
+    monkeypatch.setenv("TORCH_INDEX_URL", "https://example.invalid/cu121")
+    bootstrap.install_torch(["py", "-m"])
+    assert pip.calls == [["install", "torch==2.4.1", "--index-url", "https://example.invalid/cu121"]]
+
+
+def test_torch_version_probe_of_this_interpreter():
+    major, minor = bootstrap.torch_version(sys.executable)
+    assert (major, minor) >= bootstrap.MIN_TORCH
+    assert bootstrap.torch_version("/bin/false") is None
