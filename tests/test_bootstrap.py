@@ -70,3 +70,18 @@ def test_torch_version_probe_of_this_interpreter():
     major, minor = bootstrap.torch_version(sys.executable)
     assert (major, minor) >= bootstrap.MIN_TORCH
     assert bootstrap.torch_version("/bin/false") is None
+
+
+def test_reuses_an_importable_torch_without_installing_one(tmp_path):
+    """Bootstrap run by a Python that imports torch (here: this venv's) must not install torch."""
+    venv = tmp_path / "v"
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "bootstrap.py"), "--venv", str(venv), "--extras", ""],
+                          capture_output=True, text=True, timeout=600,
+                          )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "reusing the torch" in proc.stdout
+    assert "torch==" not in proc.stdout and "install torch" not in proc.stdout
+    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import torch, talkface_lite; print(torch.__file__)"],
+                           capture_output=True, text=True)
+    assert probe.returncode == 0, probe.stderr
+    assert str(venv) not in probe.stdout  # torch comes from the caller's environment

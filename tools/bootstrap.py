@@ -4,8 +4,9 @@
 Called by the Makefile; safe to re-run. Steps:
 
 1. Create ``.venv``. If the calling Python can already import a suitable torch
-   (a conda env, a GPU server's system install), the venv is created with
-   ``--system-site-packages`` so that torch is reused, never re-downloaded.
+   (a conda env, a GPU server's system install, another venv), the folder
+   holding that torch is added to the new venv's path with a ``.pth`` file, so
+   torch is reused, never re-downloaded (the venv's own packages still win).
 2. If the venv still has no torch, install one:
    * ``TORCH_SPEC`` (and optionally ``TORCH_INDEX_URL``) set: exactly that;
    * an NVIDIA GPU is visible (``nvidia-smi``): PyPI's default ``torch``
@@ -40,6 +41,21 @@ def log(msg: str) -> None:
 def run(cmd, check=True, **kw) -> subprocess.CompletedProcess:
     log("$ " + " ".join(str(c) for c in cmd))
     return subprocess.run([str(c) for c in cmd], check=check, **kw)
+
+
+def torch_site(python: str):
+    """The site-packages folder from which ``python`` imports torch, or None."""
+    probe = subprocess.run(
+        [python, "-c", "import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))"],
+        capture_output=True, text=True,
+    )
+    return Path(probe.stdout.strip()) if probe.returncode == 0 else None
+
+
+def venv_site_packages(vpy: Path) -> Path:
+    out = subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                         capture_output=True, text=True, check=True)
+    return Path(out.stdout.strip())
 
 
 def torch_version(python: str):
@@ -92,12 +108,12 @@ def main() -> int:
     vpy = venv / "bin" / "python"
 
     if not vpy.exists():
+        run([sys.executable, "-m", "venv", venv])
         base = torch_version(sys.executable)
-        cmd = [sys.executable, "-m", "venv", venv]
         if base is not None and base >= MIN_TORCH:
-            log(f"reusing the torch {base[0]}.{base[1]} that {sys.executable} already imports (--system-site-packages)")
-            cmd.append("--system-site-packages")
-        run(cmd)
+            site = torch_site(sys.executable)
+            log(f"reusing the torch {base[0]}.{base[1]} that {sys.executable} imports from {site}")
+            (venv_site_packages(vpy) / "_talkface_reuse_torch.pth").write_text(f"{site}\n")
     pip = [vpy, "-m", "pip"]
     have = torch_version(str(vpy))
     if have is None or have < MIN_TORCH:
