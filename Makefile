@@ -48,9 +48,11 @@ notebook: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/talkface-lite reproduce --in-place --kernel $(KERNEL)
 
+# LAB_ARGS="--no-browser --ip 0.0.0.0 --port 8888" for a remote GPU server
+LAB_ARGS ?=
 lab:
 	$(MAKE) install EXTRAS=dev,lab
-	$(BIN)/jupyter lab --notebook-dir notebooks
+	$(BIN)/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --device $(DEVICE) || exit 1; done
