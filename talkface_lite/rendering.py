@@ -429,9 +429,49 @@ def dense_to_packed(samples: RaySamples, *values: torch.Tensor):
     return (samples.t_starts.reshape(-1), samples.t_ends.reshape(-1), samples.t_mids.reshape(-1), ray_indices, *flat)
 
 
+def render_rays(field_fn, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+                n_samples: int = 64, n_importance: int = 0, background=None, jitter: bool = False,
+                generator: Optional[torch.Generator] = None) -> RenderOutput:
+    """Render rays through a field: stratified samples, optionally a hierarchical fine pass, composite.
+
+    Args:
+        field_fn: maps ``points (m, 3), directions (m, 3)`` to ``sigmas (m,), rgbs (m, 3)``.
+        origins, directions: ``(n_rays, 3)``.
+        near, far: ``(n_rays,)`` e.g. from :func:`ray_aabb`.
+        n_samples: stratified (coarse) samples per ray.
+        n_importance: extra samples drawn from the coarse weights (0: single pass). The same
+            field answers both passes (as in Instant-NGP-style models; NeRF used two networks).
+        background: ``(3,)`` or ``(n_rays, 3)``.
+        jitter: jitter the strata (training).
+
+    Returns:
+        :class:`RenderOutput` of the last pass (dense fields ``(n_rays, n_samples [+ n_importance])``).
+
+    Explained in notebooks/01_volume_rendering.ipynb.
+    """
+    samples = sample_stratified(near, far, n_samples, jitter=jitter, generator=generator)
+    passes = [samples]
+    if n_importance > 0:
+        with torch.no_grad():
+            sig, _ = _query(field_fn, samples, origins, directions)
+            weights = render_weights(sig, samples.deltas)[0]
+        passes = [sample_importance(samples, weights, n_importance, near, far, deterministic=not jitter,
+                                    generator=generator)]
+    sig, rgb = _query(field_fn, passes[-1], origins, directions)
+    return composite(rgb, sig, passes[-1], background=background)
+
+
+def _query(field_fn, samples: RaySamples, origins: torch.Tensor, directions: torch.Tensor):
+    n_rays, n = samples.t_mids.shape
+    pts = samples.points(origins, directions).reshape(-1, 3)  # (n_rays * n, 3)
+    dirs = directions[:, None, :].expand(n_rays, n, 3).reshape(-1, 3)
+    sig, rgb = field_fn(pts, dirs)
+    return sig.reshape(n_rays, n), rgb.reshape(n_rays, n, 3)
+
+
 __all__ = [
     "BACKENDS", "RaySamples", "RenderOutput", "camera_rays", "chunks_from_ray_indices", "composite",
     "composite_packed", "dense_to_packed", "intervals_from_points", "packed_exclusive_sum", "pixel_rays",
-    "ray_aabb", "ray_indices_from_chunks", "render_weights", "sample_importance", "sample_pdf",
+    "ray_aabb", "ray_indices_from_chunks", "render_rays", "render_weights", "sample_importance", "sample_pdf",
     "sample_stratified",
 ]

@@ -196,3 +196,19 @@ def test_hierarchical_sampling_concentrates_where_the_weights_are():
     assert (in_slab >= 32).all()  # coarse has 2 of 16 there; nearly all fine samples land there too
     torch.testing.assert_close(fine.deltas.sum(-1), far - near)  # intervals still tile [near, far]
     assert (fine.t_starts[:, 1:] >= fine.t_starts[:, :-1]).all()
+
+
+def test_render_rays_through_a_homogeneous_medium_is_exact():
+    # constant sigma on [near, far]: opacity = 1 - exp(-sigma * (far - near)) whatever the sampling
+    def field(pts, dirs):
+        return torch.full_like(pts[:, 0], 2.0), torch.full_like(pts, 0.5)
+
+    o = torch.zeros(3, 3, dtype=torch.float64)
+    d = torch.tensor([[0.0, 0.0, 1.0]] * 3, dtype=torch.float64)
+    near, far = torch.tensor([0.0, 0.5, 1.0], dtype=torch.float64), torch.tensor([1.0, 1.0, 1.0], dtype=torch.float64)
+    for n_imp in (0, 16):
+        out = R.render_rays(field, o, d, near, far, n_samples=8, n_importance=n_imp, background=torch.ones(3))
+        expected = 1 - torch.exp(-2.0 * (far - near))
+        torch.testing.assert_close(out.opacity, expected)
+        torch.testing.assert_close(out.rgb[:, 0], 0.5 * expected + (1 - expected))
+        assert out.weights.shape == (3, 8 + n_imp)
