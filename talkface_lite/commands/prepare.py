@@ -1,0 +1,36 @@
+"""``talkface-lite prepare VIDEO OUT``: turn a talking-head video into a dataset (see :mod:`talkface_lite.data.prepare`)."""
+from __future__ import annotations
+
+import sys
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("video", help="talking-head clip (mp4, mov, mkv, ...), ideally 1-5 minutes")
+    parser.add_argument("out", help="dataset folder to create")
+    parser.add_argument("--openface-csv", metavar="CSV", help="OpenFace FeatureExtraction CSV: use its AU45_r for blinks")
+    parser.add_argument("--features", default="mel", help="audio feature kinds, comma separated: mel,mfcc (default mel)")
+    parser.add_argument("--audio", metavar="WAV", help="take the speech from this file instead of the video's audio")
+    parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT (atomically)")
+    parser.add_argument("--max-size", type=int, default=512, help="downscale so the longer side is at most this (px)")
+    parser.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: the longer side)")
+    parser.add_argument("--workers", type=int, default=2, help="processes for landmark detection (default 2)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="tail of the clip held out (default 0.1)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args) -> int:
+    from ..audio import NoAudioStreamError
+    from ..data.prepare import prepare_video
+    from ..data.video import VideoError
+
+    features = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    try:
+        report = prepare_video(args.video, args.out, openface_csv=args.openface_csv, features=features,
+                               overwrite=args.overwrite, audio_path=args.audio, max_size=args.max_size,
+                               focal=args.focal, workers=args.workers, val_fraction=args.val_fraction,
+                               progress=not args.no_progress)
+    except (FileNotFoundError, FileExistsError, VideoError, NoAudioStreamError, ValueError, ImportError) as exc:
+        print(f"talkface-lite prepare: {exc}", file=sys.stderr)
+        return 1
+    print(report.summary())
+    return 0

@@ -1,0 +1,336 @@
+"""``talkface-lite prepare``: a real talking-head video -> the dataset format (DESIGN §6).
+
+Steps, each reported in :class:`PrepareReport`:
+
+1. probe the file and refuse early what cannot work: missing, not a video,
+   corrupt/truncated index, no audio stream (unless a separate ``audio`` file
+   is given), an output folder that already holds a dataset (without
+   ``overwrite``);
+2. audio to 16 kHz mono (:func:`talkface_lite.audio.load_audio`);
+3. frames resampled to 25 fps and downscaled to ``max_size``
+   (:func:`talkface_lite.data.video.decode`);
+4. 68 landmarks per frame with dlib, detection + tracking, in blocks spread
+   over ``workers`` processes; frames without a face get landmarks linearly
+   interpolated from their neighbours; fewer than ``min_detection_rate``
+   detected frames is an error ("no face in most frames");
+5. AU45 from the eye aspect ratio calibrated on the speaker
+   (:func:`talkface_lite.landmarks.au45_from_ear`), or from an OpenFace CSV;
+6. head pose by PnP against the generic template, smoothed over time, folded
+   into camera-to-world poses; head-frame 3D landmarks by back-projection
+   (:mod:`talkface_lite.data.pose`);
+7. masks, background plate, audio features and the train/val split, written
+   atomically by :func:`talkface_lite.data.dataset.write_dataset`.
+
+Explained in notebooks/03_triplane_nerf.ipynb.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from .. import audio as _audio
+from .. import landmarks as _lmk
+from . import dataset as _ds
+from . import pose as _pose
+from . import video as _video
+
+BLOCK = 200  # frames per tracking job (each starts with a fresh detection)
+
+
+@dataclasses.dataclass
+class PrepareReport:
+    """What ``prepare`` did: sizes, rates, repairs and timings."""
+
+    source: str
+    output: str = ""
+    input_fps: float = 0.0
+    input_size: Tuple[int, int] = (0, 0)
+    output_size: Tuple[int, int] = (0, 0)
+    n_frames: int = 0
+    detected_frames: int = 0
+    interpolated_runs: List[Tuple[int, int]] = dataclasses.field(default_factory=list)
+    detector_calls: int = 0
+    blinks: List[Tuple[int, int]] = dataclasses.field(default_factory=list)
+    au45_source: str = "eye aspect ratio"
+    pnp_rms_px: float = 0.0
+    audio_seconds: float = 0.0
+    notes: List[str] = dataclasses.field(default_factory=list)
+    timings: dict = dataclasses.field(default_factory=dict)
+
+    @property
+    def detection_rate(self) -> float:
+        return self.detected_frames / max(self.n_frames, 1)
+
+    @property
+    def interpolated_frames(self) -> int:
+        return int(sum(b - a for a, b in self.interpolated_runs))
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.update(detection_rate=round(self.detection_rate, 4), interpolated_frames=self.interpolated_frames,
+                 n_blinks=len(self.blinks))
+        return d
+
+    def summary(self) -> str:
+        total = sum(self.timings.values())
+        lines = [
+            f"prepared {self.source} -> {self.output}",
+            f"  frames: {self.n_frames} at 25 fps, {self.output_size[0]}x{self.output_size[1]} "
+            f"(input {self.input_size[0]}x{self.input_size[1]} at {self.input_fps:g} fps), audio {self.audio_seconds:.2f} s",
+            f"  face found in {self.detected_frames}/{self.n_frames} frames ({100 * self.detection_rate:.1f} %), "
+            f"{self.interpolated_frames} frames repaired by interpolation in {len(self.interpolated_runs)} runs, "
+            f"{self.detector_calls} detector runs",
+            f"  blinks: {len(self.blinks)} (AU45 from {self.au45_source}); PnP reprojection RMS {self.pnp_rms_px:.2f} px",
+        ]
+        lines += [f"  note: {n}" for n in self.notes]
+        lines.append(f"  time: {total:.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in self.timings.items())
+                     + f"), {self.n_frames / max(total, 1e-9):.1f} frames/s")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- landmarks in worker processes
+_TRACKER = None
+
+
+def _init_worker(detect_max: int, redetect_every: int) -> None:
+    global _TRACKER
+    from .face_detect import LandmarkTracker
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    _TRACKER = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
+
+
+def _track_block(job) -> Tuple[int, np.ndarray, int]:
+    """Landmarks ``(n, 68, 2)`` (NaN where no face) of frames ``start:stop`` of a memmap."""
+    store, shape, start, stop = job
+    frames = np.memmap(store, dtype=np.uint8, mode="r", shape=shape)
+    _TRACKER.reset()
+    out = np.full((stop - start, 68, 2), np.nan, np.float32)
+    for i in range(start, stop):
+        lm = _TRACKER(np.asarray(frames[i]))
+        if lm is not None:
+            out[i - start] = lm
+    return start, out, _TRACKER.n_detections
+
+
+def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320, redetect_every: int = 10,
+                    progress: bool = True, block: int = BLOCK) -> Tuple[np.ndarray, int]:
+    """68 landmarks of every frame ``(T, H, W, 3)`` (a ``np.memmap`` for ``workers > 1``).
+
+    Frames are tracked in blocks of ``block`` frames, each starting with a
+    detection, so the result does not depend on ``workers``.
+
+    Returns:
+        ``(T, 68, 2)`` float32 with NaN rows where no face was found, and the number of detector runs.
+    """
+    from tqdm.auto import tqdm
+
+    t = len(frames)
+    jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t)) for s in range(0, t, block)]
+    out = np.full((t, 68, 2), np.nan, np.float32)
+    calls = 0
+    bar = tqdm(total=t, desc="landmarks", unit="frame", disable=not progress, leave=False)
+    if workers > 1 and len(jobs) > 1 and jobs[0][0] is not None:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                 initargs=(detect_max, redetect_every)) as pool:
+            for start, lm, n in pool.map(_track_block, jobs):
+                out[start:start + len(lm)] = lm
+                calls += n
+                bar.update(len(lm))
+    else:
+        from .face_detect import LandmarkTracker
+
+        tracker = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
+        for s, (_, _, start, stop) in enumerate(jobs):
+            tracker.reset()
+            for i in range(start, stop):
+                lm = tracker(np.asarray(frames[i]))
+                if lm is not None:
+                    out[i] = lm
+            calls += tracker.n_detections
+            bar.update(stop - start)
+    bar.close()
+    return out, calls
+
+
+def interpolate_missing(lm: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
+    """Fill NaN frames of ``(T, 68, 2)`` linearly from the nearest detected frames (edges: nearest).
+
+    Returns:
+        the filled array and the runs ``[start, end)`` that were filled.
+    """
+    missing = ~np.isfinite(lm).all(axis=(1, 2))  # (T,)
+    if missing.all():
+        raise ValueError("no frame has landmarks to interpolate from")
+    runs, i = [], 0
+    while i < len(missing):
+        if missing[i]:
+            j = i
+            while j < len(missing) and missing[j]:
+                j += 1
+            runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    if not runs:
+        return lm, []
+    t = np.arange(len(lm))
+    flat = lm.reshape(len(lm), -1).copy()  # (T, 136)
+    good = ~missing
+    for k in range(flat.shape[1]):
+        flat[missing, k] = np.interp(t[missing], t[good], flat[good, k])
+    return flat.reshape(lm.shape), runs
+
+
+def find_blinks(au45: np.ndarray, threshold: float = 2.5, min_gap: int = 3) -> List[Tuple[int, int]]:
+    """Blink events ``[start, end)``: runs of ``au45 >= threshold`` (runs closer than ``min_gap`` frames merged)."""
+    above = np.asarray(au45) >= threshold
+    runs: List[Tuple[int, int]] = []
+    i = 0
+    while i < len(above):
+        if above[i]:
+            j = i
+            while j < len(above) and above[j]:
+                j += 1
+            if runs and i - runs[-1][1] < min_gap:
+                runs[-1] = (runs[-1][0], j)
+            else:
+                runs.append((i, j))
+            i = j
+        else:
+            i += 1
+    return runs
+
+
+# ----------------------------------------------------------------------------- the pipeline
+def _check_output(out: Path, overwrite: bool) -> None:
+    if out.exists():
+        if _ds.is_dataset(out):
+            if not overwrite:
+                raise FileExistsError(f"{out} already holds a dataset; pass --overwrite (overwrite=True) to replace it "
+                                      "atomically, or choose another folder")
+        elif not out.is_dir() or any(out.iterdir()):
+            raise FileExistsError(f"{out} exists and is not a talkface dataset; refusing to write into it "
+                                  "(choose a new or empty folder)")
+
+
+def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLike], openface_csv=None,
+                  features: Sequence[str] = ("mel",), overwrite: bool = False, audio_path=None,
+                  max_size: int = _video.MAX_SIZE, focal: Optional[float] = None, workers: int = 2,
+                  redetect_every: int = 10, min_detection_rate: float = 0.5, val_fraction: float = 0.1,
+                  pose_sigma: float = 1.5, progress: bool = True) -> PrepareReport:
+    """Turn a talking-head video into a dataset folder (see the module docstring for the steps).
+
+    Args:
+        video: the clip (any container/codec ffmpeg reads; 1–5 minutes is typical).
+        out_dir: the dataset folder to create.
+        openface_csv: an OpenFace CSV with ``AU45_r`` to use instead of the EAR estimate.
+        features: audio feature kinds to store (``"mel"``, ``"mfcc"``).
+        overwrite: replace a dataset already at ``out_dir``.
+        audio_path: take the speech from this file instead of the video's audio stream.
+        max_size: longer image side after downscaling (pixels).
+        focal: focal length in pixels (default: the longer side, see :func:`pose.default_intrinsics`).
+        workers: processes for landmark detection.
+        redetect_every: run the face detector at least every this many frames.
+        min_detection_rate: refuse clips with a face in fewer frames than this share.
+        val_fraction: tail of the clip held out for validation.
+        pose_sigma: temporal smoothing of head poses (frames).
+        progress: tqdm bars.
+
+    Returns:
+        The :class:`PrepareReport` (also stored in ``meta.json`` under ``extra.prepare``).
+
+    Raises:
+        FileNotFoundError, talkface_lite.data.video.VideoError, talkface_lite.audio.NoAudioStreamError,
+        FileExistsError: inputs it cannot use, each with the reason.
+
+    Explained in notebooks/03_triplane_nerf.ipynb.
+    """
+    clock = time.perf_counter()
+    timings = {}
+
+    def lap(name):
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(now - clock, 3)
+        clock = now
+
+    out = Path(out_dir).resolve()
+    _check_output(out, overwrite)
+    info = _video.probe(video)
+    if not info.has_audio and audio_path is None:
+        raise _audio.NoAudioStreamError(
+            f"{video} has no audio stream: a talking head is driven by the speech in the clip. Mux it in "
+            "(ffmpeg -i video.mp4 -i speech.wav -map 0:v -map 1:a -c:v copy out.mp4) or pass --audio speech.wav.")
+    for kind in features:
+        if kind not in _audio.KINDS:
+            raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
+    speech = _audio.load_audio(audio_path if audio_path is not None else video)
+    report.audio_seconds = round(len(speech) / _audio.SAMPLE_RATE, 3)
+    lap("audio")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    decoded = _video.decode(video, max_size=max_size, workdir=out.parent, progress=progress, info=info)
+    try:
+        lap("decode")
+        report.n_frames, report.output_size = decoded.n_frames, decoded.size
+        report.notes += decoded.notes()
+        if decoded.n_frames < 25:
+            raise _video.VideoError(f"{video} decodes to only {decoded.n_frames} frames (< 1 s at 25 fps): too short")
+        lm2d, report.detector_calls = track_landmarks(decoded.frames, workers=workers, redetect_every=redetect_every,
+                                                      progress=progress)
+        lap("landmarks")
+        report.detected_frames = int(np.isfinite(lm2d).all(axis=(1, 2)).sum())
+        if report.detection_rate < min_detection_rate:
+            raise _video.VideoError(
+                f"a face was found in only {report.detected_frames} of {report.n_frames} frames "
+                f"({100 * report.detection_rate:.0f} % < {100 * min_detection_rate:.0f} %): `prepare` needs one "
+                "visible, roughly frontal face in most frames. Trim the clip to the part with the speaker's face, "
+                "or check that the face is at least ~60 px wide after downscaling (--max-size).")
+        lm2d, report.interpolated_runs = interpolate_missing(lm2d)
+        if report.interpolated_runs:
+            report.notes.append(f"no face in {report.interpolated_frames} frames: landmarks interpolated from neighbours")
+        h, w = decoded.frames.shape[1:3]
+        K = _pose.default_intrinsics(h, w, focal)
+        rot, trans, rms = _pose.solve_pnp(lm2d, K)
+        report.pnp_rms_px = round(float(np.median(rms)), 3)
+        rot, trans = _pose.smooth_poses(rot, trans, pose_sigma)
+        lm3d = _pose.backproject_landmarks(lm2d, rot, trans, K)
+        near, far = _pose.near_far(trans)
+        lap("pose")
+        if openface_csv is not None:
+            from .openface import read_au45
+
+            au45, notes = read_au45(openface_csv, decoded.n_frames)
+            report.notes += notes
+            report.au45_source = f"OpenFace CSV {Path(openface_csv).name}"
+        else:
+            au45 = _lmk.au45_from_ear(_lmk.eye_aspect_ratio(lm2d))
+        report.blinks = find_blinks(au45)
+        lap("au45")
+        report.output = str(out)
+        rec = _ds.SpeakerRecording(
+            frames=decoded.frames, audio=speech, intrinsics=K, poses=_pose.head_to_c2w(rot, trans), landmarks=lm3d,
+            landmarks2d=lm2d, au45=au45, fps=_video.TARGET_FPS, background=None, near=near, far=far,
+            source=str(Path(video).resolve()), extra={"prepare": {}})
+        rec.extra["prepare"] = json.loads(json.dumps(report.to_dict()))
+        _ds.write_dataset(rec, out, features=features, val_fraction=val_fraction, overwrite=overwrite,
+                          progress=progress)
+        lap("write")
+    finally:
+        decoded.close()
+    report.timings = timings
+    return report
+
+
+__all__ = ["PrepareReport", "find_blinks", "interpolate_missing", "prepare_video", "track_landmarks"]
