@@ -82,7 +82,7 @@ def project_head(points: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.n
         points: ``(N, 3)`` or ``(..., N, 3)``.
         rot: ``(..., 3, 3)``; trans: ``(..., 3)``; K: ``(3, 3)``.
     """
-    cam = np.einsum("...ij,...nj->...ni", rot, points) + trans[..., None, :]  # (..., N, 3)
+    cam = np.matmul(points, np.swapaxes(rot, -1, -2)) + trans[..., None, :]  # (..., N, 3) = R x + t
     z = np.where(np.abs(cam[..., 2:]) < 1e-9, 1e-9, cam[..., 2:])
     uv = cam[..., :2] / z
     return uv * np.array([K[0, 0], K[1, 1]]) + np.array([K[0, 2], K[1, 2]])
@@ -131,37 +131,41 @@ def solve_pnp(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = 
     tpl = _lmk.template_3d() if template is None else np.asarray(template, np.float64)
     pts, target = tpl[indices], lm2d[:, indices]  # (N, 3), (T, N, 2)
     sw = np.sqrt(np.asarray(weights, np.float64))[None, :, None]  # (1, N, 1)
-    params = _initial_guess(lm2d, K, tpl) if init is None else np.array(init, np.float64)
+    params = (_initial_guess(lm2d, K, tpl) if init is None else np.array(init, np.float64)).copy()
 
-    def residual(p):  # (T, 6) -> (T, 2N)
+    def residual(p, idx):  # (n, 6) params of frames idx -> (n, 2N)
         uv = project_head(pts, rodrigues(p[:, :3]), p[:, 3:], K)
-        return ((uv - target) * sw).reshape(len(p), -1)
+        return ((uv - target[idx]) * sw).reshape(len(p), -1)
 
+    everyone = np.arange(len(params))
     lam = np.full(len(params), 1e-3)
-    res = residual(params)
+    res = residual(params, everyone)
     cost = (res ** 2).sum(axis=1)
+    act = everyone  # frames still iterating
     for _ in range(iters):
-        jac = np.empty((*res.shape, 6))  # (T, 2N, 6)
+        p, r = params[act], res[act]
+        jac = np.empty((*r.shape, 6))  # (n, 2N, 6)
         for j in range(6):
-            h = 1e-6 * max(1.0, float(np.abs(params[:, j]).max()))
+            h = 1e-6 * max(1.0, float(np.abs(p[:, j]).max()))
             step = np.zeros(6)
             step[j] = h
-            jac[..., j] = (residual(params + step) - residual(params - step)) / (2 * h)
-        jtj = np.einsum("tni,tnj->tij", jac, jac)  # (T, 6, 6)
-        jtr = np.einsum("tni,tn->ti", jac, res)  # (T, 6)
-        damp = jtj + lam[:, None, None] * (np.eye(6) * np.diagonal(jtj, axis1=1, axis2=2)[:, None, :] + 1e-9 * np.eye(6))
-        delta = np.linalg.solve(damp, -jtr[..., None])[..., 0]  # (T, 6)
-        cand = params + delta
-        cand_res = residual(cand)
+            jac[..., j] = (residual(p + step, act) - residual(p - step, act)) / (2 * h)
+        jtj = np.einsum("tni,tnj->tij", jac, jac)  # (n, 6, 6)
+        jtr = np.einsum("tni,tn->ti", jac, r)  # (n, 6)
+        diag = np.diagonal(jtj, axis1=1, axis2=2)[:, None, :] * np.eye(6)
+        delta = np.linalg.solve(jtj + lam[act, None, None] * (diag + 1e-9 * np.eye(6)), -jtr[..., None])[..., 0]
+        cand = p + delta
+        cand_res = residual(cand, act)
         cand_cost = (cand_res ** 2).sum(axis=1)
-        better = cand_cost < cost
-        params = np.where(better[:, None], cand, params)
-        res = np.where(better[:, None], cand_res, res)
-        lam = np.where(better, lam / 3.0, lam * 4.0)
-        improved = np.where(better, cost - cand_cost, 0.0)
-        cost = np.where(better, cand_cost, cost)
-        done = (better & (improved <= 1e-9 * cost + 1e-12)) | (lam > 1e3)  # converged or stuck
-        if np.all(done):
+        better = cand_cost < cost[act]
+        improved = np.where(better, cost[act] - cand_cost, 0.0)
+        params[act] = np.where(better[:, None], cand, p)
+        res[act] = np.where(better[:, None], cand_res, r)
+        cost[act] = np.where(better, cand_cost, cost[act])
+        lam[act] = np.where(better, lam[act] / 3.0, lam[act] * 4.0)
+        done = (better & (improved <= 1e-7 * cost[act] + 1e-12)) | (lam[act] > 1e3)  # converged or stuck
+        act = act[~done]
+        if len(act) == 0:
             break
     rms = np.sqrt(cost / (sw[0, :, 0] ** 2).sum())
     return rodrigues(params[:, :3]), params[:, 3:].copy(), rms

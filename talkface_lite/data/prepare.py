@@ -41,7 +41,8 @@ from . import dataset as _ds
 from . import pose as _pose
 from . import video as _video
 
-BLOCK = 200  # frames per tracking job (each starts with a fresh detection)
+BLOCK = 200  # frames per tracking job
+OVERLAP = 25  # frames before a block that warm its tracker up (1 s)
 
 
 @dataclasses.dataclass
@@ -107,25 +108,37 @@ def _init_worker(detect_max: int, redetect_every: int) -> None:
     _TRACKER = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
 
 
-def _track_block(job) -> Tuple[int, np.ndarray, int]:
-    """Landmarks ``(n, 68, 2)`` (NaN where no face) of frames ``start:stop`` of a memmap."""
-    store, shape, start, stop = job
-    frames = np.memmap(store, dtype=np.uint8, mode="r", shape=shape)
-    _TRACKER.reset()
+def _run_block(tracker, frames, start: int, stop: int, overlap: int) -> Tuple[np.ndarray, int]:
+    """Track frames ``start - overlap … stop``; return landmarks ``(stop - start, 68, 2)`` (NaN: no face).
+
+    The ``overlap`` frames before the block only warm the tracker up, so a
+    block that starts on a frame the detector misses (a turned head) is still
+    tracked from its predecessor, and the result does not depend on how the
+    blocks are spread over workers.
+    """
+    tracker.reset()
     out = np.full((stop - start, 68, 2), np.nan, np.float32)
-    for i in range(start, stop):
-        lm = _TRACKER(np.asarray(frames[i]))
-        if lm is not None:
+    for i in range(max(0, start - overlap), stop):
+        lm = tracker(np.asarray(frames[i]))
+        if lm is not None and i >= start:
             out[i - start] = lm
-    return start, out, _TRACKER.n_detections
+    return out, tracker.n_detections
+
+
+def _track_block(job) -> Tuple[int, np.ndarray, int]:
+    """Worker: landmarks of frames ``start:stop`` of a memmap."""
+    store, shape, start, stop, overlap = job
+    frames = np.memmap(store, dtype=np.uint8, mode="r", shape=shape)
+    out, calls = _run_block(_TRACKER, frames, start, stop, overlap)
+    return start, out, calls
 
 
 def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320, redetect_every: int = 10,
-                    progress: bool = True, block: int = BLOCK) -> Tuple[np.ndarray, int]:
+                    progress: bool = True, block: int = BLOCK, overlap: int = OVERLAP) -> Tuple[np.ndarray, int]:
     """68 landmarks of every frame ``(T, H, W, 3)`` (a ``np.memmap`` for ``workers > 1``).
 
-    Frames are tracked in blocks of ``block`` frames, each starting with a
-    detection, so the result does not depend on ``workers``.
+    Frames are tracked in blocks of ``block`` frames, each warmed up on the
+    ``overlap`` frames before it, so the result does not depend on ``workers``.
 
     Returns:
         ``(T, 68, 2)`` float32 with NaN rows where no face was found, and the number of detector runs.
@@ -133,7 +146,7 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
     from tqdm.auto import tqdm
 
     t = len(frames)
-    jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t)) for s in range(0, t, block)]
+    jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t), overlap) for s in range(0, t, block)]
     out = np.full((t, 68, 2), np.nan, np.float32)
     calls = 0
     bar = tqdm(total=t, desc="landmarks", unit="frame", disable=not progress, leave=False)
@@ -151,13 +164,9 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
         from .face_detect import LandmarkTracker
 
         tracker = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
-        for s, (_, _, start, stop) in enumerate(jobs):
-            tracker.reset()
-            for i in range(start, stop):
-                lm = tracker(np.asarray(frames[i]))
-                if lm is not None:
-                    out[i] = lm
-            calls += tracker.n_detections
+        for _, _, start, stop, _ in jobs:
+            out[start:stop], n = _run_block(tracker, frames, start, stop, overlap)
+            calls += n
             bar.update(stop - start)
     bar.close()
     return out, calls
