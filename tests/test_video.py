@@ -118,3 +118,21 @@ def test_frames_are_the_decoded_pixels(tmp_path):
     import os
 
     assert not os.path.exists(store)  # the frame store is deleted
+
+
+def test_corrupt_packets_are_concealed_and_counted(tmp_path):
+    clip = make_clip(tmp_path / "c.mp4", size="128x96", seconds=4.0, audio=False, extra=("-movflags", "+faststart"))
+    data = bytearray(clip.read_bytes())
+    rng = np.random.default_rng(0)
+    for k in range(40):  # scribble over 40 spots of the packet data (the index at the front stays intact)
+        pos = int(len(data) * 0.3) + k * (len(data) // 100)
+        data[pos:pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(bytes(data))
+    dec = video.decode(bad, progress=False)
+    try:
+        assert dec.n_frames == 100  # every frame still comes out (ffmpeg conceals the damage)
+        assert len(dec.corrupt_messages) > 0
+        assert any("decoding errors concealed" in n for n in dec.notes())
+    finally:
+        dec.close()
