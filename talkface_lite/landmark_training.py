@@ -1,0 +1,304 @@
+"""Per-speaker training and evaluation of the landmark models, the blink model and the sync expert.
+
+Everything here works on :class:`SpeakerArrays` (audio windows, 3D
+landmarks, AU45 of one clip), built from a dataset folder, an in-memory
+:class:`~talkface_lite.data.dataset.SpeakerRecording` or plain arrays
+(DeepSpeech ``(T, 16, 29)``, HuBERT ``(T, 1024)`` / ``(T, 2, 1024)``).
+
+Training uses random crops of ``seq_len`` frames, Adam with a linear decay to
+10 % of the learning rate and gradient clipping at 1.0, and draws every
+random number from PyTorch's global generator, so a run is deterministic
+after :func:`talkface_lite.repro.start_run` / ``seed_everything`` (bitwise on
+CPU). Each loop shows a ``tqdm`` bar.
+
+Explained in notebooks/05_landmark_transformer.ipynb and notebooks/06_blink_prediction.ipynb.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import landmarks as lmk
+from .models.audio_encoder import FeatureNorm, as_windows
+from .models.audio_vae import centre_features
+from .models.blink import BlinkModel, eye_condition
+from .models.landmark_transformer import landmark_losses
+from .models.sync_expert import LandmarkSyncExpert, sample_pairs, sync_bce
+
+
+@dataclasses.dataclass
+class SpeakerArrays:
+    """One clip's arrays for landmark/blink training.
+
+    Attributes:
+        feats: ``(T, W, D)`` float32 audio windows.
+        landmarks: ``(T, 68, 3)`` float32 head-frame landmarks.
+        au45: ``(T,)`` AU45 (0-5).
+        landmarks2d: ``(T, 68, 2)`` pixels, or None (EAR then uses the 3D x, y).
+        fps: frame rate.
+        name: provenance label.
+    """
+
+    feats: np.ndarray
+    landmarks: np.ndarray
+    au45: np.ndarray
+    landmarks2d: Optional[np.ndarray] = None
+    fps: float = 25.0
+    name: str = ""
+
+    def __post_init__(self):
+        self.feats = np.asarray(as_windows(torch.as_tensor(np.asarray(self.feats, np.float32))).numpy())
+        self.landmarks = np.asarray(self.landmarks, np.float32)
+        self.au45 = np.asarray(self.au45, np.float32)
+        T = len(self.feats)
+        if self.landmarks.shape != (T, 68, 3):
+            raise ValueError(f"landmarks must be (T, 68, 3) with T={T} (the feature frames), got {self.landmarks.shape}")
+        if self.au45.shape != (T,):
+            raise ValueError(f"au45 must be (T,) with T={T}, got {self.au45.shape}")
+        if self.landmarks2d is not None and np.asarray(self.landmarks2d).shape != (T, 68, 2):
+            raise ValueError(f"landmarks2d must be (T, 68, 2) with T={T}, got {np.asarray(self.landmarks2d).shape}")
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.feats)
+
+    @property
+    def window(self) -> int:
+        return self.feats.shape[1]
+
+    @property
+    def dim(self) -> int:
+        return self.feats.shape[2]
+
+    def slice(self, start: int, stop: int) -> "SpeakerArrays":
+        """Frames ``start:stop`` as a new :class:`SpeakerArrays`."""
+        l2 = None if self.landmarks2d is None else self.landmarks2d[start:stop]
+        return SpeakerArrays(self.feats[start:stop], self.landmarks[start:stop], self.au45[start:stop], l2,
+                             self.fps, f"{self.name}[{start}:{stop}]")
+
+    def ear(self) -> np.ndarray:
+        """``(T, 2)`` eye aspect ratios (from 2D landmarks when present)."""
+        src = self.landmarks2d if self.landmarks2d is not None else self.landmarks
+        return lmk.eye_aspect_ratio(np.asarray(src)).astype(np.float32)
+
+    @classmethod
+    def from_dataset(cls, dataset, kind: str = "mel", split: str = "all") -> "SpeakerArrays":
+        """From a dataset folder (path) or a loaded ``SpeakerDataset``; ``split``: train | val | all."""
+        if not hasattr(dataset, "features"):
+            from .data.dataset import load_dataset
+
+            dataset = load_dataset(dataset)
+        idx = dataset.split(split).numpy()
+        return cls(dataset.features(kind).numpy()[idx], dataset.landmarks.numpy()[idx], dataset.au45.numpy()[idx],
+                   dataset.landmarks2d.numpy()[idx], dataset.fps, f"{dataset.root.name}:{split}")
+
+    @classmethod
+    def from_recording(cls, rec, kind: str = "mel") -> "SpeakerArrays":
+        """From an in-memory ``SpeakerRecording`` (features computed with :mod:`talkface_lite.audio`)."""
+        from . import audio
+
+        feats = audio.audio_windows(np.asarray(rec.audio), kind=kind, n_frames=rec.n_frames)
+        return cls(feats, rec.landmarks, rec.au45, rec.landmarks2d, rec.fps, str(rec.source))
+
+
+def fit_normalisers(model: nn.Module, arrays: SpeakerArrays) -> nn.Module:
+    """Fit every per-speaker statistic inside ``model`` from training arrays (returns ``model``).
+
+    Feature norms get the audio statistics, shape heads the mean shape and
+    offset scale, the blink model its eye scale, the sync expert its mouth scale.
+    """
+    feats = torch.from_numpy(arrays.feats)
+    lms = torch.from_numpy(arrays.landmarks)
+    for m in model.modules():
+        if isinstance(m, FeatureNorm):
+            m.fit(feats)
+        elif hasattr(m, "fit") and hasattr(m, "to_landmarks"):
+            m.fit(lms)
+        elif isinstance(m, (BlinkModel, LandmarkSyncExpert)):
+            m.fit_scale(lms)
+    return model
+
+
+def _schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - 0.9 * min(s, steps) / max(steps, 1))
+
+
+def random_crops(arrays: SpeakerArrays, seq_len: int, batch: int) -> Dict[str, torch.Tensor]:
+    """``batch`` random crops of ``seq_len`` frames (global torch RNG).
+
+    Returns:
+        dict with ``feats (B, L, W, D)``, ``landmarks (B, L, 68, 3)``, ``au45 (B, L)``, ``eye (B, L, 1)``.
+    """
+    T = arrays.n_frames
+    L = min(seq_len, T)
+    starts = torch.randint(0, T - L + 1, (batch,))
+    idx = starts[:, None] + torch.arange(L)[None]  # (B, L)
+    au = torch.from_numpy(arrays.au45)[idx]
+    return {"feats": torch.from_numpy(arrays.feats)[idx], "landmarks": torch.from_numpy(arrays.landmarks)[idx],
+            "au45": au, "eye": eye_condition(au), "idx": idx}
+
+
+def train_landmark_model(model: nn.Module, arrays: SpeakerArrays, steps: int = 300, seq_len: int = 64,
+                         batch_size: int = 8, lr: float = 2e-3, weights: Optional[dict] = None,
+                         progress: bool = True, desc: str = "landmarks") -> Dict[str, list]:
+    """Fit a landmark model (transformer or baseline) to one speaker.
+
+    Args:
+        model: any model of :mod:`~talkface_lite.models.baselines` /
+            :mod:`~talkface_lite.models.landmark_transformer`.
+        arrays: the training clip.
+        steps, seq_len, batch_size, lr: optimisation settings.
+        weights: loss-weight overrides (see ``landmark_losses``).
+
+    Returns:
+        History ``{"step": [...], "total": [...], "pos": [...], ...}`` (every step).
+    """
+    fit_normalisers(model, arrays)
+    params = [p for p in model.parameters() if p.requires_grad]
+    hist: Dict[str, list] = {"step": []}
+    if not params:  # the mean-shape baseline has nothing to train
+        return hist
+    opt = torch.optim.Adam(params, lr=lr)
+    sched = _schedule(opt, steps)
+    model.train()
+    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
+    for step in bar:
+        b = random_crops(arrays, seq_len, batch_size)
+        out = model(b["feats"], b["eye"])
+        terms = landmark_losses(out, b["landmarks"], model.shape.scale, weights)
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        hist["step"].append(step)
+        for k, v in terms.items():
+            hist.setdefault(k, []).append(float(v.detach()))
+        if step % 20 == 0:
+            bar.set_postfix(loss=f"{float(terms['total'].detach()):.4f}")
+    model.eval()
+    return hist
+
+
+@torch.no_grad()
+def predict_landmarks(model: nn.Module, feats, au45=None) -> np.ndarray:
+    """Landmarks for a whole clip.
+
+    Args:
+        model: a trained landmark model.
+        feats: ``(T, W, D)`` (or ``(T, D)``) audio features.
+        au45: ``(T,)`` eye state source (AU45, e.g. from :class:`~talkface_lite.models.blink.BlinkGenerator`), or None for open eyes.
+
+    Returns:
+        ``(T, 68, 3)`` float32.
+    """
+    model.eval()
+    x = as_windows(torch.as_tensor(np.asarray(feats, np.float32)))[None]  # (1, T, W, D)
+    eye = None if au45 is None else eye_condition(au45)[None]  # (1, T, 1)
+    return model(x, eye)["landmarks"][0].numpy()
+
+
+def evaluate_landmarks(pred: np.ndarray, gt: np.ndarray) -> Dict[str, float]:
+    """Mouth LMD, face LMD and the Pearson correlation of mouth opening.
+
+    Args:
+        pred: ``(T, 68, 3)``; gt: ``(T, 68, 3)``.
+
+    Returns:
+        ``{"lmd_mouth", "lmd_face", "mouth_corr"}`` (``mouth_corr`` is 0 for a constant prediction).
+    """
+    po, go = lmk.mouth_opening(pred), lmk.mouth_opening(gt)
+    corr = 0.0 if po.std() < 1e-9 or go.std() < 1e-9 else float(np.corrcoef(po, go)[0, 1])
+    return {"lmd_mouth": lmk.lmd(pred, gt, "mouth"), "lmd_face": lmk.lmd(pred, gt, "face"), "mouth_corr": corr}
+
+
+def blink_inputs(model: BlinkModel, arrays: SpeakerArrays) -> Dict[str, torch.Tensor]:
+    """Per-frame inputs of the blink model for a whole clip (batch of one).
+
+    Returns:
+        ``au45 (1, T)``, ``ear (1, T, 2)``, ``eye_lm (1, T, 12, 3)``, ``audio (1, T, D)`` (standardised centre features).
+    """
+    feats = torch.from_numpy(arrays.feats)
+    audio = (centre_features(feats) - feats.mean((0, 1))) / feats.std((0, 1)).clamp_min(1e-4)  # (T, D)
+    return {"au45": torch.from_numpy(arrays.au45)[None], "ear": torch.from_numpy(arrays.ear())[None],
+            "eye_lm": model.eye_landmarks(torch.from_numpy(arrays.landmarks))[None],
+            "audio": audio[None] if model.features.audio_dim else None}
+
+
+def train_blink_model(model: BlinkModel, arrays: SpeakerArrays, steps: int = 300, seq_len: int = 100,
+                      batch_size: int = 8, lr: float = 3e-3, progress: bool = True) -> Dict[str, list]:
+    """Train the AU feature vector + eye-movement predictor on next-frame eye states (teacher forcing)."""
+    model.fit_scale(torch.from_numpy(arrays.landmarks))
+    full = blink_inputs(model, arrays)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    sched = _schedule(opt, steps)
+    hist: Dict[str, list] = {"step": []}
+    T, L = arrays.n_frames, min(seq_len, arrays.n_frames)
+    model.train()
+    for step in tqdm(range(steps), desc="blink", disable=not progress, leave=False):
+        idx = torch.randint(0, T - L + 1, (batch_size,))[:, None] + torch.arange(L)[None]  # (B, L)
+        b = {k: (None if v is None else v[0][idx]) for k, v in full.items()}
+        out = model(b["au45"], b["ear"], b["eye_lm"], b["audio"])
+        terms = model.losses(out, b["au45"], b["eye_lm"])
+        opt.zero_grad(set_to_none=True)
+        terms["total"].backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        hist["step"].append(step)
+        for k, v in terms.items():
+            hist.setdefault(k, []).append(float(v.detach()))
+    model.eval()
+    return hist
+
+
+@torch.no_grad()
+def evaluate_blink_model(model: BlinkModel, arrays: SpeakerArrays) -> Dict[str, float]:
+    """One-step-ahead AU45 error on a clip, against persistence (``AU45(t+1) = AU45(t)``).
+
+    Returns:
+        ``au45_mae``, ``au45_rmse``, ``persistence_mae``, ``persistence_rmse`` (0-5 scale),
+        ``eye_lm_rmse`` (normalised eye-landmark units) and the series ``pred``/``true`` (lists).
+    """
+    model.eval()
+    b = blink_inputs(model, arrays)
+    out = model(b["au45"], b["ear"], b["eye_lm"], b["audio"])
+    pred, true, prev = out["au45_next"][0, :-1], b["au45"][0, 1:], b["au45"][0, :-1]
+    lm_err = (out["eye_lm_next"][0, :-1] - b["eye_lm"][0, 1:]).pow(2).mean().sqrt()
+    return {"au45_mae": float((pred - true).abs().mean()), "au45_rmse": float((pred - true).pow(2).mean().sqrt()),
+            "persistence_mae": float((prev - true).abs().mean()),
+            "persistence_rmse": float((prev - true).pow(2).mean().sqrt()), "eye_lm_rmse": float(lm_err),
+            "pred": pred.tolist(), "true": true.tolist()}
+
+
+def train_sync_expert(expert: LandmarkSyncExpert, arrays: SpeakerArrays, steps: int = 300, batch_size: int = 64,
+                      lr: float = 1e-3, min_shift: int = 3, progress: bool = True) -> Dict[str, list]:
+    """Contrastive training on aligned vs shifted (mouth, audio) clips of one speaker."""
+    fit_normalisers(expert, arrays)
+    lms, feats = torch.from_numpy(arrays.landmarks), torch.from_numpy(arrays.feats)
+    opt = torch.optim.Adam(expert.parameters(), lr=lr)
+    sched = _schedule(opt, steps)
+    hist: Dict[str, list] = {"step": [], "loss": [], "acc": []}
+    expert.train()
+    for step in tqdm(range(steps), desc="sync expert", disable=not progress, leave=False):
+        clips, wins, labels = sample_pairs(lms, feats, batch_size, expert.n_frames, min_shift)
+        cos = expert(clips, wins)
+        loss = sync_bce(cos, labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        hist["step"].append(step)
+        hist["loss"].append(float(loss.detach()))
+        hist["acc"].append(float(((cos > 0).float() == labels).float().mean()))
+    expert.eval()
+    return hist
+
+
+__all__ = ["SpeakerArrays", "blink_inputs", "evaluate_blink_model", "evaluate_landmarks", "fit_normalisers",
+           "predict_landmarks", "random_crops", "train_blink_model", "train_landmark_model", "train_sync_expert"]

@@ -1,0 +1,62 @@
+"""Tests for talkface_lite.landmark_training (arrays, normalisers, determinism, evaluation)."""
+import numpy as np
+import pytest
+import torch
+from landmark_fixtures import toy_speaker
+
+from talkface_lite import repro
+from talkface_lite.landmark_training import (SpeakerArrays, evaluate_landmarks, fit_normalisers, predict_landmarks,
+                                             random_crops, train_landmark_model)
+from talkface_lite.models.baselines import build_landmark_model
+
+
+def test_speaker_arrays_validate_shapes_with_clear_errors():
+    with pytest.raises(ValueError, match=r"landmarks must be \(T, 68, 3\) with T=10"):
+        SpeakerArrays(np.zeros((10, 16, 29)), np.zeros((9, 68, 3)), np.zeros(10))
+    with pytest.raises(ValueError, match=r"au45 must be \(T,\)"):
+        SpeakerArrays(np.zeros((10, 16, 29)), np.zeros((10, 68, 3)), np.zeros(11))
+    a = SpeakerArrays(np.zeros((10, 1024)), np.zeros((10, 68, 3)), np.zeros(10))
+    assert a.feats.shape == (10, 1, 1024) and a.window == 1 and a.dim == 1024
+    assert a.slice(2, 5).n_frames == 3
+
+
+def test_evaluate_landmarks_hand_values():
+    data = toy_speaker(T=50)
+    perfect = evaluate_landmarks(data.landmarks, data.landmarks)
+    assert perfect["lmd_mouth"] == 0.0 and abs(perfect["mouth_corr"] - 1.0) < 1e-9
+    shifted = data.landmarks + np.array([0.3, 0.0, 0.0], np.float32)  # a translation is removed by centring
+    assert evaluate_landmarks(shifted, data.landmarks)["lmd_mouth"] < 1e-6
+    moved = data.landmarks.copy()
+    moved[:, 48, 0] += 0.2  # one of 20 mouth points moved by 0.2: the centred error is 0.2 * 19/20 on it, 0.01 on the others
+    expected = (0.2 * 19 / 20 + 19 * 0.01) / 20
+    assert abs(evaluate_landmarks(moved, data.landmarks)["lmd_mouth"] - expected) < 1e-5
+
+
+def test_fit_normalisers_sets_mean_shape_and_feature_stats():
+    data = toy_speaker(T=80)
+    m = fit_normalisers(build_landmark_model("transformer", data.dim, data.window, d_model=16, n_layers=1), data)
+    assert np.allclose(m.shape.mean_shape.numpy(), data.landmarks.mean(0), atol=1e-6)
+    assert np.allclose(m.vae.encoder.norm.mean.numpy(), data.feats.reshape(-1, data.dim).mean(0), atol=1e-5)
+
+
+def test_random_crops_are_consistent_windows():
+    torch.manual_seed(0)
+    data = toy_speaker(T=100)
+    b = random_crops(data, seq_len=20, batch=3)
+    assert b["feats"].shape == (3, 20, 16, 29) and b["eye"].shape == (3, 20, 1)
+    i = b["idx"][1]
+    assert torch.equal(b["landmarks"][1], torch.from_numpy(data.landmarks)[i])
+    assert (i.diff() == 1).all()
+
+
+def test_training_is_deterministic_under_repro_seeding():
+    data = toy_speaker(T=120)
+
+    def fit():
+        repro.seed_everything(7)
+        m = build_landmark_model("transformer", data.dim, data.window, d_model=16, n_layers=1, n_heads=2)
+        hist = train_landmark_model(m, data, steps=8, seq_len=24, batch_size=2, progress=False)
+        return hist["total"], predict_landmarks(m, data.feats)
+
+    (h1, p1), (h2, p2) = fit(), fit()
+    assert h1 == h2 and np.array_equal(p1, p2)
