@@ -145,3 +145,26 @@ def test_background_estimated_when_missing(tmp_path):
     est = (d.background.numpy() * 255).round().astype(int)
     outside = d.mask(0, "background").numpy()
     assert np.array_equal(est[outside], truth[outside])  # the background never moves: the median is exact
+
+
+def test_add_pre_extracted_features(written, tmp_path):
+    import shutil
+
+    _, src = written
+    d = tmp_path / "spk"
+    shutil.copytree(src, d)
+    aud_ds = np.random.default_rng(0).normal(size=(10, 16, 29)).astype(np.float32)
+    np.save(tmp_path / "aud_ds.npy", aud_ds)
+    ds.add_features(d, "deepspeech", tmp_path / "aud_ds.npy")
+    loaded = ds.load_dataset(d)
+    assert torch.equal(loaded.features("deepspeech"), torch.from_numpy(aud_ds))
+    assert json.loads((d / "meta.json").read_text())["features"]["deepspeech"] == 29
+    with pytest.raises(FileExistsError, match="already has 'deepspeech'"):
+        ds.add_features(d, "deepspeech", aud_ds)
+    ds.add_features(d, "hubert", np.zeros((20, 1024), np.float32))  # 50 Hz HuBERT for 10 frames
+    assert ds.load_dataset(d).features("hubert").shape == (10, 16, 1024)
+    with pytest.raises(ValueError, match="covers 40 video frames but the video has 10"):
+        ds.add_features(d, "other", np.zeros((40, 16, 29)))
+    with pytest.raises(ValueError, match="short lowercase name"):
+        ds.add_features(d, "Deep Speech!", aud_ds)
+    assert not list(d.glob(".*"))

@@ -88,12 +88,20 @@ def test_existing_dataset_refused_then_overwritten_with_openface(prepared, clip,
     csv = tmp_path / "of.csv"
     csv.write_text("frame, timestamp, success, AU45_r\n" + "".join(f"{i + 1}, {i / 30:.4f}, 1, {1.0 if i % 40 < 5 else 0.0}\n"
                                                                    for i in range(120)))
+    aud_ds = tmp_path / "aud_ds.npy"
+    np.save(aud_ds, np.ones((100, 16, 29), np.float32))  # DeepSpeech from the 4.0 s clip: 100 windows for 99-100 frames
+    np.save(tmp_path / "wrong.npy", np.ones((50, 16, 29), np.float32))
+    assert cli(["prepare", str(clip), str(out), "--overwrite", "--import-features", f"deepspeech={tmp_path / 'wrong.npy'}",
+                "--no-progress", "--workers", "1"]) == 1
+    assert "covers 50 video frames" in capsys.readouterr().err
+    assert (out / "meta.json").read_text() == before  # a refused import writes nothing
     assert cli(["prepare", str(clip), str(out), "--overwrite", "--openface-csv", str(csv), "--no-progress",
-                "--workers", "1"]) == 0
+                "--workers", "1", "--import-features", f"deepspeech={aud_ds}"]) == 0
     printed = capsys.readouterr().out
     assert "OpenFace CSV of.csv" in printed and "frames/s" in printed
     d = ds.load_dataset(out)
     assert d.n_frames == n and float(d.au45.max()) == pytest.approx(1.0)
+    assert d.features("deepspeech").shape == (n, 16, 29)
 
 
 def test_interrupted_prepare_leaves_no_dataset(clip, tmp_path, monkeypatch):

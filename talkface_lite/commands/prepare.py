@@ -9,6 +9,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("out", help="dataset folder to create")
     parser.add_argument("--openface-csv", metavar="CSV", help="OpenFace FeatureExtraction CSV: use its AU45_r for blinks")
     parser.add_argument("--features", default="mel", help="audio feature kinds, comma separated: mel,mfcc (default mel)")
+    parser.add_argument("--import-features", metavar="KIND=NPY", action="append", default=[],
+                        help="also store pre-extracted features, e.g. deepspeech=aud_ds.npy or hubert=aud_hu.npy "
+                             "(repeatable; (T,16,29), (T,1024) and (T,2,1024) layouts)")
     parser.add_argument("--audio", metavar="WAV", help="take the speech from this file instead of the video's audio")
     parser.add_argument("--overwrite", action="store_true", help="replace a dataset already in OUT (atomically)")
     parser.add_argument("--max-size", type=int, default=512, help="downscale so the longer side is at most this (px)")
@@ -24,11 +27,19 @@ def run(args) -> int:
     from ..data.video import VideoError
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    imports = {}
+    for item in args.import_features:
+        kind, sep, npy = item.partition("=")
+        if not sep or not kind.strip() or not npy.strip():
+            print(f"talkface-lite prepare: --import-features wants KIND=PATH (e.g. deepspeech=aud_ds.npy), got {item!r}",
+                  file=sys.stderr)
+            return 2
+        imports[kind.strip()] = npy.strip()
     try:
         report = prepare_video(args.video, args.out, openface_csv=args.openface_csv, features=features,
                                overwrite=args.overwrite, audio_path=args.audio, max_size=args.max_size,
                                focal=args.focal, workers=args.workers, val_fraction=args.val_fraction,
-                               progress=not args.no_progress)
+                               import_features=imports, progress=not args.no_progress)
     except (FileNotFoundError, FileExistsError, VideoError, NoAudioStreamError, ValueError, ImportError) as exc:
         print(f"talkface-lite prepare: {exc}", file=sys.stderr)
         return 1

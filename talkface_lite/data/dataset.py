@@ -168,7 +168,8 @@ def _estimate_background(rec: SpeakerRecording) -> np.ndarray:
 
 
 def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], features: Sequence[str] = ("mel",),
-                  val_fraction: float = 0.1, overwrite: bool = False, progress: bool = True) -> Path:
+                  val_fraction: float = 0.1, overwrite: bool = False, progress: bool = True,
+                  extra_features: Optional[Dict[str, np.ndarray]] = None) -> Path:
     """Write a recording in the dataset format, atomically.
 
     Args:
@@ -178,6 +179,8 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
         val_fraction: share of frames (the tail of the clip) held out for validation.
         overwrite: replace an existing dataset at ``out_dir``.
         progress: show a tqdm bar while writing frames.
+        extra_features: pre-extracted windows to store too, kind -> ``(T, 16, D)``
+            (e.g. ``{"deepspeech": aud_ds}``; see :func:`add_features`).
 
     Returns:
         ``out_dir`` as a resolved Path.
@@ -193,6 +196,12 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
     for kind in features:
         if kind not in _audio.KINDS:
             raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    extra_features = dict(extra_features or {})
+    for kind, arr in extra_features.items():
+        _check_kind(kind)
+        if kind in features or np.asarray(arr).shape[:2] != (rec.n_frames, _audio.WINDOW):
+            raise ValueError(f"extra feature {kind!r}: need a new kind with shape ({rec.n_frames}, {_audio.WINDOW}, D), "
+                             f"got {np.asarray(arr).shape}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     replace = False
@@ -228,6 +237,9 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
             windows = _audio.frame_windows(_audio.compute_features(rec.audio, kind), t)  # (T, 16, D)
             np.save(tmp / f"audio_{kind}.npy", windows.astype(np.float32))
             dims[kind] = int(windows.shape[-1])
+        for kind, arr in extra_features.items():
+            np.save(tmp / f"audio_{kind}.npy", np.asarray(arr, np.float32))
+            dims[kind] = int(np.asarray(arr).shape[2])
         n_val = int(round(t * val_fraction))
         if val_fraction > 0 and t > 1:
             n_val = min(max(n_val, 1), t - 1)
@@ -252,6 +264,13 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _check_kind(kind: str) -> None:
+    import re
+
+    if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind):
+        raise ValueError(f"feature kind {kind!r} must be a short lowercase name such as 'deepspeech' or 'hubert'")
 
 
 def _json_default(obj):
@@ -311,6 +330,45 @@ def _check_array(path: Path, shape: tuple) -> None:
         raise DatasetError(f"{path} has shape {arr.shape}, expected {tuple(shape)}")
 
 
+def add_features(path: Union[str, os.PathLike], kind: str, features, overwrite: bool = False) -> Path:
+    """Store pre-extracted speech features (DeepSpeech ``aud_ds.npy``, HuBERT ``aud_hu.npy``...) in a dataset.
+
+    The array goes through :func:`talkface_lite.audio.load_feature_array`, so
+    ``(T, 16, 29)``, ``(T, 1024)`` and ``(T, 2, 1024)`` layouts are accepted and
+    cut to the dataset's frame count; it is saved as ``audio_<kind>.npy`` and
+    ``meta.json`` is rewritten (both atomically) to list it.
+
+    Args:
+        path: a dataset folder.
+        kind: a short name, e.g. ``"deepspeech"`` or ``"hubert"``.
+        features: a ``.npy`` path or an array.
+        overwrite: replace a kind the dataset already has.
+
+    Returns:
+        The written ``audio_<kind>.npy``.
+
+    Explained in notebooks/04_audio_features.ipynb.
+    """
+    root = Path(path)
+    meta = validate_dataset(root)
+    _check_kind(kind)
+    if kind in meta["features"] and not overwrite:
+        raise FileExistsError(f"{root} already has {kind!r} features; pass overwrite=True to replace them")
+    windows = _audio.load_feature_array(features, n_frames=int(meta["n_frames"]))  # (T, 16, D)
+    if windows.shape[1] != _audio.WINDOW:
+        raise ValueError(f"features have windows of {windows.shape[1]} steps; the dataset format stores "
+                         f"{_audio.WINDOW}-step windows (pass the 50 Hz sequence instead)")
+    target = root / f"audio_{kind}.npy"
+    tmp = root / f".audio_{kind}.npy.tmp-{os.getpid()}.npy"
+    np.save(tmp, windows.astype(np.float32))
+    os.replace(tmp, target)
+    meta["features"][kind] = int(windows.shape[2])
+    from ..repro import atomic_write_text
+
+    atomic_write_text(root / "meta.json", json.dumps(meta, indent=2, default=_json_default) + "\n")
+    return target
+
+
 def load_dataset(path: Union[str, os.PathLike], cache: Union[bool, str] = "auto") -> "SpeakerDataset":
     """Validate and open a dataset folder (see :class:`talkface_lite.data.sampling.SpeakerDataset`).
 
@@ -333,5 +391,5 @@ def __getattr__(name):  # SpeakerDataset lives in sampling.py; re-export it lazi
     raise AttributeError(name)
 
 
-__all__ = ["DatasetError", "FORMAT_VERSION", "SpeakerDataset", "SpeakerRecording", "is_dataset", "load_dataset",
+__all__ = ["DatasetError", "FORMAT_VERSION", "SpeakerDataset", "SpeakerRecording", "add_features", "is_dataset", "load_dataset",
            "validate_dataset", "write_dataset"]

@@ -237,7 +237,8 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
                   features: Sequence[str] = ("mel",), overwrite: bool = False, audio_path=None,
                   max_size: int = _video.MAX_SIZE, focal: Optional[float] = None, workers: int = 2,
                   redetect_every: int = 10, min_detection_rate: float = 0.5, val_fraction: float = 0.1,
-                  pose_sigma: float = 1.5, progress: bool = True) -> PrepareReport:
+                  pose_sigma: float = 1.5, import_features: Optional[dict] = None,
+                  progress: bool = True) -> PrepareReport:
     """Turn a talking-head video into a dataset folder (see the module docstring for the steps).
 
     Args:
@@ -254,6 +255,8 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         min_detection_rate: refuse clips with a face in fewer frames than this share.
         val_fraction: tail of the clip held out for validation.
         pose_sigma: temporal smoothing of head poses (frames).
+        import_features: pre-extracted features to store as well, kind -> ``.npy`` path
+            (e.g. ``{"deepspeech": "aud_ds.npy"}``), checked against the frame count before writing.
         progress: tqdm bars.
 
     Returns:
@@ -284,6 +287,9 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     for kind in features:
         if kind not in _audio.KINDS:
             raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    for kind, npy in (import_features or {}).items():
+        if not Path(npy).is_file():
+            raise FileNotFoundError(f"features to import ({kind}) {npy} do not exist")
     report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
     speech = _audio.load_audio(audio_path if audio_path is not None else video)
     report.audio_seconds = round(len(speech) / _audio.SAMPLE_RATE, 3)
@@ -327,6 +333,8 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             au45 = _lmk.au45_from_ear(_lmk.eye_aspect_ratio(lm2d))
         report.blinks = find_blinks(au45)
         lap("au45")
+        imported = {kind: _audio.load_feature_array(npy, n_frames=decoded.n_frames)
+                    for kind, npy in (import_features or {}).items()}
         report.output = str(out)
         rec = _ds.SpeakerRecording(
             frames=decoded.frames, audio=speech, intrinsics=K, poses=_pose.head_to_c2w(rot, trans), landmarks=lm3d,
@@ -334,7 +342,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             source=str(Path(video).resolve()), extra={"prepare": {}})
         rec.extra["prepare"] = json.loads(json.dumps(report.to_dict()))
         _ds.write_dataset(rec, out, features=features, val_fraction=val_fraction, overwrite=overwrite,
-                          progress=progress)
+                          progress=progress, extra_features=imported)
         lap("write")
     finally:
         decoded.close()
