@@ -75,3 +75,24 @@ def test_backprojection_reprojects_exactly_and_keeps_template_depth():
     assert (lm3d[:, 62, 1] > tpl[62, 1]).all()  # moved up (head y is up)
     near, far = pose.near_far(trans)
     assert near == pytest.approx(4.0) and far == pytest.approx(8.0)
+
+
+def test_template_refinement_adapts_to_the_speaker():
+    tpl = L.template_3d()
+    face = tpl.copy()
+    face[36:48, 0] *= 1.12  # this speaker's eyes sit 12 % further apart
+    face[27:36, 1] -= 0.04 * np.arange(9) / 8  # and the nose is a little longer
+    K = pose.default_intrinsics(256, 256)
+    rng = np.random.default_rng(2)
+    T = 60
+    rot = pose.FRONTAL[None] @ pose.rodrigues(rng.normal(scale=0.12, size=(T, 3)))
+    trans = np.tile([0.0, 0.0, 6.0], (T, 1)) + rng.normal(scale=0.2, size=(T, 3))
+    uv = pose.project_head(face, rot, trans, K)
+    r0, _, rms0 = pose.solve_pnp(uv, K)  # generic face: systematic error
+    r1, _, rms1, learned = pose.estimate_poses(uv, K, refine=2, sigma=0)
+    assert np.median(rms1) < 0.5 * np.median(rms0)
+    assert angle_deg(r1, rot).mean() < angle_deg(r0, rot).mean()
+    span = lambda f: np.linalg.norm(f[45] - f[36])  # noqa: E731
+    assert span(learned) / span(tpl) > 1.05  # the learned face has wider-set eyes than the template
+    a, b = learned[pose.RIGID], tpl[pose.RIGID]
+    assert np.isclose(((a - a.mean(0)) ** 2).sum(), ((b - b.mean(0)) ** 2).sum())  # template units kept

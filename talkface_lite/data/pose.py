@@ -11,6 +11,8 @@ detections (Perspective-n-Point), for all frames at once:
   Jacobians, vectorised over frames; no OpenCV);
 * only the landmarks that move little with speech take part (:data:`RIGID`:
   brows at half weight, nose, eyes); the jaw and lips follow the mouth;
+* the generic face is then adapted to the speaker (:func:`refine_template`:
+  median of the back-projected detections) and the poses are solved again;
 * poses are smoothed over time (Gaussian on translations; Gaussian average of
   rotation matrices projected back onto SO(3) by SVD), which removes detector
   jitter that a NeRF would otherwise learn as head shake.
@@ -214,11 +216,60 @@ def backproject_landmarks(lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, 
     return np.einsum("tji,tnj->tni", rot, cam - trans[:, None, :])  # R^T (x_cam - t)
 
 
+def refine_template(lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.ndarray,
+                    template: np.ndarray) -> np.ndarray:
+    """The speaker's own rigid face ``(68, 3)``: per-landmark median of the back-projected detections.
+
+    x/y proportions (eye spacing, nose length) come from the speaker, depth from
+    the template; the result is rescaled to the template's size over
+    :data:`RIGID`, so distances keep the template's units.
+    """
+    lm3 = backproject_landmarks(lm2d, rot, trans, K, template)  # (T, 68, 3)
+    new = np.median(lm3, axis=0)
+    a, b = template[RIGID], new[RIGID]
+    scale = np.sqrt(((a - a.mean(0)) ** 2).sum() / max(((b - b.mean(0)) ** 2).sum(), 1e-12))
+    return (new - b.mean(0)) * scale + a.mean(0)
+
+
+def estimate_poses(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = None, refine: int = 2,
+                   sigma: float = 3.0):
+    """Head poses of a clip: PnP, ``refine`` rounds of speaker-template refinement, temporal smoothing.
+
+    On an 8 s synthetic-speaker clip (dlib landmarks on 256x256 frames, true
+    poses known; benchmarks/bench_prepare.py) the mean rotation error, after
+    removing the constant rotation between the generic and the true head
+    frame, is 5.7 degrees for the generic face without smoothing and 1.8
+    degrees with refinement and ``sigma = 3``. The weak axis is pitch
+    (vertical proportions and tilt look alike in 2D).
+
+    Args:
+        lm2d: ``(T, 68, 2)`` detections, pixels.
+        K: ``(3, 3)`` intrinsics.
+        template: starting ``(68, 3)`` face (default :func:`landmarks.template_3d`).
+        refine: template refinement rounds (0: the generic face as is).
+        sigma: Gaussian smoothing of the poses over frames.
+
+    Returns:
+        ``rot (T, 3, 3)``, ``trans (T, 3)`` (smoothed, head-to-camera), the RMS
+        reprojection error ``(T,)`` before smoothing, and the template used ``(68, 3)``.
+
+    Explained in notebooks/03_triplane_nerf.ipynb.
+    """
+    tpl = _lmk.template_3d() if template is None else np.asarray(template, np.float64)
+    rot, trans, rms = solve_pnp(lm2d, K, tpl)
+    for _ in range(int(refine)):
+        tpl = refine_template(lm2d, rot, trans, K, tpl)
+        init = np.concatenate([rotation_to_rvec(rot), trans], axis=1)
+        rot, trans, rms = solve_pnp(lm2d, K, tpl, init=init)
+    rot, trans = smooth_poses(rot, trans, sigma)
+    return rot, trans, rms, tpl
+
+
 def near_far(trans: np.ndarray, radius: float = 2.0) -> Tuple[float, float]:
     """Ray bounds that enclose a head of ``radius`` (template units) at every camera distance."""
     dist = np.linalg.norm(trans, axis=-1)
     return float(max(0.05, dist.min() - radius)), float(dist.max() + radius)
 
 
-__all__ = ["FRONTAL", "RIGID", "backproject_landmarks", "default_intrinsics", "head_to_c2w", "near_far",
-           "project_c2w", "project_head", "rodrigues", "rotation_to_rvec", "smooth_poses", "solve_pnp"]
+__all__ = ["FRONTAL", "RIGID", "backproject_landmarks", "default_intrinsics", "estimate_poses", "head_to_c2w", "near_far",
+           "project_c2w", "project_head", "refine_template", "rodrigues", "rotation_to_rvec", "smooth_poses", "solve_pnp"]

@@ -237,7 +237,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
                   features: Sequence[str] = ("mel",), overwrite: bool = False, audio_path=None,
                   max_size: int = _video.MAX_SIZE, focal: Optional[float] = None, workers: int = 2,
                   redetect_every: int = 10, min_detection_rate: float = 0.5, val_fraction: float = 0.1,
-                  pose_sigma: float = 1.5, import_features: Optional[dict] = None,
+                  pose_sigma: float = 3.0, import_features: Optional[dict] = None,
                   progress: bool = True) -> PrepareReport:
     """Turn a talking-head video into a dataset folder (see the module docstring for the steps).
 
@@ -317,10 +317,9 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             report.notes.append(f"no face in {report.interpolated_frames} frames: landmarks interpolated from neighbours")
         h, w = decoded.frames.shape[1:3]
         K = _pose.default_intrinsics(h, w, focal)
-        rot, trans, rms = _pose.solve_pnp(lm2d, K)
+        rot, trans, rms, face = _pose.estimate_poses(lm2d, K, sigma=pose_sigma)
         report.pnp_rms_px = round(float(np.median(rms)), 3)
-        rot, trans = _pose.smooth_poses(rot, trans, pose_sigma)
-        lm3d = _pose.backproject_landmarks(lm2d, rot, trans, K)
+        lm3d = _pose.backproject_landmarks(lm2d, rot, trans, K, face)
         near, far = _pose.near_far(trans)
         lap("pose")
         if openface_csv is not None:
