@@ -36,6 +36,8 @@ def test_same_seed_gives_byte_identical_frames_and_audio(clip):
     assert again.frames.tobytes() == clip.frames.tobytes()
     assert again.audio.tobytes() == clip.audio.tobytes()
     assert again.landmarks2d.tobytes() == clip.landmarks2d.tobytes()
+    forked = S.generate_speaker(seconds=1.0, size=64, seed=7, progress=False, workers=2)
+    assert forked.frames.tobytes() == clip.frames.tobytes()
     other = S.generate_speaker(seconds=1.0, size=64, seed=8, progress=False)
     assert other.frames.tobytes() != clip.frames.tobytes()
     assert other.audio.tobytes() != clip.audio.tobytes()

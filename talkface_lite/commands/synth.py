@@ -16,6 +16,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="speaker seed (default 0)")
     parser.add_argument("--features", default="mel", help="comma-separated audio feature kinds (default mel)")
     parser.add_argument("--motion", type=float, default=1.0, help="head-motion scale, 0 = still (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="render processes (frames are identical; default 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset atomically")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -26,7 +27,7 @@ def run(args) -> int:
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     t0 = time.time()
     try:
-        rec = synthetic.generate_speaker(args.seconds, args.size, args.seed, motion=args.motion,
+        rec = synthetic.generate_speaker(args.seconds, args.size, args.seed, motion=args.motion, workers=args.workers,
                                          progress=not args.quiet)
         t1 = time.time()
         path = dataset.write_dataset(rec, args.out, features=features, overwrite=args.overwrite,

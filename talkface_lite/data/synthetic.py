@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing as mp
 import os
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -147,8 +149,27 @@ def build_speaker_model(size: int, seed: int):
     return model, look, hr.intrinsics_for(size)
 
 
+_WORK = None  # what forked render workers inherit
+
+
+def _render_one(model, look, k, size, script, i):
+    st, c2w = script.states[i], script.poses[i].astype(np.float64)
+    lm = model.landmarks(st)
+    return hr.render_frame(model, st, c2w, k, size, look), lm, hr.project_points(lm, c2w, k)
+
+
+def _render_chunk(indices):
+    model, look, k, size, script = _WORK
+    out = [[], [], []]
+    with single_threaded_torch():
+        for i in indices:
+            for acc, val in zip(out, _render_one(model, look, k, size, script, i)):
+                acc.append(val)
+    return tuple(np.stack(a) for a in out)
+
+
 def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps: float = FPS, motion: float = 1.0,
-                     progress: bool = True):
+                     progress: bool = True, workers: int = 1):
     """Generate a synthetic talking-head clip.
 
     Args:
@@ -158,6 +179,8 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
         fps: video frame rate (the package uses 25).
         motion: head-motion scale (0 for a still head).
         progress: show a tqdm progress bar while rendering.
+        workers: render in this many forked processes (Linux/macOS; frames are
+            independent, so the output is identical to ``workers=1``).
 
     Returns:
         A :class:`~talkface_lite.data.dataset.SpeakerRecording` with frames (T, size, size, 3)
@@ -173,13 +196,23 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
     frames = np.empty((n, size, size, 3), dtype=np.uint8)
     lm3d = np.empty((n, 68, 3), dtype=np.float32)
     lm2d = np.empty((n, 68, 2), dtype=np.float32)
-    with single_threaded_torch():
-        for i in tqdm(range(n), desc=f"synth {size}px", unit="frame", disable=not progress, leave=False):
-            st, c2w = script.states[i], script.poses[i].astype(np.float64)
-            frames[i] = hr.render_frame(model, st, c2w, k, size, look)
-            lm = model.landmarks(st)
-            lm3d[i] = lm
-            lm2d[i] = hr.project_points(lm, c2w, k)
+    workers = max(1, min(int(workers), n))
+    bar = tqdm(total=n, desc=f"synth {size}px", unit="frame", disable=not progress, leave=False)
+    if workers == 1 or "fork" not in mp.get_all_start_methods():
+        with single_threaded_torch():
+            for i in range(n):
+                frames[i], lm3d[i], lm2d[i] = _render_one(model, look, k, size, script, i)
+                bar.update(1)
+    else:
+        global _WORK
+        _WORK = (model, look, k, size, script)
+        chunks = [list(c) for c in np.array_split(np.arange(n), workers * 4) if len(c)]
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            for idx, (f, a, b) in zip(chunks, pool.map(_render_chunk, chunks)):
+                frames[idx], lm3d[idx], lm2d[idx] = f, a, b
+                bar.update(len(idx))
+        _WORK = None
+    bar.close()
     centres = script.poses[:, :3, 3]
     dist = np.linalg.norm(centres, axis=1)
     extra = {
