@@ -150,8 +150,10 @@ def load_extension(name: str, sources: Sequence[str], require_device: bool = Tru
             name=name,
             sources=[str(p) for p in paths],
             build_directory=str(build_dir),
-            extra_cflags=["-O3", "-std=c++17"],
-            extra_cuda_cflags=["-O3", "-std=c++17", *extra_cuda_cflags],
+            # no -std flag: torch passes the standard its headers need (C++17 up to
+            # 2.9, C++20 after); forcing c++17 breaks the build on newer torch
+            extra_cflags=["-O3"],
+            extra_cuda_cflags=["-O3", *extra_cuda_cflags],
             verbose=False,
         )
     except Exception as exc:  # noqa: BLE001 - any build failure must fall back, never crash
