@@ -86,6 +86,21 @@ __device__ __forceinline__ void cell_weights(const float* __restrict__ x, float 
   }
 }
 
+// Corner c of the cell (bit d of c: high side along axis d): its vertex, the
+// per-axis weights wd and their product (the trilinear/bilinear weight).
+template <int D>
+__device__ __forceinline__ float corner(uint32_t c, const uint32_t* cell, const float* w1, uint32_t* v, float* wd) {
+  float w = 1.f;
+#pragma unroll
+  for (int d = 0; d < D; ++d) {
+    const bool hi = (c >> d) & 1u;
+    v[d] = cell[d] + (hi ? 1u : 0u);
+    wd[d] = hi ? w1[d] : 1.f - w1[d];
+    w *= wd[d];
+  }
+  return w;
+}
+
 template <int D, int F, typename T>
 __global__ void hashgrid_forward_kernel(const float* __restrict__ x, const T* __restrict__ table,
                                         T* __restrict__ out, uint32_t n_points, GridMeta meta) {
@@ -106,13 +121,8 @@ __global__ void hashgrid_forward_kernel(const float* __restrict__ x, const T* __
 #pragma unroll
   for (uint32_t c = 0; c < (1u << D); ++c) {
     uint32_t v[D];
-    float w = 1.f;
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      const bool hi = (c >> d) & 1u;
-      v[d] = cell[d] + (hi ? 1u : 0u);
-      w *= hi ? w1[d] : 1.f - w1[d];
-    }
+    float wd[D];
+    const float w = corner<D>(c, cell, w1, v, wd);
     const T* __restrict__ row = grid + static_cast<size_t>(grid_index<D>(v, resolution, size)) * F;
 #pragma unroll
     for (int f = 0; f < F; ++f) acc[f] += w * to_float(row[f]);
@@ -151,14 +161,7 @@ __global__ void hashgrid_backward_kernel(const float* __restrict__ x, const T* _
   for (uint32_t c = 0; c < (1u << D); ++c) {
     uint32_t v[D];
     float wd[D];
-    float w = 1.f;
-#pragma unroll
-    for (int d = 0; d < D; ++d) {
-      const bool hi = (c >> d) & 1u;
-      v[d] = cell[d] + (hi ? 1u : 0u);
-      wd[d] = hi ? w1[d] : 1.f - w1[d];
-      w *= wd[d];
-    }
+    const float w = corner<D>(c, cell, w1, v, wd);
     const size_t row = level_row0 + grid_index<D>(v, resolution, size);
 #pragma unroll
     for (int f = 0; f < F; ++f) atomicAdd(grad_table + row * F + f, w * g[f]);
