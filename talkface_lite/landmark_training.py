@@ -9,7 +9,10 @@ Training uses random crops of ``seq_len`` frames, Adam with a linear decay to
 10 % of the learning rate and gradient clipping at 1.0, and draws every
 random number from PyTorch's global generator, so a run is deterministic
 after :func:`talkface_lite.repro.start_run` / ``seed_everything`` (bitwise on
-CPU). Each loop shows a ``tqdm`` bar.
+CPU). Each trainer builds its optimiser and schedule, defines a step function
+that draws the batch and returns the loss terms, and hands both to the package's
+one training loop, :func:`talkface_lite.training.loop.fit` (which shows a
+``tqdm`` bar).
 
 Explained in notebooks/05_landmark_transformer.ipynb and notebooks/06_blink_prediction.ipynb.
 """
@@ -21,7 +24,6 @@ from typing import Dict, Optional
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import landmarks as lmk
 from .models.audio_encoder import FeatureNorm, as_windows
@@ -29,6 +31,7 @@ from .models.audio_vae import centre_features
 from .models.blink import BlinkModel, eye_condition
 from .models.landmark_transformer import landmark_losses
 from .models.sync_expert import LandmarkSyncExpert, sample_pairs, sync_bce
+from .training.loop import decay_schedule, fit
 
 
 @dataclasses.dataclass
@@ -175,10 +178,6 @@ def fit_normalisers(model: nn.Module, arrays: SpeakerArrays) -> nn.Module:
     return model
 
 
-def _schedule(opt: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LRScheduler:
-    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - 0.9 * min(s, steps) / max(steps, 1))
-
-
 def random_crops(arrays: SpeakerArrays, seq_len: int, batch: int) -> Dict[str, torch.Tensor]:
     """``batch`` random crops of ``seq_len`` frames (global torch RNG).
 
@@ -199,39 +198,40 @@ def train_landmark_model(model: nn.Module, arrays: SpeakerArrays, steps: int = 3
                          progress: bool = True, desc: str = "landmarks") -> Dict[str, list]:
     """Fit a landmark model (transformer or baseline) to one speaker.
 
+    Adam with a linear decay to 10 % of ``lr`` and gradient clipping at 1.0; each step
+    draws ``batch_size`` random crops (:func:`random_crops`) and runs
+    :func:`~talkface_lite.training.loop.fit`.
+
     Args:
         model: any model of :mod:`~talkface_lite.models.baselines` /
             :mod:`~talkface_lite.models.landmark_transformer`.
         arrays: the training clip.
         steps, seq_len, batch_size, lr: optimisation settings.
         weights: loss-weight overrides (see ``landmark_losses``).
+        progress, desc: tqdm bar and its label.
 
     Returns:
-        History ``{"step": [...], "total": [...], "pos": [...], ...}`` (every step).
+        History ``{"step": [...], "pos": [...], ..., "total": [...], "loss": [...]}`` (every step;
+        ``"loss"`` is ``"total"``, the term that is back-propagated). ``{"step": []}`` for a model
+        with nothing to train (the mean shape).
+
+    Explained in notebooks/05_landmark_transformer.ipynb.
     """
     fit_normalisers(model, arrays)
     params = [p for p in model.parameters() if p.requires_grad]
-    hist: Dict[str, list] = {"step": []}
     if not params:  # the mean-shape baseline has nothing to train
-        return hist
+        return {"step": []}
     opt = torch.optim.Adam(params, lr=lr)
-    sched = _schedule(opt, steps)
-    model.train()
-    bar = tqdm(range(steps), desc=desc, disable=not progress, leave=False)
-    for step in bar:
+
+    def step_fn(step: int) -> Dict[str, torch.Tensor]:
         b = random_crops(arrays, seq_len, batch_size)
         out = model(b["feats"], b["eye"])
         terms = landmark_losses(out, b["landmarks"], model.shape.scale, weights)
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
-        hist["step"].append(step)
-        for k, v in terms.items():
-            hist.setdefault(k, []).append(float(v.detach()))
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{float(terms['total'].detach()):.4f}")
+        return {**terms, "loss": terms["total"]}
+
+    model.train()
+    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), clip_grad_norm=1.0,
+               progress=progress, desc=desc, postfix_every=20)
     model.eval()
     return hist
 
@@ -283,27 +283,38 @@ def blink_inputs(model: BlinkModel, arrays: SpeakerArrays) -> Dict[str, torch.Te
 
 def train_blink_model(model: BlinkModel, arrays: SpeakerArrays, steps: int = 300, seq_len: int = 100,
                       batch_size: int = 8, lr: float = 3e-3, progress: bool = True) -> Dict[str, list]:
-    """Train the AU feature vector + eye-movement predictor on next-frame eye states (teacher forcing)."""
+    """Train the AU feature vector + eye-movement predictor on next-frame eye states (teacher forcing).
+
+    Adam with a linear decay to 10 % of ``lr`` and gradient clipping at 1.0, on random
+    crops of ``seq_len`` frames of :func:`blink_inputs`, through :func:`~talkface_lite.training.loop.fit`.
+
+    Args:
+        model: the blink model (its eye scale is fitted here).
+        arrays: the training clip.
+        steps, seq_len, batch_size, lr: optimisation settings.
+        progress: show a tqdm bar.
+
+    Returns:
+        History ``{"step": [...], ..., "total": [...], "loss": [...]}`` with every term of
+        ``BlinkModel.losses`` per step (``"loss"`` is ``"total"``).
+
+    Explained in notebooks/06_blink_prediction.ipynb.
+    """
     model.fit_scale(torch.from_numpy(arrays.landmarks))
     full = blink_inputs(model, arrays)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = _schedule(opt, steps)
-    hist: Dict[str, list] = {"step": []}
     T, L = arrays.n_frames, min(seq_len, arrays.n_frames)
-    model.train()
-    for step in tqdm(range(steps), desc="blink", disable=not progress, leave=False):
+
+    def step_fn(step: int) -> Dict[str, torch.Tensor]:
         idx = torch.randint(0, T - L + 1, (batch_size,))[:, None] + torch.arange(L)[None]  # (B, L)
         b = {k: (None if v is None else v[0][idx]) for k, v in full.items()}
         out = model(b["au45"], b["ear"], b["eye_lm"], b["audio"])
         terms = model.losses(out, b["au45"], b["eye_lm"])
-        opt.zero_grad(set_to_none=True)
-        terms["total"].backward()
-        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        hist["step"].append(step)
-        for k, v in terms.items():
-            hist.setdefault(k, []).append(float(v.detach()))
+        return {**terms, "loss": terms["total"]}
+
+    model.train()
+    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), clip_grad_norm=1.0,
+               progress=progress, desc="blink")
     model.eval()
     return hist
 
@@ -329,24 +340,36 @@ def evaluate_blink_model(model: BlinkModel, arrays: SpeakerArrays) -> Dict[str, 
 
 def train_sync_expert(expert: LandmarkSyncExpert, arrays: SpeakerArrays, steps: int = 300, batch_size: int = 64,
                       lr: float = 1e-3, min_shift: int = 3, progress: bool = True) -> Dict[str, list]:
-    """Contrastive training on aligned vs shifted (mouth, audio) clips of one speaker."""
+    """Contrastive training on aligned vs shifted (mouth, audio) clips of one speaker.
+
+    Adam with a linear decay to 10 % of ``lr`` (no clipping); each step draws
+    ``batch_size`` pairs with :func:`~talkface_lite.models.sync_expert.sample_pairs`
+    (half aligned, half shifted by at least ``min_shift`` frames), through
+    :func:`~talkface_lite.training.loop.fit`.
+
+    Args:
+        expert: the sync expert (its normalisers are fitted here).
+        arrays: the training clip.
+        steps, batch_size, lr: optimisation settings.
+        min_shift: smallest offset of a negative pair, in frames.
+        progress: show a tqdm bar.
+
+    Returns:
+        History ``{"step": [...], "loss": [...], "acc": [...]}``: BCE and the fraction of pairs
+        classified right (cosine > 0 for aligned) per step.
+    """
     fit_normalisers(expert, arrays)
     lms, feats = torch.from_numpy(arrays.landmarks), torch.from_numpy(arrays.feats)
     opt = torch.optim.Adam(expert.parameters(), lr=lr)
-    sched = _schedule(opt, steps)
-    hist: Dict[str, list] = {"step": [], "loss": [], "acc": []}
-    expert.train()
-    for step in tqdm(range(steps), desc="sync expert", disable=not progress, leave=False):
+
+    def step_fn(step: int) -> Dict[str, torch.Tensor]:
         clips, wins, labels = sample_pairs(lms, feats, batch_size, expert.n_frames, min_shift)
         cos = expert(clips, wins)
-        loss = sync_bce(cos, labels)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        hist["step"].append(step)
-        hist["loss"].append(float(loss.detach()))
-        hist["acc"].append(float(((cos > 0).float() == labels).float().mean()))
+        return {"loss": sync_bce(cos, labels), "acc": ((cos.detach() > 0).float() == labels).float().mean()}
+
+    expert.train()
+    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), progress=progress,
+               desc="sync expert", postfix=("loss", "acc"))
     expert.eval()
     return hist
 

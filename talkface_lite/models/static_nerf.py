@@ -22,9 +22,9 @@ from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .. import rendering
+from ..training.loop import decay_schedule, fit
 
 
 class _TruncExp(torch.autograd.Function):
@@ -291,6 +291,11 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
                     desc: str = "fit") -> Dict[str, list]:
     """Fit ``model`` to posed images with random ray batches (MSE, Adam, exponential lr decay).
 
+    Each step (run by :func:`~talkface_lite.training.loop.fit`) evaluates first when it is an
+    evaluation step, then draws ``n_rays`` training pixels, refreshes the occupancy grid every
+    ``update_every`` steps and renders the rays; all random draws use ``generator`` (or the
+    global generator when None), so a seeded run is reproducible.
+
     Args:
         model: the field.
         images: ``(n_views, H, W, 3)`` targets in [0, 1].
@@ -332,8 +337,7 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
     near, far, _ = rendering.ray_aabb(o, d, aabb)
     opt = torch.optim.Adam([{"params": model.encoding_parameters(), "lr": lr_encoding},
                             {"params": model.mlp_parameters(), "lr": lr_mlp}], betas=(0.9, 0.99), eps=1e-15)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: 0.1 ** (it / max(1, steps)))
-    hist: Dict[str, list] = {"step": [], "psnr_eval": [], "wall_s": [], "loss": [], "samples": []}
+    hist: Dict[str, list] = {"step": [], "psnr_eval": [], "wall_s": []}  # "step": evaluation steps
     grid = None
     if occupancy_resolution:
         from ..occupancy import OccupancyGrid
@@ -355,9 +359,9 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
         hist["psnr_eval"].append(sum(vals) / len(vals))
         hist["wall_s"].append(time.perf_counter() - t0)
 
-    bar = tqdm(range(steps), desc=desc, disable=not progress)
-    for step in bar:
-        if eval_views and step % eval_every == 0:
+    def step_fn(step: int) -> Dict[str, torch.Tensor]:
+        nonlocal peak_saved
+        if eval_views and step % eval_every == 0:  # before this step's draws, so the random stream is unchanged
             evaluate(step)
         idx = torch.randint(0, o.shape[0], (n_rays,), generator=generator).to(device)
         if grid is not None and step % update_every == 0:
@@ -372,16 +376,15 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
                 n_pts = n_rays * n_samples
             loss = ((out.rgb - target[idx]) ** 2).mean()
         peak_saved = max(peak_saved, meter.bytes)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        hist["loss"].append(loss.item())
-        hist["samples"].append(n_pts)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}")
+        return {"loss": loss, "samples": n_pts}
+
+    # fit's own history (every training step) is kept apart: the returned "step" lists evaluation steps
+    per_step = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="exp"), progress=progress,
+                   desc=desc, leave=True)
     if eval_views:
         evaluate(steps)
+    hist["loss"] = per_step.get("loss", [])
+    hist["samples"] = [int(n) for n in per_step.get("samples", [])]
     state = 4 * sum(p.numel() * p.element_size() for p in model.parameters())
     hist["activation_mb"] = [peak_saved / 2 ** 20]
     hist["state_mb"] = [state / 2 ** 20]
