@@ -18,6 +18,7 @@ COMMANDS = {
     "doctor": ("talkface_lite.commands.doctor", "check this environment (exit 1 only if QUICK mode cannot run)"),
     "prepare": ("talkface_lite.commands.prepare", "turn a talking-head video into a dataset folder (landmarks, pose, audio)"),
     "synth": ("talkface_lite.commands.synth", "generate a synthetic talking speaker dataset (seeded, any resolution)"),
+    "train": ("talkface_lite.commands.train", "train the talking-head field on a dataset (two stages, resumable)"),
     "reproduce": ("talkface_lite.commands.reproduce", "execute the notebook series with papermill -> build/, figures/"),
 }
 

@@ -150,7 +150,8 @@ class SpeakerDataset:
         return out
 
     def sample_rays(self, n: int, split: str = "train", frame: Optional[int] = None, face_fraction: float = 0.0,
-                    audio_kind: Optional[str] = "mel", generator: Optional[torch.Generator] = None) -> dict:
+                    audio_kind: Optional[str] = "mel", generator: Optional[torch.Generator] = None,
+                    regions: Optional[Dict[str, float]] = None) -> dict:
         """``n`` random rays of one frame.
 
         Args:
@@ -158,6 +159,9 @@ class SpeakerDataset:
             split: where to pick the frame when ``frame`` is None.
             frame: a fixed frame index.
             face_fraction: share of rays drawn inside the face rectangle (the rest anywhere).
+            regions: shares of rays drawn inside other region rectangles, e.g. ``{"mouth": 0.2,
+                "eyes": 0.1}`` (the talking-head trainer weights the mouth and eyes this way); the
+                shares of ``face_fraction`` and ``regions`` must add up to at most 1.
             audio_kind: stored feature kind to attach as ``audio`` (None: none).
             generator: torch generator (default: the global one seeded by ``repro``).
 
@@ -172,14 +176,22 @@ class SpeakerDataset:
             raise ValueError(f"n must be positive, got {n}")
         if not 0.0 <= face_fraction <= 1.0:
             raise ValueError(f"face_fraction must be in [0, 1], got {face_fraction}")
+        shares = {"face": face_fraction, **(regions or {})}
+        if any(not 0.0 <= v <= 1.0 for v in shares.values()) or sum(shares.values()) > 1.0 + 1e-9:
+            raise ValueError(f"region shares must each be in [0, 1] and add up to at most 1, got {shares}")
         i = self._pick_frame(split, frame, generator)
-        n_face = int(round(n * face_fraction))
-        x = torch.randint(self.width, (n - n_face,), generator=generator)
-        y = torch.randint(self.height, (n - n_face,), generator=generator)
-        if n_face:
-            x0, y0, x1, y1 = self.rect(i, "face")
-            x = torch.cat([x, torch.randint(x0, x1, (n_face,), generator=generator)])
-            y = torch.cat([y, torch.randint(y0, y1, (n_face,), generator=generator)])
+        counts = {name: int(round(n * share)) for name, share in shares.items() if share > 0}
+        n_any = n - sum(counts.values())
+        if n_any < 0:  # rounding pushed the total past n: take the surplus from the largest share
+            counts[max(counts, key=counts.get)] += n_any
+            n_any = 0
+        x = torch.randint(self.width, (n_any,), generator=generator)
+        y = torch.randint(self.height, (n_any,), generator=generator)
+        for name, k in counts.items():
+            if k:
+                x0, y0, x1, y1 = self.rect(i, name)
+                x = torch.cat([x, torch.randint(x0, x1, (k,), generator=generator)])
+                y = torch.cat([y, torch.randint(y0, y1, (k,), generator=generator)])
         return self._pack(i, torch.stack([x, y], -1), audio_kind)
 
     def sample_patch(self, size: int = 32, region: Optional[str] = "mouth", split: str = "train",

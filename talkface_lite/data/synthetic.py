@@ -231,13 +231,15 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
         near=float(dist.min() - 1.8), far=float(dist.max() + 1.8), source=f"synthetic:seed={int(seed)}", extra=extra)
 
 
-def cache_key(seconds: float, size: int, seed: int, features: Sequence[str] = ("mel",)) -> str:
+def cache_key(seconds: float, size: int, seed: int, features: Sequence[str] = ("mel",),
+              val_fraction: float = 0.1) -> str:
     """Folder name of a cached synthetic dataset (changes with :data:`GENERATOR_VERSION`)."""
-    return f"synth-v{GENERATOR_VERSION}-s{float(seconds):g}-n{int(size)}-seed{int(seed)}-{'+'.join(sorted(features))}"
+    key = f"synth-v{GENERATOR_VERSION}-s{float(seconds):g}-n{int(size)}-seed{int(seed)}-{'+'.join(sorted(features))}"
+    return key if float(val_fraction) == 0.1 else f"{key}-val{float(val_fraction):g}"
 
 
 def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, features: Sequence[str] = ("mel",),
-                   root: Optional[os.PathLike] = None, progress: bool = True) -> Path:
+                   root: Optional[os.PathLike] = None, progress: bool = True, val_fraction: float = 0.1) -> Path:
     """Path of a synthetic speaker dataset, generated and written once under ``build/cache/``.
 
     Args:
@@ -245,6 +247,8 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
         features: audio feature kinds to store (see :func:`talkface_lite.data.dataset.write_dataset`).
         root: cache folder (default ``<build>/cache``).
         progress: show progress bars when generating.
+        val_fraction: tail of the clip held out for validation (a talking-head evaluation wants a tail
+            long enough to hold speech: utterances end in about 1.5 s of silence).
 
     Returns:
         The dataset folder (load it with :func:`talkface_lite.data.dataset.load_dataset`).
@@ -253,12 +257,13 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
 
     _check_args(seconds, size, seed)
     root = Path(root) if root is not None else repro.build_dir() / "cache"
-    path = root / cache_key(seconds, size, seed, features)
+    path = root / cache_key(seconds, size, seed, features, val_fraction)
     if is_dataset(path):
         return path
     rec = generate_speaker(seconds, size, seed, progress=progress)
     try:
-        write_dataset(rec, path, features=tuple(features), overwrite=False, progress=progress)
+        write_dataset(rec, path, features=tuple(features), val_fraction=val_fraction, overwrite=False,
+                      progress=progress)
     except (FileExistsError, DatasetError):
         if not is_dataset(path):  # another process may have written it meanwhile
             raise

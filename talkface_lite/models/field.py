@@ -8,7 +8,7 @@ condition (audio windows, 68 3D landmarks, AU45, frame index)::
     a   = AudioAttNet(AudioNet(windows))          # smoothed audio code A of the frame (§III-B)
     c   = LandmarkCode(x; landmarks)              # hash-grid landmark encoding, local (below)
     e   = AU45 / 5                                # blink feature (§III-C)
-    h   = [f, c, sigmoid(W_a f) ⊙ a, relu(W_e f) · e]
+    h   = [f, c, sigmoid(W_a f) ⊙ a, [relu(W_e f), n_eye(x)] · e]
     sigma, g = DensityMLP(h);  sigma = trunc_exp(.)
     rgb = sigmoid(ColourMLP([g, SH(d), z_frame]))
 
@@ -33,6 +33,13 @@ near the lips and near the brows with respect to the mouth landmarks. When the
 variant has the blink feature, the eye landmarks (36-47) are held at their
 canonical positions inside the code, so eye state reaches the field through
 AU45 alone (the paper's separate eye path, §III-C).
+
+**The blink feature.** ``e = AU45 / 5`` enters twice: gated by ER-NeRF's eye
+attention ``relu(W_e f)``, which must learn where the eyes are, and by
+``n_eye(x) = sum_{k in eyes} exp(-|x - l̄_k|^2 / 2 r_k^2)``, the same local
+weights as the landmark code summed over the 12 eye landmarks: a prior that
+says "here are the lids" from the first step. Blinks are rare (about 7 % of
+frames) and small, and without that prior a short run never learns them.
 
 **Audio as a residual term.** The audio code enters every variant through a
 per-channel gate computed from the spatial features (ER-NeRF's region
@@ -258,7 +265,7 @@ class DynamicLandmarkField(nn.Module):
                                          c.lm_dim, c.lm_radius, frozen=EYE_LANDMARKS if c.uses_eye else ())
             n_in += c.lm_dim
         self.eye_att = _mlp(n_enc, 16, 1, 2) if c.uses_eye else None
-        n_in += 1 if c.uses_eye else 0
+        n_in += 2 if c.uses_eye else 0
         self.density_net = _mlp(n_in, c.hidden, 1 + c.geo_features, c.density_layers)
         self.latents = nn.Embedding(max(1, c.n_frames), c.latent_dim) if c.latent_dim else None
         if self.latents is not None:
@@ -346,7 +353,8 @@ class DynamicLandmarkField(nn.Module):
             parts.append(self.landmark(points, cond.landmarks))  # (n, lm_dim)
         parts.append(torch.sigmoid(self.audio_att(f)) * cond.audio)  # (n, audio_code_dim) gated audio residual
         if self.eye_att is not None:
-            parts.append(torch.relu(self.eye_att(f)) * cond.eye)  # (n, 1)
+            near_eyes = self.landmark.weights(points)[:, list(EYE_LANDMARKS)].sum(-1, keepdim=True)  # (n, 1)
+            parts.append(torch.cat([torch.relu(self.eye_att(f)), near_eyes], -1) * cond.eye)  # (n, 2)
         return self.density_net(torch.cat(parts, -1))  # (n, 1 + geo_features)
 
     def density(self, points: torch.Tensor, cond: Condition) -> torch.Tensor:

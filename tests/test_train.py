@@ -1,0 +1,143 @@
+"""Two-stage training of the talking-head field: exact resume, atomic checkpoints, clear refusals."""
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from talkface_lite.data.synthetic import cached_speaker
+from talkface_lite.training import RunError, TrainConfig, load_run, read_metrics, render_frames, train
+from talkface_lite.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return cached_speaker(seconds=4, size=64, seed=0, root=tmp_path_factory.mktemp("cache"), progress=False)
+
+
+def tiny(**kw):
+    field = dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2, hidden=32,
+                 **kw.pop("field", {}))
+    base = dict(coarse_steps=6, fine_steps=4, n_rays=64, n_samples=24, grid_resolution=16, grid_update_every=4,
+                patch_size=24, ckpt_every=3, blink_frame_fraction=0.5, field=field)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def params(head):
+    return {k: v.clone() for k, v in head.field.state_dict().items()}
+
+
+def test_interrupted_run_resumes_to_the_same_parameters(dataset, tmp_path):
+    straight = train(dataset, tmp_path / "a", tiny(), progress=False)
+    assert straight.step == 10
+    calls = {"n": 0}
+
+    def stop():  # asked after every step: stop after the 5th (in the coarse stage) as Ctrl-C would
+        calls["n"] += 1
+        return calls["n"] == 5
+
+    part = train(dataset, tmp_path / "b", tiny(), progress=False, should_stop=stop)
+    assert part.step == 5
+    assert load_checkpoint(tmp_path / "b" / "ckpt.pt")["step"] == 5
+    resumed = train(dataset, tmp_path / "b", tiny(), progress=False, resume=True)
+    assert resumed.step == 10
+    a, b = params(straight), params(resumed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(straight.grid.density, resumed.grid.density)
+    ma, mb = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert list(mb["step"]) == list(range(10)) and list(ma["stage"]) == ["coarse"] * 6 + ["fine"] * 4
+    assert (ma["loss"] == mb["loss"]).all()
+    assert not (mb["lpips"][6:] != mb["lpips"][6:]).any()  # the fine stage logs LPIPS
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert cfg["lpips"] in ("ST-LPIPS (alex)", "LPIPS (alex, v0.1)") and cfg["field"]["variant"] == "dlt_eye"
+    assert (tmp_path / "a" / "coarse.pt").is_file()
+
+
+def test_stage_coarse_then_fine_equals_all(dataset, tmp_path):
+    whole = train(dataset, tmp_path / "all", tiny(), progress=False)
+    first = train(dataset, tmp_path / "split", tiny(), stage="coarse", progress=False)
+    assert first.step == 6
+    with pytest.raises(RunError, match="stage 'fine' continues a coarse run"):
+        train(dataset, tmp_path / "other", tiny(), stage="fine", progress=False)
+    second = train(dataset, tmp_path / "split", tiny(), stage="fine", resume=True, progress=False)
+    a, b = params(whole), params(second)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_half_written_checkpoint_is_never_loaded(dataset, tmp_path):
+    run = tmp_path / "r"
+    train(dataset, run, tiny(coarse_steps=3, fine_steps=0), progress=False)
+    good = (run / "ckpt.pt").read_bytes()
+    (run / ".ckpt.pt.tmp-99999").write_bytes(good[: len(good) // 2])  # a crash mid-write leaves only this
+    assert load_run(run).step == 3
+    (run / "ckpt.pt").write_bytes(good[: len(good) // 2])  # a file truncated by something else
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_run(run)
+    with pytest.raises(CheckpointError, match="damaged"):
+        train(dataset, run, tiny(coarse_steps=3, fine_steps=0), resume=True, progress=False)
+
+
+def test_checkpoints_load_weights_only(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pickled code ran",))
+
+    path = tmp_path / "x.pt"
+    torch.save({"format": 1, "kind": "talking_head", "payload": Evil()}, path)
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(path)
+
+
+def test_checkpoint_from_another_variant_or_version_is_refused(dataset, tmp_path):
+    run = tmp_path / "r"
+    train(dataset, run, tiny(coarse_steps=3, fine_steps=0), progress=False)
+    state = load_checkpoint(run / "ckpt.pt")
+    save_checkpoint(run / "ckpt.pt", {**state, "version": "0.0.1"})
+    with pytest.raises(CheckpointError, match=r"version='0.0.1' but this run needs version="):
+        load_run(run)
+    save_checkpoint(run / "ckpt.pt", {**state, "variant": "hash3d"})
+    with pytest.raises(CheckpointError, match=r"variant='hash3d' but this run needs variant='dlt_eye'"):
+        load_run(run)
+
+
+def test_bad_inputs_are_refused_before_any_work(dataset, tmp_path):
+    with pytest.raises(RunError, match="does not validate"):
+        train(tmp_path / "nowhere", tmp_path / "r", tiny(), progress=False)
+    with pytest.raises(RunError, match=r"no 'deepspeech' audio features \(it has \['mel'\]\)"):
+        train(dataset, tmp_path / "r", tiny(audio_kind="deepspeech"), progress=False)
+    assert not (tmp_path / "r").exists()
+    run = tmp_path / "exists"
+    run.mkdir()
+    (run / "notes.txt").write_text("mine")
+    with pytest.raises(RunError, match="already exists: pass resume=True"):
+        train(dataset, run, tiny(), progress=False)
+    assert (run / "notes.txt").read_text() == "mine"
+    with pytest.raises(RunError, match="nothing to resume"):
+        train(dataset, run, tiny(), progress=False, resume=True)
+    done = tmp_path / "done"
+    train(dataset, done, tiny(coarse_steps=2, fine_steps=0), progress=False)
+    with pytest.raises(RunError, match=r"other settings: field.variant \(run: 'dlt_eye', given: 'hash3d'\)"):
+        train(dataset, done, tiny(coarse_steps=2, fine_steps=0, field={"variant": "hash3d"}), progress=False,
+              resume=True)
+
+
+def test_cli_refuses_an_existing_run_folder(dataset, tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "x").write_text("")
+    res = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2
+    assert "already exists" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_render_frames_and_overrides(dataset, tmp_path):
+    head = train(dataset, tmp_path / "r", tiny(coarse_steps=3, fine_steps=0), progress=False)
+    imgs = render_frames(tmp_path / "r", [0, 1], progress=False)
+    assert imgs.shape == (2, 64, 64, 3) and float(imgs.min()) >= 0 and float(imgs.max()) <= 1
+    same = render_frames(head, [0], progress=False)
+    assert torch.allclose(same[0], imgs[0], atol=1e-6)
+    with pytest.raises(ValueError, match="give one per frame"):
+        render_frames(head, [0, 1], conditions=[{}], progress=False)
