@@ -141,3 +141,15 @@ def test_render_frames_and_overrides(dataset, tmp_path):
     assert torch.allclose(same[0], imgs[0], atol=1e-6)
     with pytest.raises(ValueError, match="give one per frame"):
         render_frames(head, [0, 1], conditions=[{}], progress=False)
+
+
+def test_cached_run_trains_once_then_loads(dataset, tmp_path):
+    from talkface_lite.training import cached_run
+
+    first = cached_run(dataset, tiny(coarse_steps=3, fine_steps=0), root=tmp_path)
+    stamp = (first.run_dir / "ckpt.pt").stat().st_mtime_ns
+    again = cached_run(dataset, tiny(coarse_steps=3, fine_steps=0), root=tmp_path)
+    assert again.run_dir == first.run_dir and again.step == 3
+    assert (again.run_dir / "ckpt.pt").stat().st_mtime_ns == stamp  # loaded, not retrained
+    other = cached_run(dataset, tiny(coarse_steps=4, fine_steps=0), root=tmp_path)
+    assert other.run_dir != first.run_dir and other.step == 4

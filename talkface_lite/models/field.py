@@ -346,7 +346,8 @@ class DynamicLandmarkField(nn.Module):
         return torch.zeros(self.config.latent_dim, device=self.centre.device)
 
     # ------------------------------------------------------------------ field
-    def _hidden(self, points: torch.Tensor, cond: Condition) -> torch.Tensor:
+    def density_input(self, points: torch.Tensor, cond: Condition) -> torch.Tensor:
+        """The density MLP's input ``h: (n, n_in)`` at ``points: (n, 3)`` (see the module docstring)."""
         f = self.spatial((points - self.centre) / self.half_size)  # (n, n_enc), points mapped to [-1, 1]^3
         parts = [f]
         if self.landmark is not None:
@@ -355,7 +356,10 @@ class DynamicLandmarkField(nn.Module):
         if self.eye_att is not None:
             near_eyes = self.landmark.weights(points)[:, list(EYE_LANDMARKS)].sum(-1, keepdim=True)  # (n, 1)
             parts.append(torch.cat([torch.relu(self.eye_att(f)), near_eyes], -1) * cond.eye)  # (n, 2)
-        return self.density_net(torch.cat(parts, -1))  # (n, 1 + geo_features)
+        return torch.cat(parts, -1)
+
+    def _hidden(self, points: torch.Tensor, cond: Condition) -> torch.Tensor:
+        return self.density_net(self.density_input(points, cond))  # (n, 1 + geo_features)
 
     def density(self, points: torch.Tensor, cond: Condition) -> torch.Tensor:
         """``sigmas: (n,)`` (1/dm) at ``points: (n, 3)`` (head frame, dm)."""

@@ -7,7 +7,7 @@ Explained in notebooks/07_two_stage_training.ipynb.
 """
 import importlib
 
-_LAZY = {"TrainConfig": ".config", "RunError": ".talking_head", "TalkingHead": ".talking_head",
+_LAZY = {"TrainConfig": ".config", "RunError": ".talking_head", "TalkingHead": ".talking_head", "cached_run": ".talking_head",
          "load_run": ".talking_head", "read_metrics": ".talking_head", "render_frames": ".talking_head",
          "train": ".talking_head"}
 

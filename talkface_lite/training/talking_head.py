@@ -82,6 +82,7 @@ class TalkingHead:
         box = torch.tensor(config.field.aabb)
         self.step_size = float((box[3:] - box[:3]).norm()) / config.n_samples
         self.step = 0
+        self.run_dir: Optional[Path] = None
         self.dlt_state: Optional[dict] = None
 
     # ------------------------------------------------------------------ conditions
@@ -306,6 +307,7 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     elif head.step < end:
         save(end)
     head.field.eval()
+    head.run_dir = run_dir
     return head
 
 
@@ -405,6 +407,7 @@ def load_run(run_dir, device: str = "auto", checkpoint: str = "ckpt.pt", dataset
     head = TalkingHead(config, load_dataset(dataset or saved["dataset"]), repro.choose_device(device))
     head.load_state_dict(state["model"])
     head.step = int(state["step"])
+    head.run_dir = run_dir
     head.field.eval()
     return head
 
@@ -431,6 +434,31 @@ def render_frames(run: Union[TalkingHead, str, os.PathLike], frames: Sequence[in
     out = [head.render_frame(int(f), **c) for f, c in tqdm(list(zip(frames, conditions)), desc="render",
                                                             disable=not progress, leave=False)]
     return torch.stack(out)
+
+
+def cached_run(dataset, config: TrainConfig, root=None, device: str = "auto", progress: bool = True) -> TalkingHead:
+    """Train once, then reuse: a run folder under ``build/cache/runs/`` keyed by the dataset folder and the config.
+
+    A finished run there is loaded; an interrupted one is resumed; otherwise it is trained. Notebooks 07-09
+    share their QUICK run this way.
+
+    Returns:
+        The trained :class:`TalkingHead` (its folder is ``head.run_dir``).
+    """
+    import hashlib
+    import json
+
+    blob = json.dumps({"dataset": Path(dataset).name, **config.to_dict()}, sort_keys=True).encode()
+    root = Path(root) if root is not None else repro.build_dir() / "cache" / "runs"
+    run_dir = root / f"{Path(dataset).name}-{config.field.variant}-{hashlib.sha1(blob).hexdigest()[:12]}"
+    if (run_dir / "ckpt.pt").is_file():
+        step = int(ck.load_checkpoint(run_dir / "ckpt.pt", kind=CKPT_KIND)["step"])
+        head = (load_run(run_dir, device=device, dataset=dataset) if step >= config.total_steps else
+                train(dataset, run_dir, config, resume=True, device=device, progress=progress))
+    else:
+        head = train(dataset, run_dir, config, overwrite=True, device=device, progress=progress)
+    head.run_dir = run_dir
+    return head
 
 
 # ---------------------------------------------------------------------------- files
@@ -483,5 +511,5 @@ def read_metrics(run_dir) -> Dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["CKPT_KIND", "RunError", "STAGES", "TalkingHead", "fit_dlt", "load_run", "read_metrics",
+__all__ = ["CKPT_KIND", "RunError", "STAGES", "TalkingHead", "cached_run", "fit_dlt", "load_run", "read_metrics",
            "render_frames", "train"]
