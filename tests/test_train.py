@@ -153,3 +153,28 @@ def test_cached_run_trains_once_then_loads(dataset, tmp_path):
     assert (again.run_dir / "ckpt.pt").stat().st_mtime_ns == stamp  # loaded, not retrained
     other = cached_run(dataset, tiny(coarse_steps=4, fine_steps=0), root=tmp_path)
     assert other.run_dir != first.run_dir and other.step == 4
+
+
+def test_dlt_landmarks_drive_the_field_and_travel_with_the_run(dataset, tmp_path):
+    from talkface_lite.data.dataset import load_dataset
+
+    head = train(dataset, tmp_path / "r", tiny(coarse_steps=2, fine_steps=0, landmarks="dlt", dlt_steps=3),
+                 progress=False)
+    gt = load_dataset(dataset).landmarks
+    assert head.landmarks.shape == gt.shape and not torch.allclose(head.landmarks, gt)
+    assert head.dlt_state is not None
+    again = load_run(tmp_path / "r")
+    assert torch.equal(again.landmarks, head.landmarks)
+
+
+def test_cli_trains_then_resumes_with_the_runs_own_settings(dataset, tmp_path):
+    run = tmp_path / "r"
+    cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
+           "--coarse-steps", "2", "--fine-steps", "0", "--variant", "no_dlt_no_eye"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "coarse done" not in res.stdout and "all done at step 2" in res.stdout
+    res = subprocess.run(cmd[:6] + ["--quiet", "--resume", "--coarse-steps", "3", "--fine-steps", "0"],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert "no_dlt_no_eye, all done at step 3" in res.stdout

@@ -28,22 +28,30 @@ def add_arguments(parser) -> None:
     parser.add_argument("--coarse-steps", type=int, help="override the preset's coarse steps")
     parser.add_argument("--fine-steps", type=int, help="override the preset's fine steps")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    parser.add_argument("--resume", action="store_true", help="continue the run in RUN_DIR from its checkpoint")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in RUN_DIR from its checkpoint, with the settings it was made with")
     parser.add_argument("--overwrite", action="store_true", help="delete an existing RUN_DIR first")
     parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
+    import dataclasses
+    from pathlib import Path
+
     from ..training import RunError, TrainConfig, train
     from ..training.checkpoint import CheckpointError
+    from ..training.talking_head import saved_config
 
     overrides = {k: v for k, v in (("coarse_steps", args.coarse_steps), ("fine_steps", args.fine_steps))
                  if v is not None}
     try:
-        preset = TrainConfig.full if args.full else TrainConfig.quick
-        config = preset(field={"variant": args.variant}, landmarks=args.landmarks, audio_kind=args.audio_kind,
-                        seed=args.seed, **overrides)
+        if args.resume and (Path(args.run_dir) / "config.json").is_file():
+            config = dataclasses.replace(saved_config(args.run_dir), **overrides)  # the run's own settings
+        else:
+            preset = TrainConfig.full if args.full else TrainConfig.quick
+            config = preset(field={"variant": args.variant}, landmarks=args.landmarks, audio_kind=args.audio_kind,
+                            seed=args.seed, **overrides)
         head = train(args.dataset, args.run_dir, config, stage=args.stage, resume=args.resume,
                      overwrite=args.overwrite, device=args.device, progress=not args.quiet)
     except (RunError, CheckpointError, ValueError, FileNotFoundError) as err:

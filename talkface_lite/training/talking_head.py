@@ -201,8 +201,8 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     Args:
         dataset: dataset folder (``talkface-lite synth`` / ``prepare``).
         run_dir: run folder to create (or continue with ``resume``).
-        config: :class:`TrainConfig` (default: :meth:`TrainConfig.quick`); on resume the saved config is used
-            and a passed one may differ only in step counts (to extend a run).
+        config: :class:`TrainConfig` (default: the saved one on resume, else :meth:`TrainConfig.quick`); on
+            resume a passed config may differ from the saved one only in step counts (to extend a run).
         stage: ``"coarse"`` (stop after the coarse stage), ``"fine"`` (continue a finished coarse run) or ``"all"``.
         resume: continue from ``run_dir/ckpt.pt``.
         overwrite: delete an existing run folder first.
@@ -220,12 +220,13 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     Explained in notebooks/07_two_stage_training.ipynb.
     """
     run_dir = Path(run_dir)
-    config = config or TrainConfig.quick()
+    if config is None:
+        config = saved_config(run_dir) if resume and (run_dir / "config.json").is_file() else TrainConfig.quick()
     ds = _check_inputs(dataset, run_dir, config, stage, resume, overwrite)
     config = _complete_config(config, ds)
     state = None
     if resume:
-        saved = TrainConfig.from_dict(_read_json(run_dir / "config.json"))
+        saved = saved_config(run_dir)
         diff = saved.differences(config)
         if diff:
             names = ", ".join(f"{k} (run: {a!r}, given: {b!r})" for k, a, b in ((k, *v) for k, v in diff.items()))
@@ -398,10 +399,8 @@ def load_run(run_dir, device: str = "auto", checkpoint: str = "ckpt.pt", dataset
     from ..data.dataset import load_dataset
 
     run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise RunError(f"{run_dir} is not a run folder (no config.json): train one with talkface-lite train")
+    config = saved_config(run_dir)
     saved = _read_json(run_dir / "config.json")
-    config = TrainConfig.from_dict(saved)
     state = ck.load_checkpoint(run_dir / checkpoint, kind=CKPT_KIND, variant=config.field.variant,
                                version=__version__)
     head = TalkingHead(config, load_dataset(dataset or saved["dataset"]), repro.choose_device(device))
@@ -464,6 +463,14 @@ def cached_run(dataset, config: TrainConfig, root=None, device: str = "auto", pr
 # ---------------------------------------------------------------------------- files
 
 
+def saved_config(run_dir) -> TrainConfig:
+    """The :class:`TrainConfig` a run folder was made with (its ``config.json``)."""
+    path = Path(run_dir) / "config.json"
+    if not path.is_file():
+        raise RunError(f"{run_dir} is not a run folder (no config.json): train one with talkface-lite train")
+    return TrainConfig.from_dict(_read_json(path))
+
+
 def _read_json(path: Path) -> dict:
     import json
 
@@ -512,4 +519,4 @@ def read_metrics(run_dir) -> Dict[str, np.ndarray]:
 
 
 __all__ = ["CKPT_KIND", "RunError", "STAGES", "TalkingHead", "cached_run", "fit_dlt", "load_run", "read_metrics",
-           "render_frames", "train"]
+           "render_frames", "saved_config", "train"]
