@@ -19,6 +19,7 @@ COMMANDS = {
     "prepare": ("talkface_lite.commands.prepare", "turn a talking-head video into a dataset folder (landmarks, pose, audio)"),
     "synth": ("talkface_lite.commands.synth", "generate a synthetic talking speaker dataset (seeded, any resolution)"),
     "train": ("talkface_lite.commands.train", "train the talking-head field on a dataset (two stages, resumable)"),
+    "render": ("talkface_lite.commands.render", "drive a trained run with any audio -> mp4 with sound"),
     "reproduce": ("talkface_lite.commands.reproduce", "execute the notebook series with papermill -> build/, figures/"),
 }
 

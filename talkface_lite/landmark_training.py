@@ -29,7 +29,7 @@ from . import landmarks as lmk
 from .models.audio_encoder import FeatureNorm, as_windows
 from .models.audio_vae import centre_features
 from .models.blink import BlinkModel, eye_condition
-from .models.landmark_transformer import landmark_losses
+from .models.landmark_transformer import BandSelfAttention, landmark_losses
 from .models.sync_expert import LandmarkSyncExpert, sample_pairs, sync_bce
 from .training.loop import decay_schedule, fit
 
@@ -237,13 +237,16 @@ def train_landmark_model(model: nn.Module, arrays: SpeakerArrays, steps: int = 3
 
 
 @torch.no_grad()
-def predict_landmarks(model: nn.Module, feats, au45=None) -> np.ndarray:
-    """Landmarks for a whole clip.
+def predict_landmarks(model: nn.Module, feats, au45=None, chunk: int = 1024) -> np.ndarray:
+    """Landmarks for a whole clip, in overlapping chunks so memory stays bounded for long audio.
 
     Args:
         model: a trained landmark model.
         feats: ``(T, W, D)`` (or ``(T, D)``) audio features.
         au45: ``(T,)`` eye state source (AU45, e.g. from :class:`~talkface_lite.models.blink.BlinkGenerator`), or None for open eyes.
+        chunk: frames per forward pass. Each chunk is run with a margin of :func:`receptive_radius` frames
+            on either side that is then dropped, so the result equals one pass over the whole clip (the
+            band attention of a 10-minute clip in one pass would need ``T^2`` memory: gigabytes).
 
     Returns:
         ``(T, 68, 3)`` float32.
@@ -251,7 +254,29 @@ def predict_landmarks(model: nn.Module, feats, au45=None) -> np.ndarray:
     model.eval()
     x = as_windows(torch.as_tensor(np.asarray(feats, np.float32)))[None]  # (1, T, W, D)
     eye = None if au45 is None else eye_condition(au45)[None]  # (1, T, 1)
-    return model(x, eye)["landmarks"][0].numpy()
+    T = x.shape[1]
+    if T <= chunk:
+        return model(x, eye)["landmarks"][0].numpy()
+    m = receptive_radius(model)
+    out = []
+    for lo in range(0, T, chunk):
+        a, b = max(0, lo - m), min(T, lo + chunk + m)
+        pred = model(x[:, a:b], None if eye is None else eye[:, a:b])["landmarks"][0]  # (b - a, 68, 3)
+        out.append(pred[lo - a: lo - a + min(chunk, T - lo)].numpy())
+    return np.concatenate(out)
+
+
+def receptive_radius(model: nn.Module) -> int:
+    """Frames on either side that can change a landmark model's output for one frame (an upper bound).
+
+    The sum of the band-attention radii and of ``(kernel - 1) // 2 * dilation`` over the stride-1 1D
+    convolutions (the stride-2 ones of AudioNet run inside a frame's window; the attention filter's
+    convolutions over its 8 neighbours count 5, more than its 4 frames each side), at least 1.
+    """
+    r = sum(m.radius for m in model.modules() if isinstance(m, BandSelfAttention))
+    r += sum((m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in model.modules()
+             if isinstance(m, nn.Conv1d) and m.stride[0] == 1)
+    return max(1, int(r))
 
 
 def evaluate_landmarks(pred: np.ndarray, gt: np.ndarray) -> Dict[str, float]:
@@ -375,4 +400,4 @@ def train_sync_expert(expert: LandmarkSyncExpert, arrays: SpeakerArrays, steps: 
 
 
 __all__ = ["SpeakerArrays", "synthetic_arrays", "blink_inputs", "evaluate_blink_model", "evaluate_landmarks", "fit_normalisers",
-           "predict_landmarks", "random_crops", "train_blink_model", "train_landmark_model", "train_sync_expert"]
+           "predict_landmarks", "random_crops", "receptive_radius", "train_blink_model", "train_landmark_model", "train_sync_expert"]

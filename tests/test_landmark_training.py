@@ -60,3 +60,24 @@ def test_training_is_deterministic_under_repro_seeding():
 
     (h1, p1), (h2, p2) = fit(), fit()
     assert h1 == h2 and np.array_equal(p1, p2)
+
+
+def test_chunked_prediction_equals_one_pass():
+    """Long clips are predicted in chunks with a margin of the receptive radius: same landmarks as one pass."""
+    from talkface_lite.landmark_training import receptive_radius
+    from talkface_lite.models.baselines import TemporalConvBaseline
+    from talkface_lite.models.landmark_transformer import DynamicLandmarkTransformer
+
+    torch.manual_seed(0)
+    feats = torch.randn(300, 16, 8)
+    au = torch.rand(300) * 5
+    dlt = DynamicLandmarkTransformer(8, 16, n_layers=2, radius=8)
+    # two bands of 8 frames + the attention filter's 8 neighbours (4 each side) + the VAE's 3-frame convolution
+    assert receptive_radius(dlt) >= 2 * 8 + 4 + 1
+    for model in (dlt, TemporalConvBaseline(8, 16)):
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.05 * torch.randn_like(p))  # untrained heads are zero: make the output depend on the input
+        whole = predict_landmarks(model, feats, au, chunk=1000)
+        parts = predict_landmarks(model, feats, au, chunk=64)
+        assert np.allclose(whole, parts, atol=1e-5), type(model).__name__

@@ -19,7 +19,7 @@ def dataset(tmp_path_factory):
 def tiny(**kw):
     field = dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2, hidden=32,
                  **kw.pop("field", {}))
-    base = dict(coarse_steps=6, fine_steps=4, n_rays=64, n_samples=24, grid_resolution=16, grid_update_every=4,
+    base = dict(coarse_steps=6, fine_steps=4, n_rays=64, n_samples=24, grid_resolution=16, grid_update_every=4, dlt_steps=2,
                 patch_size=24, ckpt_every=3, blink_frame_fraction=0.5, field=field)
     base.update(kw)
     return TrainConfig(**base)
@@ -170,7 +170,7 @@ def test_dlt_landmarks_drive_the_field_and_travel_with_the_run(dataset, tmp_path
 def test_cli_trains_then_resumes_with_the_runs_own_settings(dataset, tmp_path):
     run = tmp_path / "r"
     cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
-           "--coarse-steps", "2", "--fine-steps", "0", "--variant", "no_dlt_no_eye"]
+           "--coarse-steps", "2", "--fine-steps", "0", "--variant", "no_dlt_no_eye", "--dlt-steps", "2"]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "coarse done" not in res.stdout and "all done at step 2" in res.stdout
@@ -178,3 +178,40 @@ def test_cli_trains_then_resumes_with_the_runs_own_settings(dataset, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "no_dlt_no_eye, all done at step 3" in res.stdout
+
+
+def test_ctrl_c_stops_between_steps_and_resume_finishes(dataset, tmp_path):
+    import signal
+    import time
+
+    run = tmp_path / "r"
+    cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
+           "--coarse-steps", "400", "--fine-steps", "0", "--dlt-steps", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until a few steps are logged
+        if (run / "metrics.csv").exists() and len((run / "metrics.csv").read_text().splitlines()) > 4:
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "stopping after this step" in out and "continue with --resume" in out and "Traceback" not in err
+    step = load_checkpoint(run / "ckpt.pt")["step"]
+    assert 4 <= step < 400
+    assert len(read_metrics(run)["step"]) == step  # every logged step is in the checkpoint, none beyond
+    res = subprocess.run(cmd[:6] + ["--quiet", "--resume"], capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert load_checkpoint(run / "ckpt.pt")["step"] == 400
+
+
+def test_cli_defaults_to_the_quick_preset():
+    import argparse
+
+    from talkface_lite.commands import train as cmd
+
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    assert parser.parse_args(["d", "r"]).full is False
+    assert parser.parse_args(["d", "r", "--quick"]).full is False
+    assert parser.parse_args(["d", "r", "--full"]).full is True

@@ -17,6 +17,7 @@ def add_arguments(parser) -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", dest="full", action="store_false", help="CPU-sized preset (default)")
     mode.add_argument("--full", dest="full", action="store_true", help="paper-scale preset for one GPU")
+    parser.set_defaults(full=False)  # store_false of --quick would otherwise default to True
     parser.add_argument("--stage", default="all", choices=("coarse", "fine", "all"),
                         help="coarse only, fine only (continues a coarse run, with --resume), or all (default)")
     parser.add_argument("--variant", default="dlt_eye", choices=sorted(PAPER_NAMES),
@@ -27,6 +28,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--audio-kind", default="mel", help="audio feature kind stored in the dataset (default mel)")
     parser.add_argument("--coarse-steps", type=int, help="override the preset's coarse steps")
     parser.add_argument("--fine-steps", type=int, help="override the preset's fine steps")
+    parser.add_argument("--dlt-steps", type=int, help="override the preset's landmark-transformer steps")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     parser.add_argument("--resume", action="store_true",
                         help="continue the run in RUN_DIR from its checkpoint, with the settings it was made with")
@@ -43,8 +45,8 @@ def run(args) -> int:
     from ..training.checkpoint import CheckpointError
     from ..training.talking_head import saved_config
 
-    overrides = {k: v for k, v in (("coarse_steps", args.coarse_steps), ("fine_steps", args.fine_steps))
-                 if v is not None}
+    overrides = {k: v for k, v in (("coarse_steps", args.coarse_steps), ("fine_steps", args.fine_steps),
+                                   ("dlt_steps", args.dlt_steps)) if v is not None}
     try:
         if args.resume and (Path(args.run_dir) / "config.json").is_file():
             config = dataclasses.replace(saved_config(args.run_dir), **overrides)  # the run's own settings

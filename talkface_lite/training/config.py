@@ -23,9 +23,10 @@ class TrainConfig:
     Attributes (units: rays and steps; learning rates for Adam):
         field: the :class:`~talkface_lite.models.field.FieldConfig` (variant, sizes).
         audio_kind: stored feature kind of the dataset to condition on (``mel``, ``deepspeech``, ...).
-        landmarks: ``"gt"`` feeds the dataset's landmarks to the field; ``"dlt"`` first fits the
-            Dynamic Landmark Transformer on the training split (``dlt_steps``) and feeds its
-            predictions (the field then never sees ground-truth landmarks).
+        landmarks: ``"gt"`` feeds the dataset's landmarks to the field; ``"dlt"`` feeds the predictions
+            of the Dynamic Landmark Transformer (the field then never sees ground-truth landmarks).
+        dlt_steps: steps of the Dynamic Landmark Transformer, fitted on the training split at the start of
+            every run (on its own seed) and kept in the checkpoint: it drives the head with new audio.
         coarse_steps, fine_steps: steps of each stage (Eq. 8, then Eq. 9).
         n_rays: rays per coarse step, all from one frame.
         face_fraction, mouth_fraction, eye_fraction: shares of those rays drawn inside the face,

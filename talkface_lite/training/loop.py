@@ -77,7 +77,7 @@ def fit(step_fn: StepFn, optimizer: Optional[torch.optim.Optimizer], steps: int,
                                         if optimizer is not None else [])
     postfix = tuple(postfix)
     bar = tqdm(range(start, steps), desc=desc, disable=not progress, leave=leave, initial=0,
-               total=max(0, steps - start))
+               total=max(0, steps - start), mininterval=0.5)  # fewer redraws: a notebook sends each one
     for step in bar:
         terms = step_fn(step)
         loss = terms["loss"]

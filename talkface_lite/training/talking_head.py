@@ -45,6 +45,8 @@ from .config import TrainConfig
 from .loop import StopFlag, decay_schedule, fit, stop_on_interrupt
 
 STAGES = ("coarse", "fine", "all")
+#: bump when training changes what a run holds or computes (part of cached_run's key)
+TRAINER_VERSION = 2
 CKPT_KIND = "talking_head"
 METRICS = ("step", "stage", "loss", "mse", "psnr", "lpips", "samples", "lr_grids", "wall_s")
 
@@ -73,34 +75,57 @@ class TalkingHead:
 
         self.config, self.dataset, self.device = config, dataset, device
         self.features = dataset.features(config.audio_kind).float()
-        self.landmarks = (dataset.landmarks if landmarks is None else landmarks).float()
         self.field = DynamicLandmarkField(config.field).to(device)
-        train = dataset.split("train")
-        self.field.fit_normalisers(self.features[train], self.landmarks[train], train)
+        self.set_landmarks(dataset.landmarks if landmarks is None else landmarks)
         self.grid = OccupancyGrid(config.field.aabb, resolution=config.grid_resolution, decay=0.95,
                                   density_threshold=10.0, device=device)
         box = torch.tensor(config.field.aabb)
         self.step_size = float((box[3:] - box[:3]).norm()) / config.n_samples
         self.step = 0
         self.run_dir: Optional[Path] = None
-        self.dlt_state: Optional[dict] = None
+        self.dlt_state: Optional[dict] = None  # the Dynamic Landmark Transformer fitted with the run (driving)
+
+    def set_landmarks(self, landmarks: torch.Tensor) -> None:
+        """Use ``landmarks (T, 68, 3)`` to drive the field (and fit its per-speaker statistics on them)."""
+        self.landmarks = torch.as_tensor(landmarks).float()
+        train = self.dataset.split("train")
+        self.field.fit_normalisers(self.features[train], self.landmarks[train], train)
+
+    def landmark_model(self):
+        """The run's Dynamic Landmark Transformer (audio -> landmarks), for driving with new audio."""
+        from ..models.landmark_transformer import DynamicLandmarkTransformer
+
+        if self.dlt_state is None:
+            raise RunError("this run has no Dynamic Landmark Transformer (it was trained by an older version): "
+                           "retrain it with talkface-lite train")
+        model = DynamicLandmarkTransformer(int(self.features.shape[-1]), int(self.features.shape[1]))
+        model.load_state_dict(self.dlt_state)
+        return model.eval()
 
     # ------------------------------------------------------------------ conditions
-    def condition(self, frame: int, au45=None, landmarks: Optional[torch.Tensor] = None,
-                  audio_frame: Optional[int] = None, latent_frame: Optional[int] = None) -> Condition:
+    def condition(self, frame: Optional[int], au45=None, landmarks: Optional[torch.Tensor] = None,
+                  audio_frame: Optional[int] = None, latent_frame: Optional[int] = None,
+                  audio_windows: Optional[torch.Tensor] = None) -> Condition:
         """The field's condition for dataset frame ``frame``, with optional overrides.
 
         Args:
-            frame: frame whose audio, landmarks, AU45 and latent are used by default.
+            frame: frame whose audio, landmarks, AU45 and latent are used by default (None: no dataset
+                frame, as when driving with new audio: give ``audio_windows``, ``landmarks``, ``au45``).
             au45: AU45 value to use instead (0-5).
             landmarks: ``(68, 3)`` landmarks to use instead.
             audio_frame: take the audio windows of this frame instead.
-            latent_frame: take the latent of this frame (default: ``frame``).
+            latent_frame: take the latent of this frame (default: ``frame``; None and frames without a
+                latent use the training mean).
+            audio_windows: ``(audio_seq_len, W, D)`` windows to use instead (see
+                :func:`~talkface_lite.models.field.neighbour_windows`).
         """
-        a = frame if audio_frame is None else audio_frame
+        if frame is None and (audio_windows is None or landmarks is None or au45 is None):
+            raise ValueError("without a dataset frame, give audio_windows, landmarks and au45")
+        if audio_windows is None:
+            a = frame if audio_frame is None else audio_frame
+            audio_windows = neighbour_windows(self.features, a, self.config.field.audio_seq_len)
         lm = self.landmarks[frame] if landmarks is None else torch.as_tensor(landmarks)
-        return self.field.encode(neighbour_windows(self.features, a, self.config.field.audio_seq_len), lm.to(self.device),
-                                 self.dataset.au45[frame] if au45 is None else au45,
+        return self.field.encode(audio_windows, lm.to(self.device), self.dataset.au45[frame] if au45 is None else au45,
                                  frame if latent_frame is None else latent_frame)
 
     # ------------------------------------------------------------------ rendering
@@ -116,14 +141,18 @@ class TalkingHead:
                               generator=generator)
 
     @torch.no_grad()
-    def render_frame(self, frame: int, chunk: int = 8192, pose: Optional[torch.Tensor] = None, **overrides) -> torch.Tensor:
+    def render_frame(self, frame: Optional[int], chunk: int = 8192, pose: Optional[torch.Tensor] = None,
+                     **overrides) -> torch.Tensor:
         """Render dataset frame ``frame`` (its camera unless ``pose``) as ``(H, W, 3)`` in [0, 1] on the CPU.
 
-        ``overrides`` go to :meth:`condition` (``au45=``, ``landmarks=``, ``audio_frame=``, ``latent_frame=``).
+        ``overrides`` go to :meth:`condition` (``au45=``, ``landmarks=``, ``audio_frame=``, ``latent_frame=``,
+        ``audio_windows=``); with ``frame=None`` give ``pose`` and the whole condition.
         """
         self.field.eval()
         ds = self.dataset
         cond = self.condition(frame, **overrides)
+        if pose is None and frame is None:
+            raise ValueError("without a dataset frame, give the camera pose (4, 4)")
         o, d = rendering.camera_rays(ds.intrinsics, ds.poses[frame] if pose is None else pose, ds.height, ds.width)
         o, d = o.reshape(-1, 3).to(self.device), d.reshape(-1, 3).to(self.device)
         bg = ds.background.reshape(-1, 3).to(self.device)
@@ -147,7 +176,7 @@ class TalkingHead:
     def load_state_dict(self, state: dict) -> None:
         self.field.load_state_dict(state["field"])
         self.grid.load_state_dict(state["grid"])
-        self.landmarks = state["landmarks"].float()
+        self.landmarks = state["landmarks"].float()  # the statistics that depend on them are in the field's state
         self.dlt_state = state.get("dlt")
 
 
@@ -242,12 +271,13 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     repro.seed_everything(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
 
-    landmarks = None
-    if config.landmarks == "dlt" and state is None:
-        landmarks, dlt_state = fit_dlt(ds, config, progress=progress)
-    head = TalkingHead(config, ds, dev, landmarks)
-    if config.landmarks == "dlt" and state is None:
-        head.dlt_state = dlt_state
+    head = TalkingHead(config, ds, dev)
+    if state is None:  # the landmark transformer drives the head with new audio; fitted with every run
+        with torch.random.fork_rng(devices=[]):  # on its own random numbers: the field's do not move
+            torch.manual_seed(config.seed + 1)
+            predicted, head.dlt_state = fit_dlt(ds, config, progress=progress)
+        if config.landmarks == "dlt":
+            head.set_landmarks(predicted)
     groups = head.field.parameter_groups()
     opt = torch.optim.Adam([{"params": groups["grids"], "lr": config.lr_grids},
                             {"params": groups["mlps"], "lr": config.lr_mlps}], betas=(0.9, 0.99), eps=1e-15)
@@ -447,7 +477,8 @@ def cached_run(dataset, config: TrainConfig, root=None, device: str = "auto", pr
     import hashlib
     import json
 
-    blob = json.dumps({"dataset": Path(dataset).name, **config.to_dict()}, sort_keys=True).encode()
+    blob = json.dumps({"dataset": Path(dataset).name, "trainer": TRAINER_VERSION, **config.to_dict()},
+                      sort_keys=True).encode()
     root = Path(root) if root is not None else repro.build_dir() / "cache" / "runs"
     run_dir = root / f"{Path(dataset).name}-{config.field.variant}-{hashlib.sha1(blob).hexdigest()[:12]}"
     if (run_dir / "ckpt.pt").is_file():

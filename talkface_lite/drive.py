@@ -1,0 +1,262 @@
+"""Drive a trained talking head with any audio: audio -> features -> landmarks -> blinks -> frames -> mp4.
+
+The pipeline (paper Fig. 2, inference)::
+
+    audio file (wav/mp3/mp4, any rate, stereo mixed down) -> 16 kHz mono
+      -> the run's audio feature kind, one (16, D) window per 25 fps frame
+      -> the run's Dynamic Landmark Transformer -> 68 3D landmarks per frame
+      -> AU45 per frame: the speaker's renewal blink generator (rate, durations, profile fitted on the
+         training clip, notebook 06), none (eyes open), or a given AU45 array
+      -> the field under the chosen head poses -> frames
+      -> H.264 mp4 with the audio muxed in (the ffmpeg binary of imageio-ffmpeg)
+
+Blinks come from the renewal generator alone: the eye-movement predictor of notebook 06 forecasts one
+frame ahead from the true eye state, which tells us how well eye state is predictable, but rolled out on
+its own it only persists the current state and never starts a blink.
+
+Poses: ``"train"`` replays the training-split poses, mirrored back and forth when the audio is longer
+(as ER-NeRF and GeneFace do); ``"smooth"`` is the same path low-passed over one second; ``"still"``
+holds the training pose closest to the mean head position.
+
+Frames are rendered and written one at a time, so memory does not grow with the audio's length.
+
+Explained in notebooks/09_drive_with_new_audio.ipynb.
+"""
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import List, Optional, Union
+
+import numpy as np
+import torch
+
+from . import audio as _audio
+
+POSES = ("train", "smooth", "still")
+SILENCE_RMS = 1e-4
+
+
+class DriveError(ValueError):
+    """The audio, the run or the output cannot be used (the message says why and what to do)."""
+
+
+@dataclass
+class DriveResult:
+    """What :func:`drive` produced.
+
+    Attributes:
+        frames: ``(T, H, W, 3)`` uint8 frames (None when they were streamed to ``out``).
+        landmarks: ``(T, 68, 3)`` predicted landmarks (head frame).
+        au45: ``(T,)`` AU45 used for the eyes.
+        poses: ``(T, 4, 4)`` cameras used.
+        notes: what was done to the input (resampling, mixing down, silence), one line each.
+        out: the mp4 written, if any.
+    """
+
+    frames: Optional[np.ndarray]
+    landmarks: np.ndarray
+    au45: np.ndarray
+    poses: np.ndarray
+    notes: List[str] = field(default_factory=list)
+    out: Optional[Path] = None
+
+
+def probe_audio(path: Union[str, os.PathLike]) -> dict:
+    """Sample rate and channel count of a file's first audio stream (``{"rate": int, "channels": int}``;
+    empty when ffmpeg does not say)."""
+    cmd = [_audio._ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)]
+    err = subprocess.run(cmd, capture_output=True).stderr.decode("utf-8", "replace")
+    m = re.search(r"Audio: [^\n]*?(\d+) Hz, ([^,\n]+)", err)
+    if not m:
+        return {}
+    layout = m.group(2).strip()
+    channels = {"mono": 1, "stereo": 2}.get(layout)
+    if channels is None:
+        n = re.match(r"(\d+)", layout)
+        channels = int(n.group(1)) if n else 0
+    return {"rate": int(m.group(1)), "channels": channels}
+
+
+def load_driving_audio(path: Union[str, os.PathLike]):
+    """Load any audio for driving: ``(N,)`` float32 16 kHz mono and notes on what was done to it.
+
+    Raises:
+        DriveError: missing file, no audio stream, undecodable file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DriveError(f"audio file {path} does not exist")
+    info = probe_audio(path)
+    try:
+        wave = _audio.load_audio(path)
+    except (ValueError, OSError) as exc:
+        raise DriveError(f"cannot use {path} as audio: {exc}") from None
+    notes = []
+    if info.get("channels", 1) > 1:
+        notes.append(f"mixed {info['channels']} channels down to mono")
+    if info.get("rate") and info["rate"] != _audio.SAMPLE_RATE:
+        notes.append(f"resampled {info['rate']} Hz -> {_audio.SAMPLE_RATE} Hz")
+        if info["rate"] < _audio.SAMPLE_RATE:
+            notes.append(f"{info['rate']} Hz audio has nothing above {info['rate'] // 2} Hz: the features of "
+                         "higher bands are empty and the lips may move less than with 16 kHz audio")
+    if float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS:
+        notes.append("the audio is silent: the mouth stays closed and still")
+    return wave, notes
+
+
+def pose_path(poses: torch.Tensor, n_frames: int, kind: str = "train", fps: float = 25.0) -> torch.Tensor:
+    """Camera path ``(n_frames, 4, 4)`` from training poses ``(n, 4, 4)`` (see the module docstring)."""
+    if kind not in POSES:
+        raise DriveError(f"poses must be one of {POSES}, got {kind!r}")
+    poses = torch.as_tensor(poses, dtype=torch.float32)
+    n = poses.shape[0]
+    if kind == "still":
+        t = poses[:, :3, 3]
+        return poses[int((t - t.mean(0)).norm(dim=-1).argmin())].expand(n_frames, 4, 4).clone()
+    if kind == "smooth":
+        poses = _smooth_poses(poses, sigma=fps / 2)
+    period = max(1, 2 * n - 2)
+    k = np.arange(n_frames) % period
+    idx = np.where(k < n, k, period - k)  # 0 .. n-1, n-2 .. 1, 0 .. (mirrored)
+    return poses[torch.as_tensor(idx)]
+
+
+def _smooth_poses(poses: torch.Tensor, sigma: float) -> torch.Tensor:
+    from scipy.ndimage import gaussian_filter1d
+
+    p = gaussian_filter1d(poses.numpy().astype(np.float64), sigma, axis=0, mode="nearest")
+    u, _, vt = np.linalg.svd(p[:, :3, :3])
+    p[:, :3, :3] = u @ vt  # back to rotations
+    return torch.from_numpy(p.astype(np.float32))
+
+
+def driving_au45(head, n_frames: int, blinks: Union[str, os.PathLike, np.ndarray] = "generate",
+                 seed: int = 0) -> np.ndarray:
+    """AU45 ``(n_frames,)``: ``"generate"`` (the speaker's renewal generator), ``"none"``, or an array / ``.npy``."""
+    from .models.blink import BlinkGenerator, BlinkStatistics
+
+    if isinstance(blinks, str) and blinks == "generate":
+        ds = head.dataset
+        stats = BlinkStatistics.from_au45(ds.au45[ds.split("train")].numpy(), fps=ds.fps)
+        return BlinkGenerator(stats).generate(n_frames, np.random.default_rng(seed)).astype(np.float32)
+    if isinstance(blinks, str) and blinks == "none":
+        return np.zeros(n_frames, np.float32)
+    arr = np.load(blinks) if not isinstance(blinks, np.ndarray) else blinks
+    arr = np.asarray(arr, np.float32).reshape(-1)
+    if len(arr) != n_frames:
+        raise DriveError(f"the AU45 array has {len(arr)} values but the audio makes {n_frames} frames at 25 fps: "
+                         "give one value per frame")
+    if not np.isfinite(arr).all():
+        raise DriveError("the AU45 array holds NaN or inf values: give values on the 0-5 scale")
+    return np.clip(arr, 0.0, 5.0)
+
+
+def check_output(out: Union[str, os.PathLike], overwrite: bool = False) -> Path:
+    """Refuse an mp4 path that exists (unless ``overwrite``) or whose folder cannot be written, before any work."""
+    out = Path(out)
+    if out.suffix.lower() != ".mp4":
+        raise DriveError(f"output {out} must end in .mp4")
+    if out.exists() and not overwrite:
+        raise DriveError(f"{out} already exists: choose another name or pass --overwrite")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise DriveError(f"the folder {parent} does not exist: create it first")
+    if not os.access(parent, os.W_OK):
+        raise DriveError(f"the folder {parent} cannot be written: choose another output path")
+    return out
+
+
+def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="generate", seed: int = 0,
+          out: Optional[Union[str, os.PathLike]] = None, overwrite: bool = False, progress: bool = True,
+          keep_frames: Optional[bool] = None) -> DriveResult:
+    """Render a trained head speaking ``audio``.
+
+    Args:
+        run: a :class:`~talkface_lite.training.TalkingHead` or a run folder.
+        audio: any audio or video file with an audio stream.
+        poses: ``"train" | "smooth" | "still"``.
+        blinks: ``"generate" | "none"``, or an AU45 array / ``.npy`` path with one value per frame.
+        seed: seeds the blink generator.
+        out: write an H.264 mp4 with the audio here (atomically: a temp file renamed at the end).
+        overwrite: replace an existing ``out``.
+        keep_frames: return the frames (default: only when no ``out`` is given; long audio should stream).
+
+    Returns:
+        :class:`DriveResult`.
+
+    Raises:
+        DriveError: bad audio, output path or blinks; a run whose audio features cannot be computed from audio.
+
+    Explained in notebooks/09_drive_with_new_audio.ipynb.
+    """
+    from tqdm.auto import tqdm
+
+    from .models.field import neighbour_windows
+    from .training.talking_head import load_run
+
+    if poses not in POSES:
+        raise DriveError(f"poses must be one of {POSES}, got {poses!r}")
+    out = check_output(out, overwrite) if out is not None else None
+    head = run if hasattr(run, "render_frame") else load_run(run)
+    kind = head.config.audio_kind
+    if kind not in _audio.KINDS:
+        raise DriveError(f"this run was trained on {kind!r} features, which are imported, not computed from "
+                         f"audio here (the package computes {list(_audio.KINDS)}): train a run with "
+                         "--audio-kind mel to drive it with any audio")
+    wave, notes = load_driving_audio(audio)
+    feats = torch.from_numpy(_audio.audio_windows(wave, kind=kind)).float()  # (T, 16, D)
+    n = feats.shape[0]
+    if feats.shape[1:] != head.features.shape[1:]:
+        raise DriveError(f"features of shape {tuple(feats.shape[1:])} do not match the run's "
+                         f"{tuple(head.features.shape[1:])}")
+    au45 = driving_au45(head, n, blinks, seed)
+    from .landmark_training import predict_landmarks
+
+    landmarks = predict_landmarks(head.landmark_model(), feats.numpy(), au45)  # (T, 68, 3)
+    cams = pose_path(head.dataset.poses[head.dataset.split("train")], n, poses, head.dataset.fps)
+    keep = (out is None) if keep_frames is None else keep_frames
+    frames = np.empty((n, head.dataset.height, head.dataset.width, 3), np.uint8) if keep else None
+    writer, tmp_dir = None, None
+    try:
+        if out is not None:
+            import imageio_ffmpeg
+
+            tmp_dir = tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent)
+            wav = Path(tmp_dir) / "audio.wav"
+            _audio.save_wav(wav, wave)
+            tmp_mp4 = Path(tmp_dir) / out.name
+            writer = imageio_ffmpeg.write_frames(str(tmp_mp4), (head.dataset.width, head.dataset.height),
+                                                 fps=head.dataset.fps, codec="libx264", audio_path=str(wav),
+                                                 audio_codec="aac", macro_block_size=1, ffmpeg_log_level="error",
+                                                 output_params=["-shortest", "-pix_fmt", "yuv420p"])
+            writer.send(None)
+        seq = head.config.field.audio_seq_len
+        for t in tqdm(range(n), desc="render", disable=not progress):
+            img = head.render_frame(None, pose=cams[t], audio_windows=neighbour_windows(feats, t, seq),
+                                    landmarks=torch.from_numpy(landmarks[t]), au45=float(au45[t]))
+            u8 = (img.numpy() * 255 + 0.5).astype(np.uint8)
+            if frames is not None:
+                frames[t] = u8
+            if writer is not None:
+                writer.send(np.ascontiguousarray(u8))
+        if writer is not None:
+            writer.close()
+            writer = None
+            os.replace(tmp_mp4, out)
+    finally:
+        if writer is not None:
+            writer.close()
+        if tmp_dir is not None:
+            import shutil
+
+            shutil.rmtree(tmp_dir, ignore_errors=True)
+    return DriveResult(frames, landmarks, au45, cams.numpy(), notes, out)
+
+
+__all__ = ["DriveError", "DriveResult", "POSES", "check_output", "drive", "driving_au45", "load_driving_audio",
+           "pose_path", "probe_audio"]
