@@ -45,6 +45,7 @@ class SpeakerArrays:
         landmarks2d: ``(T, 68, 2)`` pixels, or None (EAR then uses the 3D x, y).
         fps: frame rate.
         name: provenance label.
+        audio: ``(N,)`` float32 16 kHz waveform the features came from, when known.
     """
 
     feats: np.ndarray
@@ -53,6 +54,7 @@ class SpeakerArrays:
     landmarks2d: Optional[np.ndarray] = None
     fps: float = 25.0
     name: str = ""
+    audio: Optional[np.ndarray] = None
 
     def __post_init__(self):
         self.feats = np.asarray(as_windows(torch.as_tensor(np.asarray(self.feats, np.float32))).numpy())
@@ -157,7 +159,8 @@ def synthetic_arrays(seconds: float = 60.0, speaker_seed: int = 0, utterance_see
         lm3d[i] = model.landmarks(st)
         lm2d[i] = head_render.project_points(lm3d[i], head_render.camera_pose(*motion[i, :3], translation=motion[i, 3:]), k)
     feats = audio.audio_windows(wave, kind=kind, n_frames=n)
-    return SpeakerArrays(feats, lm3d, au45, lm2d, fps, f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}")
+    return SpeakerArrays(feats, lm3d, au45, lm2d, fps, f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}",
+                         audio=np.asarray(wave, np.float32))
 
 
 def fit_normalisers(model: nn.Module, arrays: SpeakerArrays) -> nn.Module:

@@ -94,6 +94,20 @@ def _record(artifact: str, notebook: Optional[str] = None) -> None:
     repro.atomic_write_text(repro.output_dir() / MANIFEST_NAME, buf.getvalue())
 
 
+def artifact_path(name: str) -> Path:
+    """``figures/<name>`` for an artifact that other code writes (a video, say); then :func:`record_artifact`."""
+    return repro.output_dir() / _safe_name(name)
+
+
+def record_artifact(name: str, notebook: Optional[str] = None) -> Path:
+    """Record an artifact written to :func:`artifact_path` in ``figures/MANIFEST``; returns its path."""
+    path = artifact_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} was not written: nothing to record")
+    _record(path.name, notebook)
+    return path
+
+
 def read_manifest() -> list:
     """Rows of ``figures/MANIFEST`` as dicts (empty list when there is none yet)."""
     path = repro.output_dir() / MANIFEST_NAME
