@@ -1,4 +1,4 @@
-"""JIT-building our CUDA kernels once, caching them, and falling back cleanly.
+"""JIT-building our CUDA and C++ CPU kernels once, caching them, and falling back cleanly.
 
 ``load_extension("hashgrid", ["hashgrid.cu", "hashgrid_binding.cpp"])``
 returns the compiled module, or ``None`` with exactly one clear warning that
@@ -6,8 +6,16 @@ says why (no CUDA device, a CPU-only torch, no nvcc, or a failed build, with
 the path of the build log). Importing the package never builds or crashes;
 a build happens on first use of a CUDA backend.
 
-Builds are cached per torch version, CUDA version, GPU architecture and
-source hash under ``$TALKFACE_KERNEL_CACHE`` (default
+``load_cpu_extension("talkface_hashgrid_cpu", ["hashgrid_cpu.cpp", ...])``
+does the same for the C++ CPU kernels (OpenMP on Linux): it returns the path
+of the loaded library (its operators live under ``torch.ops.<name>``), or
+``None`` after one warning (no C++ compiler, no ninja, a failed build with
+its log). A library already in the cache is loaded without a compiler, so an
+instructor can build once into a shared ``TALKFACE_KERNEL_CACHE`` for
+students whose machines have none.
+
+Builds are cached per torch version (CUDA: CUDA version and GPU architecture;
+CPU: machine type) and source hash under ``$TALKFACE_KERNEL_CACHE`` (default
 ``~/.cache/talkface_lite/kernels``), so a course server builds once per
 environment, not once per student notebook.
 
@@ -19,16 +27,18 @@ import dataclasses
 import glob
 import hashlib
 import os
+import platform
 import shutil
+import sys
 import warnings
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence, Tuple
 
 KERNEL_DIR = Path(__file__).resolve().parent
 
 
 class KernelFallbackWarning(UserWarning):
-    """A CUDA kernel is unavailable and the PyTorch reference is used instead."""
+    """A compiled kernel (CUDA or C++ CPU) is unavailable and the PyTorch reference is used instead."""
 
 
 @dataclasses.dataclass
@@ -94,18 +104,38 @@ def cache_dir(name: str, sources: Sequence[Path]) -> Path:
         major, minor = torch.cuda.get_device_capability()
         arch = f"{major}.{minor}"
     key = f"torch{torch.__version__}_cu{torch.version.cuda}_sm{arch.replace(' ', '-').replace(';', '-') or 'none'}"
-    root = Path(os.environ.get("TALKFACE_KERNEL_CACHE", Path.home() / ".cache" / "talkface_lite" / "kernels"))
-    path = root / key / f"{name}-{digest.hexdigest()[:12]}"
+    path = cache_root() / key / f"{name}-{digest.hexdigest()[:12]}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _fallback(name: str, reason: str, log_path: Optional[Path] = None) -> None:
+def cache_root() -> Path:
+    """``$TALKFACE_KERNEL_CACHE``, default ``~/.cache/talkface_lite/kernels`` (shared by CUDA and CPU builds)."""
+    return Path(os.environ.get("TALKFACE_KERNEL_CACHE", Path.home() / ".cache" / "talkface_lite" / "kernels"))
+
+
+_ENV_WARNED: Dict[str, str] = {}  # kind -> environment reason already announced
+
+
+def _fallback(name: str, reason: str, log_path: Optional[Path] = None, kind: str = "CUDA",
+              environment: bool = False) -> None:
+    """Record that ``name`` is unavailable and warn once.
+
+    ``environment=True``: the reason holds for every kernel of this ``kind`` (no compiler, say), so one
+    message covers them all instead of one per kernel.
+    """
     status = KernelStatus(name, False, reason, log_path)
     _STATUS[name] = status
+    if environment:
+        if _ENV_WARNED.get(kind) == reason:
+            return
+        _ENV_WARNED[kind] = reason
+        what = f"{kind} kernels"
+    else:
+        what = f"{kind} kernel '{name}'"
     where = f" Build log: {log_path}." if log_path else ""
     warnings.warn(
-        f"talkface_lite: CUDA kernel '{name}' unavailable ({reason}); using the PyTorch reference.{where} "
+        f"talkface_lite: {what} unavailable ({reason}); using the PyTorch reference.{where} "
         f"Run `talkface-lite doctor` for details.",
         KernelFallbackWarning,
         stacklevel=3,
@@ -164,6 +194,138 @@ def load_extension(name: str, sources: Sequence[str], require_device: bool = Tru
     _MODULES[name] = module
     _STATUS[name] = KernelStatus(name, True, f"built in {build_dir}", log_path)
     return module
+
+
+# ----------------------------------------------------------------------------- C++ CPU kernels
+
+#: compiler flags of the CPU kernels. -ffp-contract=off keeps ``a * b + c`` as two roundings (the PyTorch
+#: reference's arithmetic); -fno-trapping-math (as torch's own build) lets floor() vectorise.
+CPU_CFLAGS = ("-O3", "-ffp-contract=off", "-fno-trapping-math")
+#: OpenMP on Linux (torch's own libgomp is reused: same soname); elsewhere the kernels run on one thread.
+CPU_OPENMP_FLAGS = ("-fopenmp",) if sys.platform.startswith("linux") else ()
+
+
+def cpu_isa_flags() -> Tuple[str, ...]:
+    """``-mavx2`` or ``-msse4.1`` when this x86-64 CPU (Linux) has them, else nothing.
+
+    Note:
+        Not ``-march=native``: the flags are part of the cache key, so a cache shared between
+        machines (``TALKFACE_KERNEL_CACHE``) holds one build per instruction set and never hands
+        a machine a library it cannot run.
+    """
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        return ()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            line = next((ln for ln in fh if ln.startswith("flags")), "")
+    except OSError:
+        return ()
+    flags = set(line.split(":", 1)[-1].split())
+    if "avx2" in flags:
+        return ("-mavx2",)
+    if "sse4_1" in flags:
+        return ("-msse4.1",)
+    return ()
+
+
+def cpu_cflags() -> Tuple[str, ...]:
+    """Every compiler flag of a CPU kernel build on this machine (also part of its cache key)."""
+    return CPU_CFLAGS + cpu_isa_flags() + CPU_OPENMP_FLAGS
+
+
+def find_cxx() -> Optional[str]:
+    """Path of the C++ compiler ``torch.utils.cpp_extension`` would use (``$CXX``, else ``c++``), or ``None``."""
+    return shutil.which(os.environ.get("CXX") or "c++")
+
+
+def cpu_build_environment() -> KernelStatus:
+    """Whether the C++ CPU kernels could be built here (no build is attempted)."""
+    if os.environ.get("TALKFACE_NO_CPU_KERNELS", "").strip() not in ("", "0"):
+        return KernelStatus("env", False, "disabled by TALKFACE_NO_CPU_KERNELS")
+    cxx = os.environ.get("CXX") or "c++"
+    if find_cxx() is None:
+        return KernelStatus("env", False, f"no C++ compiler: {cxx!r} not found (install g++ or clang, or set CXX)")
+    from torch.utils import cpp_extension
+
+    if not cpp_extension.is_ninja_available():
+        return KernelStatus("env", False, "ninja not found (pip install ninja)")
+    return KernelStatus("env", True, f"C++ compiler {find_cxx()}")
+
+
+def cpu_cache_dir(name: str, sources: Sequence[Path]) -> Path:
+    """Build folder of a CPU extension, keyed by torch version, machine type, flags and a hash of the sources."""
+    import torch
+
+    digest = hashlib.sha1(" ".join(cpu_cflags()).encode())
+    for src in sources:
+        digest.update(Path(src).read_bytes())
+    key = f"torch{torch.__version__}_cpu_{sys.platform}-{platform.machine()}"
+    return cache_root() / key / f"{name}-{digest.hexdigest()[:12]}"
+
+
+def load_cpu_extension(name: str, sources: Sequence[str], headers: Sequence[str] = ()) -> Optional[str]:
+    """Build (once, cached) and load the C++ CPU extension ``name``; its operators are ``torch.ops.<name>``.
+
+    Args:
+        name: library name, also the ``TORCH_LIBRARY`` namespace the sources register.
+        sources: ``.cpp`` file names relative to ``talkface_lite/kernels/``.
+        headers: headers they include (part of the cache key).
+
+    Returns:
+        The path of the loaded library, or ``None`` after one :class:`KernelFallbackWarning`
+        (no compiler, no ninja, a failed build: the warning names the build log).
+    """
+    if name in _MODULES:
+        return _MODULES[name]
+    if name in _STATUS and not _STATUS[name].available:
+        return None
+    import torch
+
+    if os.environ.get("TALKFACE_NO_CPU_KERNELS", "").strip() not in ("", "0"):
+        _fallback(name, "disabled by TALKFACE_NO_CPU_KERNELS", kind="C++ CPU", environment=True)
+        return None
+    paths = [KERNEL_DIR / s for s in sources]
+    build_dir = cpu_cache_dir(name, paths + [KERNEL_DIR / h for h in headers])
+    log_path = build_dir / "build.log"
+    library = build_dir / f"{name}.so"
+    done = build_dir / "build.ok"  # written after a complete build: a half-written library is never loaded
+    if library.is_file() and done.is_file():
+        try:
+            torch.ops.load_library(str(library))
+        except Exception as exc:  # noqa: BLE001 - a broken cache entry must fall back, never crash
+            _fallback(name, f"cached library does not load: {str(exc).strip().splitlines()[0][:200]}", kind="C++ CPU")
+            return None
+        return _loaded(name, str(library), f"loaded from the cache {build_dir}", log_path)
+    env = cpu_build_environment()
+    if not env.available:
+        _fallback(name, env.reason, kind="C++ CPU", environment=True)
+        return None
+    build_dir.mkdir(parents=True, exist_ok=True)
+    from torch.utils import cpp_extension
+
+    try:
+        path = cpp_extension.load(
+            name=name,
+            sources=[str(p) for p in paths],
+            build_directory=str(build_dir),
+            extra_cflags=list(cpu_cflags()),
+            extra_ldflags=list(CPU_OPENMP_FLAGS),
+            is_python_module=False,
+            verbose=False,
+        )
+    except Exception as exc:  # noqa: BLE001 - any build failure must fall back, never crash
+        log_path.write_text(f"{type(exc).__name__}: {exc}\n")
+        _fallback(name, f"build failed: {str(exc).strip().splitlines()[0][:200]}", log_path, kind="C++ CPU")
+        return None
+    log_path.write_text(f"build succeeded with {env.reason}\n")
+    done.write_text("ok\n")
+    return _loaded(name, str(path), f"built in {build_dir}", log_path)
+
+
+def _loaded(name: str, path: str, reason: str, log_path: Path) -> str:
+    _MODULES[name] = path
+    _STATUS[name] = KernelStatus(name, True, reason, log_path)
+    return path
 
 
 def status(name: str) -> Optional[KernelStatus]:
