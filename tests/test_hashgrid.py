@@ -264,12 +264,15 @@ def test_backend_cuda_without_cuda_falls_back_with_one_warning(fresh_kernel_stat
     assert torch.equal(y, hash_encode(x, grid.table, grid.config))
 
 
-def test_backend_auto_on_cpu_is_torch_and_silent(fresh_kernel_status):
+def test_backend_auto_on_cpu_is_the_cpu_kernel_and_silent(fresh_kernel_status):
+    # this machine has a C++ compiler (tests/test_hashgrid_cpu_kernel.py covers one without)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         grid = HashGrid(2, n_levels=2, log2_hashmap_size=8)
         grid(torch.rand(3, 2))
-    assert grid.active_backend() == "torch"
+        assert HashGrid(4, n_levels=2, log2_hashmap_size=8).active_backend() == "torch"  # not covered: silent
+    assert grid.active_backend() == "cpu"
+    assert HashGrid(2, n_levels=2, log2_hashmap_size=8, backend="torch").active_backend() == "torch"
 
 
 def test_backend_tcnn_without_tinycudann_is_a_clear_error():

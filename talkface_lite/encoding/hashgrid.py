@@ -1,8 +1,9 @@
 """Multiresolution hash encoding (Instant-NGP) for 1-4D inputs, as a PyTorch reference.
 
 This module is the *specification* of our hash encoding: the CUDA kernel in
-``talkface_lite/kernels/hashgrid.cu`` and the tiny-cuda-nn adapter are tested
-against it. It runs anywhere (CPU included), is chunked so that 2^22 points
+``talkface_lite/kernels/hashgrid.cu``, the C++ CPU kernel in
+``talkface_lite/kernels/hashgrid_cpu.cpp`` and the tiny-cuda-nn adapter are
+tested against it. It runs anywhere (CPU included), is chunked so that 2^22 points
 fit in a few hundred MiB, and has an exact hand-written backward (checked by
 ``torch.autograd.gradcheck`` in float64).
 
@@ -53,7 +54,8 @@ from torch import nn
 #: tiny-cuda-nn's hash primes, one per input dimension (``coherent_prime_hash``).
 PRIMES = (1, 2654435761, 805459861, 3674653429)
 UINT32_MASK = 0xFFFFFFFF
-BACKENDS = ("auto", "torch", "cuda", "tcnn")
+#: ``auto`` picks ``cuda`` for CUDA tensors and ``cpu`` for CPU tensors when that kernel builds, else ``torch``.
+BACKENDS = ("auto", "torch", "cpu", "cuda", "tcnn")
 INTERPOLATIONS = ("linear", "smoothstep")
 #: points per chunk of the PyTorch reference: bounds peak memory (~40 MiB per chunk at 16 levels)
 DEFAULT_CHUNK = 1 << 16
@@ -430,19 +432,21 @@ class HashGrid(nn.Module):
     Args:
         n_input_dims: D, 2 for planes or 3 for volumes (1 and 4: PyTorch backend only).
         n_levels: number of levels L.
-        n_features_per_level: F (1, 2, 4, 8 have CUDA kernels).
+        n_features_per_level: F (1, 2, 4, 8 have CUDA and CPU kernels).
         log2_hashmap_size: log2 of the largest level's table rows T.
         base_resolution: N_min, vertices per axis of the coarsest level.
         per_level_scale: growth factor b between levels (default 2.0).
         finest_resolution: alternative to ``per_level_scale`` (ER-NeRF's
             ``desired_resolution``): b = (finest / base)^(1 / (L - 1)).
         interpolation: ``"linear"`` or ``"smoothstep"``.
-        backend: ``"auto"`` (our CUDA kernel for CUDA inputs when it builds, else
-            PyTorch), ``"torch"``, ``"cuda"`` (falls back to PyTorch with one
-            :class:`~talkface_lite.kernels.KernelFallbackWarning` when the kernel
-            cannot be built or run), or ``"tcnn"`` (tiny-cuda-nn; raises
-            ``RuntimeError`` when ``tinycudann`` does not import, because a
-            silent substitute would mislabel comparisons).
+        backend: ``"auto"`` (our CUDA kernel for CUDA inputs and our C++ CPU
+            kernel for CPU inputs when they build, else PyTorch), ``"torch"``
+            (the reference, forced), ``"cpu"`` or ``"cuda"`` (that kernel; falls
+            back to PyTorch with one :class:`~talkface_lite.kernels.KernelFallbackWarning`
+            when it cannot be built or does not cover the grid; inputs on the
+            other device type run on PyTorch), or ``"tcnn"`` (tiny-cuda-nn;
+            raises ``RuntimeError`` when ``tinycudann`` does not import, because
+            a silent substitute would mislabel comparisons).
         dtype: table dtype (float32, float16 or float64); the output has it too.
         chunk_size: points per chunk in the PyTorch backend.
         device: where to allocate the table.
@@ -472,7 +476,7 @@ class HashGrid(nn.Module):
         self.backend = backend
         self.chunk_size = int(chunk_size)
         self._tcnn = None
-        self._kernel_ok = None  # None: not tried yet
+        self._kernel_ok = {}  # "cpu" / "cuda" -> bool once tried
         if backend == "tcnn":
             from . import tcnn_adapter
 
@@ -481,8 +485,8 @@ class HashGrid(nn.Module):
         else:
             table = torch.empty(self.config.n_params, self.config.n_features_per_level, dtype=dtype, device=device)
             self.table = nn.Parameter(table.uniform_(-1e-4, 1e-4))
-        if backend == "cuda":
-            self._kernel_ok = self._try_kernel()
+        if backend in ("cpu", "cuda"):
+            self._kernel_ok[backend] = self._try_kernel(backend)
 
     # -- properties
     @property
@@ -506,26 +510,32 @@ class HashGrid(nn.Module):
         return self._tcnn.embeddings() if self._tcnn is not None else self.table
 
     # -- backends
-    def _try_kernel(self) -> bool:
-        from ..kernels import hashgrid as khg
+    def _try_kernel(self, kind: str) -> bool:
+        """Whether the ``kind`` ("cpu" or "cuda") kernel covers this grid and builds (building it if needed)."""
+        if kind == "cuda":
+            from ..kernels import hashgrid as kmod
+        else:
+            from ..kernels import hashgrid_cpu as kmod
 
-        reason = khg.unsupported_reason(self.config, self.embeddings().dtype)
+        reason = kmod.unsupported_reason(self.config, self.embeddings().dtype)
         if reason:
-            warnings.warn(f"talkface_lite: HashGrid CUDA kernel does not cover this grid ({reason}); "
-                          "using the PyTorch reference.", _fallback_warning(), stacklevel=3)
+            if self.backend == kind or kind == "cuda":  # "auto" on a CPU is silent about grids it cannot cover
+                warnings.warn(f"talkface_lite: HashGrid {kind.upper()} kernel does not cover this grid ({reason}); "
+                              "using the PyTorch reference.", _fallback_warning(), stacklevel=4)
             return False
-        return khg.load() is not None
+        return kmod.load() is not None
 
     def active_backend(self, device=None) -> str:
-        """The backend a forward pass on ``device`` (default: the table's) would use."""
+        """The backend a forward pass on ``device`` (default: the table's) would use: "torch", "cpu", "cuda" or "tcnn"."""
         if self._tcnn is not None:
             return "tcnn"
         dev = torch.device(device) if device is not None else self.table.device
-        if self.backend == "torch" or dev.type != "cuda":
+        kind = dev.type if dev.type in ("cpu", "cuda") else None
+        if self.backend == "torch" or kind is None or self.backend not in ("auto", kind):
             return "torch"
-        if self._kernel_ok is None:
-            self._kernel_ok = self._try_kernel()
-        return "cuda" if self._kernel_ok else "torch"
+        if kind not in self._kernel_ok:
+            self._kernel_ok[kind] = self._try_kernel(kind)
+        return kind if self._kernel_ok[kind] else "torch"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Encode points.
@@ -547,6 +557,10 @@ class HashGrid(nn.Module):
             from ..kernels import hashgrid as khg
 
             out = khg.hash_encode_cuda(flat, self.table, self.config)
+        elif backend == "cpu":
+            from ..kernels import hashgrid_cpu as khc
+
+            out = khc.hash_encode_cpu(flat, self.table, self.config)
         else:
             out = hash_encode(flat, self.table, self.config, self.chunk_size)
         return out.reshape(*lead, self.n_output_dims)
