@@ -19,10 +19,13 @@ Conventions (used everywhere in talkface_lite):
   ``(n_samples_total,)`` with ``ray_indices`` (sorted, like nerfacc) from
   which per-ray ``(start, count)`` chunks are derived.
 
-Compositing has two backends behind ``backend="auto" | "torch" | "cuda"``:
+Packed compositing has three backends behind ``backend="auto" | "torch" | "cpu" | "cuda"``:
 ``torch`` is the PyTorch reference (the specification); ``cuda`` is the
-packed one-thread-per-ray kernel in :mod:`talkface_lite.kernels.composite`.
-``auto`` picks ``cuda`` for CUDA tensors when the kernel builds, else torch.
+packed one-thread-per-ray CUDA kernel and ``cpu`` its C++ CPU twin (OpenMP
+over rays), both with a hand-written backward, in
+:mod:`talkface_lite.kernels.composite`. ``auto`` picks ``cuda`` for CUDA
+tensors and ``cpu`` for CPU tensors (float32/float64) when that kernel
+builds, else torch.
 
 Explained in notebooks/01_volume_rendering.ipynb.
 """
@@ -32,7 +35,7 @@ from typing import NamedTuple, Optional, Tuple, Union
 
 import torch
 
-BACKENDS = ("auto", "torch", "cuda")
+BACKENDS = ("auto", "torch", "cpu", "cuda")
 
 
 class RaySamples(NamedTuple):
@@ -370,7 +373,8 @@ def composite_packed(rgbs: torch.Tensor, sigmas: torch.Tensor, t_starts: torch.T
         n_rays: number of rays (rays without samples render the background).
         t_mids: ``(n,)`` evaluation points for depth (default: interval midpoints).
         background: ``(3,)`` or ``(n_rays, 3)``; ``None`` is black.
-        backend: ``"auto" | "torch" | "cuda"`` (see the module docstring).
+        backend: ``"auto" | "torch" | "cpu" | "cuda"`` (see the module docstring); a kernel that
+            cannot be built falls back to the reference after one warning.
 
     Returns:
         :class:`RenderOutput` with per-ray fields ``(n_rays, ...)`` and packed ``weights, transmittance: (n,)``.
@@ -387,14 +391,17 @@ def composite_packed(rgbs: torch.Tensor, sigmas: torch.Tensor, t_starts: torch.T
     t_mids = 0.5 * (t_starts + t_ends) if t_mids is None else t_mids
     starts, counts = chunks_from_ray_indices(ray_indices, n_rays)
     deltas = t_ends - t_starts
-    if backend == "cuda" or (backend == "auto" and sigmas.is_cuda):
+    if backend == "cuda" and not sigmas.is_cuda:
+        raise ValueError("backend='cuda' needs CUDA tensors; move them with .cuda() or use backend='torch'")
+    if backend == "cpu" and sigmas.device.type != "cpu":
+        raise ValueError("backend='cpu' needs CPU tensors; move them with .cpu() or use backend='auto'")
+    if backend != "torch":
         from .kernels import composite as kc  # local import: keeps `import rendering` cheap
 
-        if backend == "cuda" and not sigmas.is_cuda:
-            raise ValueError("backend='cuda' needs CUDA tensors; move them with .cuda() or use backend='torch'")
-        if kc.kernel_available():
+        impl = kc.resolve_impl(backend, sigmas, rgbs, deltas, t_mids)
+        if impl != "twin":
             rgb, depth, opacity, weights, trans = kc.composite_packed_fn(
-                sigmas, rgbs, deltas, t_mids, ray_indices, starts, counts)
+                sigmas, rgbs, deltas, t_mids, ray_indices, starts, counts, impl=impl)
             return _finish(rgb, depth, opacity, weights, trans, background)
     tau = sigmas * deltas  # (n,)
     trans = torch.exp(-packed_exclusive_sum(tau, ray_indices, starts))

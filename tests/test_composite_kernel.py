@@ -1,4 +1,7 @@
-"""Tests for talkface_lite.kernels.composite: the hand-written backward and the CUDA kernel parity."""
+"""Tests for talkface_lite.kernels.composite: the hand-written backward (its PyTorch twin) and the CUDA kernel parity.
+
+The C++ CPU kernel is tested in test_composite_cpu_kernel.py.
+"""
 import math
 
 import pytest
@@ -29,7 +32,7 @@ def test_single_sample_gradient_by_hand():
     rgb = torch.tensor([[0.5, 0.25, 1.0]], dtype=torch.float64, requires_grad=True)
     delta = torch.tensor([0.5], dtype=torch.float64)
     out = kc.composite_packed_fn(sig, rgb, delta, torch.tensor([1.0], dtype=torch.float64),
-                                 torch.tensor([0]), torch.tensor([0]), torch.tensor([1]))
+                                 torch.tensor([0]), torch.tensor([0]), torch.tensor([1]), impl="twin")
     out[0].sum().backward()
     w = 1 - math.exp(-1.0)
     assert out[3].item() == pytest.approx(w)
@@ -40,7 +43,8 @@ def test_single_sample_gradient_by_hand():
 def test_gradcheck_float64_all_inputs_and_outputs():
     sig, rgb, delta, ts, ri, starts, cnt = ragged([3, 0, 4, 1, 2, 0])
     inputs = tuple(t.clone().requires_grad_(True) for t in (sig, rgb, delta, ts))
-    assert torch.autograd.gradcheck(lambda s, c, d, t: kc.composite_packed_fn(s, c, d, t, ri, starts, cnt), inputs)
+    assert torch.autograd.gradcheck(lambda s, c, d, t: kc.composite_packed_fn(s, c, d, t, ri, starts, cnt, impl="twin"),
+                                    inputs)
 
 
 def test_function_equals_autograd_through_the_reference():
@@ -49,7 +53,7 @@ def test_function_equals_autograd_through_the_reference():
     a = [t.clone().requires_grad_(True) for t in (sig, rgb)]
     b = [t.clone().requires_grad_(True) for t in (sig, rgb)]
     ref = R.composite_packed(a[1], a[0], ts - delta, ts, ri, 6, t_mids=ts, background=bg, backend="torch")
-    rgb_f, depth, opacity, weights, trans = kc.composite_packed_fn(b[0], b[1], delta, ts, ri, starts, cnt)
+    rgb_f, depth, opacity, weights, trans = kc.composite_packed_fn(b[0], b[1], delta, ts, ri, starts, cnt, impl="twin")
     rgb_f = rgb_f + (1 - opacity)[:, None] * bg
     for x, y in ((rgb_f, ref.rgb), (depth, ref.depth), (opacity, ref.opacity), (weights, ref.weights),
                  (trans, ref.transmittance)):
@@ -61,7 +65,7 @@ def test_function_equals_autograd_through_the_reference():
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
 
 
-def test_backend_auto_on_cpu_uses_reference_without_warning(recwarn):
+def test_backend_auto_on_cpu_says_nothing_about_cuda(recwarn):
     sig, rgb, delta, ts, ri, starts, cnt = ragged([2, 2], dtype=torch.float32)
     R.composite_packed(rgb, sig, ts - delta, ts, ri, 2, backend="auto")
     assert not [w for w in recwarn if "CUDA kernel" in str(w.message)]

@@ -1,12 +1,19 @@
-"""Packed-ray alpha compositing as a custom ``torch.autograd.Function`` (CUDA kernel + CPU twin).
+"""Packed-ray alpha compositing as a custom ``torch.autograd.Function`` (CUDA and C++ CPU kernels + twin).
 
 :class:`CompositePacked` has a hand-written backward: the CUDA kernel in
 ``composite.cu`` runs it one thread per ray with a reverse scan over the
-saved weights and transmittance; on CPU (or when the kernel cannot be built)
-the *same formulas* run vectorised in PyTorch. The CPU twin exists so that the
-analytic backward can be checked with ``torch.autograd.gradcheck`` in float64
-on any machine, and against autograd through the reference
+saved weights and transmittance, and the C++ CPU kernel in
+``composite_cpu.cpp`` runs the same per-ray loops on the CPU (OpenMP over
+rays, float32 and float64). The *twin* runs the same formulas vectorised in
+PyTorch; it is used when no kernel is available, and so that the analytic
+backward can be checked with ``torch.autograd.gradcheck`` in float64 on any
+machine, and against autograd through the reference
 (:func:`talkface_lite.rendering.composite_packed` with ``backend="torch"``).
+
+``impl`` chooses who runs the Function: ``"auto"`` (the CUDA kernel for CUDA
+float32, the CPU kernel for CPU float32/float64, when they build; else the
+twin), ``"cuda"``, ``"cpu"`` (that kernel, else the twin after one fallback
+warning) or ``"twin"``.
 
 Maths (per ray, samples ``i`` in order; see ``composite.cu`` for the kernel)::
 
@@ -20,13 +27,17 @@ Explained in notebooks/01_volume_rendering.ipynb.
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 
-from .build import load_extension, status
+from .build import load_cpu_extension, load_extension, status
 
 SOURCES = ("composite.cu", "composite_binding.cpp")
+CPU_EXT_NAME = "talkface_composite_cpu"
+CPU_SOURCES = ("composite_cpu.cpp", "composite_cpu_binding.cpp")
+CPU_HEADERS = ("composite_cpu.h",)
+IMPLS = ("auto", "twin", "cpu", "cuda")
 
 
 def kernel_module():
@@ -37,6 +48,29 @@ def kernel_module():
 def kernel_available() -> bool:
     """``True`` when the CUDA compositing kernel is built and a device is visible."""
     return torch.cuda.is_available() and kernel_module() is not None
+
+
+def cpu_kernel_module() -> Optional[str]:
+    """Path of the loaded C++ CPU extension (``torch.ops.talkface_composite_cpu``), or ``None`` after one warning."""
+    return load_cpu_extension(CPU_EXT_NAME, CPU_SOURCES, CPU_HEADERS)
+
+
+def cpu_kernel_available() -> bool:
+    """``True`` when the C++ CPU compositing kernel is built (building it now if needed) and loaded."""
+    return cpu_kernel_module() is not None
+
+
+def resolve_impl(impl: str, sigmas: torch.Tensor, *others: torch.Tensor) -> str:
+    """Who runs :class:`CompositePacked` for these tensors: "cuda", "cpu" or "twin" (see the module docstring)."""
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {IMPLS}, got {impl!r}")
+    same = all(t.dtype == sigmas.dtype for t in others)
+    if impl in ("auto", "cuda") and sigmas.is_cuda and sigmas.dtype == torch.float32 and same and kernel_available():
+        return "cuda"
+    if (impl in ("auto", "cpu") and sigmas.device.type == "cpu" and sigmas.dtype in (torch.float32, torch.float64)
+            and same and cpu_kernel_available()):
+        return "cpu"
+    return "twin"
 
 
 def _segment_sum(values: torch.Tensor, ray_indices: torch.Tensor, n_rays: int) -> torch.Tensor:
@@ -77,16 +111,19 @@ class CompositePacked(torch.autograd.Function):
     """Autograd Function: ``(sigmas, rgbs, deltas, ts) -> (rgb, depth, opacity, weights, transmittance)``."""
 
     @staticmethod
-    def forward(ctx, sigmas, rgbs, deltas, ts, ray_indices, starts, counts):
+    def forward(ctx, sigmas, rgbs, deltas, ts, ray_indices, starts, counts, impl="twin"):
         n_rays = starts.shape[0]
-        use_cuda = sigmas.is_cuda and sigmas.dtype == torch.float32 and kernel_available()
-        if use_cuda:
+        if impl == "cuda":
             out = kernel_module().forward(sigmas.contiguous(), rgbs.contiguous(), deltas.contiguous(),
                                           ts.contiguous(), starts.long().contiguous(), counts.long().contiguous())
+        elif impl == "cpu":
+            out = torch.ops.talkface_composite_cpu.forward(sigmas.contiguous(), rgbs.contiguous(), deltas.contiguous(),
+                                                           ts.contiguous(), starts.long().contiguous(),
+                                                           counts.long().contiguous())
         else:
             out = forward_torch(sigmas, rgbs, deltas, ts, ray_indices, starts, n_rays)
         rgb, depth, opacity, weights, trans = out
-        ctx.use_cuda = use_cuda
+        ctx.impl = impl
         ctx.n_rays = n_rays
         ctx.save_for_backward(sigmas, rgbs, deltas, ts, ray_indices, starts, counts, weights, trans)
         return rgb, depth, opacity, weights, trans
@@ -99,21 +136,25 @@ class CompositePacked(torch.autograd.Function):
         grads += [torch.zeros(ctx.n_rays, *shape, dtype=sigmas.dtype, device=sigmas.device) if g is None
                   else g.contiguous() for g, shape in ((grad_rgb, (3,)), (grad_depth, ()), (grad_opacity, ()))]
         gw, gt, grgb, gd, go = grads
-        if ctx.use_cuda:
+        if ctx.impl == "cuda":
             gs, gc, gdel, gts = kernel_module().backward(gw, gt, grgb, gd, go, sigmas, rgbs, deltas, ts, weights,
                                                         trans, starts.long(), counts.long())
+        elif ctx.impl == "cpu":
+            gs, gc, gdel, gts = torch.ops.talkface_composite_cpu.backward(
+                gw, gt, grgb, gd, go, sigmas.contiguous(), rgbs.contiguous(), deltas.contiguous(), ts.contiguous(),
+                weights, trans, starts.long().contiguous(), counts.long().contiguous())
         else:
             gs, gc, gdel, gts = backward_torch(gw, gt, grgb, gd, go, sigmas, rgbs, deltas, ts, weights, trans,
                                                ray_indices, starts, ctx.n_rays)
         need = ctx.needs_input_grad
         return (gs if need[0] else None, gc if need[1] else None, gdel if need[2] else None,
-                gts if need[3] else None, None, None, None)
+                gts if need[3] else None, None, None, None, None)
 
 
 def composite_packed_fn(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.Tensor, ts: torch.Tensor,
-                        ray_indices: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor
+                        ray_indices: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, impl: str = "auto"
                         ) -> Tuple[torch.Tensor, ...]:
-    """Composite packed samples with the hand-written backward (kernel on CUDA fp32, twin elsewhere).
+    """Composite packed samples with the hand-written backward (CUDA or CPU kernel when available, else the twin).
 
     Args:
         sigmas: ``(n,)`` densities.
@@ -122,6 +163,7 @@ def composite_packed_fn(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.
         ts: ``(n,)`` sample positions used for depth.
         ray_indices: ``(n,)`` sorted ray id per sample.
         starts, counts: ``(n_rays,)`` first sample and number of samples of each ray.
+        impl: ``"auto" | "cuda" | "cpu" | "twin"`` (see the module docstring).
 
     Returns:
         ``rgb (n_rays, 3), depth (n_rays,), opacity (n_rays,), weights (n,), transmittance (n,)``;
@@ -135,8 +177,10 @@ def composite_packed_fn(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.
                          f"{tuple(rgbs.shape)}, {tuple(deltas.shape)}, {tuple(ts.shape)}, {tuple(ray_indices.shape)}")
     if starts.shape != counts.shape or starts.dim() != 1:
         raise ValueError(f"starts and counts must both be (n_rays,), got {tuple(starts.shape)} and {tuple(counts.shape)}")
-    return CompositePacked.apply(sigmas, rgbs, deltas, ts, ray_indices.long(), starts.long(), counts.long())
+    impl = resolve_impl(impl, sigmas, rgbs, deltas, ts)
+    return CompositePacked.apply(sigmas, rgbs, deltas, ts, ray_indices.long(), starts.long(), counts.long(), impl)
 
 
-__all__ = ["CompositePacked", "SOURCES", "backward_torch", "composite_packed_fn", "forward_torch",
-           "kernel_available", "kernel_module", "status"]
+__all__ = ["CPU_EXT_NAME", "CPU_HEADERS", "CPU_SOURCES", "CompositePacked", "IMPLS", "SOURCES", "backward_torch",
+           "composite_packed_fn", "cpu_kernel_available", "cpu_kernel_module", "forward_torch", "kernel_available",
+           "kernel_module", "resolve_impl", "status"]
