@@ -3,7 +3,7 @@
 Each check returns a :class:`Check` with a level:
 
 * ``ok``   — fine;
-* ``info`` — an optional feature is absent (GPU, tinycudann, weights): QUICK
+* ``info`` — an optional feature is absent (GPU, C++ compiler, tinycudann, weights): QUICK
   mode is unaffected, the notebooks say what they use instead;
 * ``warn`` — something likely to hurt (little RAM or disk, no notebook kernel);
 * ``fail`` — QUICK mode cannot run (Python too old, torch or a core
@@ -105,6 +105,28 @@ def check_kernels() -> Check:
     return Check("cuda kernels", "ok", f"buildable: {env.reason}")
 
 
+def check_cpu_kernels() -> Check:
+    """Whether the C++ CPU kernels (hash encoding, compositing) are built; builds them once if they are not."""
+    import warnings
+
+    from .kernels import build
+    from .kernels import composite as kc
+    from .kernels import hashgrid_cpu as khc
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", build.KernelFallbackWarning)
+        built = {"hash encoding": khc.load() is not None, "compositing": kc.cpu_kernel_module() is not None}
+    names = {"hash encoding": khc.EXT_NAME, "compositing": kc.CPU_EXT_NAME}
+    if all(built.values()):
+        where = build.status(khc.EXT_NAME).reason
+        return Check("cpu kernels", "ok", f"built ({', '.join(built)}); {where}")
+    missing = [k for k, ok in built.items() if not ok]
+    st = build.status(names[missing[0]])
+    log = f", log {st.log_path}" if st and st.log_path else ""
+    return Check("cpu kernels", "info", f"not built for {', '.join(missing)} ({st.reason if st else 'unknown'}{log}); "
+                                        "the PyTorch reference is used (slower, same results)")
+
+
 def check_tinycudann() -> Check:
     try:
         import tinycudann  # noqa: F401
@@ -167,7 +189,8 @@ def check_cpu() -> Check:
 
 
 CHECKS: List[Callable] = [check_python, check_torch, check_core_modules, check_notebook_tools, check_cpu,
-                          check_memory, check_disk, check_cuda, check_kernels, check_tinycudann, check_ffmpeg,
+                          check_memory, check_disk, check_cuda, check_kernels, check_cpu_kernels, check_tinycudann,
+                          check_ffmpeg,
                           check_weights, check_perceptual]
 
 
@@ -176,7 +199,7 @@ def run_checks() -> List[Check]:
     results: List[Check] = []
     torch_ok = True
     for fn in CHECKS:
-        if not torch_ok and fn in (check_cuda, check_kernels, check_perceptual):
+        if not torch_ok and fn in (check_cuda, check_kernels, check_cpu_kernels, check_perceptual):
             continue
         out = fn()
         for check in out if isinstance(out, list) else [out]:
