@@ -16,9 +16,20 @@ def test_exit_code_only_for_failures():
 def test_this_environment_can_run_quick():
     results = doctor.run_checks()
     names = {c.name for c in results}
-    assert {"python", "torch", "core packages", "cuda device", "cuda kernels", "memory", "disk"} <= names
+    assert {"python", "torch", "core packages", "cuda device", "cuda kernels", "cpu kernels", "memory", "disk"} <= names
     assert doctor.exit_code(results) == 0, doctor.report(results)
     assert all(c.level in doctor.LEVELS for c in results)
+
+
+def test_cpu_kernels_check_says_why_without_a_compiler(monkeypatch):
+    from talkface_lite.kernels import build
+
+    monkeypatch.setattr(build, "_STATUS", {})
+    monkeypatch.setattr(build, "_MODULES", {})
+    monkeypatch.setattr(build, "_ENV_WARNED", {})
+    monkeypatch.setenv("TALKFACE_NO_CPU_KERNELS", "1")
+    check = doctor.check_cpu_kernels()
+    assert check.level == "info" and "TALKFACE_NO_CPU_KERNELS" in check.detail and "PyTorch reference" in check.detail
 
 
 def test_missing_core_module_fails(monkeypatch):
