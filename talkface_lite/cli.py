@@ -20,6 +20,7 @@ COMMANDS = {
     "synth": ("talkface_lite.commands.synth", "generate a synthetic talking speaker dataset (seeded, any resolution)"),
     "train": ("talkface_lite.commands.train", "train the talking-head field on a dataset (two stages, resumable)"),
     "render": ("talkface_lite.commands.render", "drive a trained run with any audio -> mp4 with sound"),
+    "evaluate": ("talkface_lite.commands.evaluate", "evaluate trained runs on held-out frames -> table in figures/"),
     "reproduce": ("talkface_lite.commands.reproduce", "execute the notebook series with papermill -> build/, figures/"),
 }
 

@@ -85,22 +85,33 @@ def project(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray) -> np.n
     return np.stack([k[0, 0] * cam[..., 0] / cam[..., 2] + k[0, 2], k[1, 1] * cam[..., 1] / cam[..., 2] + k[1, 2]], -1)
 
 
-def region_boxes(dataset, region: str = "mouth", frames: Optional[Sequence[int]] = None) -> np.ndarray:
+def region_boxes(dataset, region: str = "mouth", frames: Optional[Sequence[int]] = None,
+                 poses=None) -> np.ndarray:
     """Fixed-size boxes ``(n, 4)`` ``(x0, y0, x1, y1)`` around ``"mouth"`` or ``"eyes"`` for each frame.
 
     The centre is the clip-mean 3D centre of the region's landmarks projected with each frame's pose;
     the size follows :data:`BOX_SHAPE` times the clip's median mouth width / eye span in pixels.
+
+    Args:
+        dataset: the speaker dataset (its landmarks set the centre and size, its intrinsics project).
+        region: ``"mouth"`` or ``"eyes"``.
+        frames: dataset frames whose poses to use (default: all).
+        poses: ``(n, 4, 4)`` cameras to use instead of dataset frames (e.g. a driven video's).
     """
     if region not in BOX_SHAPE:
         raise ValueError(f"region must be one of {sorted(BOX_SHAPE)}, got {region!r}")
-    frames = np.arange(len(dataset)) if frames is None else np.asarray(frames)
+    if poses is not None:
+        cams = np.asarray(poses, np.float64)
+    else:
+        frames = np.arange(len(dataset)) if frames is None else np.asarray(frames)
+        cams = dataset.poses.numpy()[frames]
     lm, lm2 = dataset.landmarks.numpy(), dataset.landmarks2d.numpy()
     idx = list(lmk.MOUTH if region == "mouth" else lmk.EYES)
     centre = lm[:, idx].mean((0, 1))
     span = np.median(lm2[:, 54, 0] - lm2[:, 48, 0]) if region == "mouth" else np.median(lm2[:, 45, 0] - lm2[:, 36, 0])
     hw, hh = (f * span for f in BOX_SHAPE[region])
     k = dataset.intrinsics.numpy()
-    uv = np.stack([project(centre, dataset.poses[int(i)].numpy(), k) for i in frames])  # (n, 2)
+    uv = np.stack([project(centre, c, k) for c in cams])  # (n, 2)
     boxes = np.round(np.stack([uv[:, 0] - hw, uv[:, 1] - hh, uv[:, 0] + hw, uv[:, 1] + hh], -1)).astype(int)
     boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, dataset.width)
     boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, dataset.height)

@@ -166,3 +166,22 @@ def test_audio_longer_than_ten_minutes_streams_in_bounded_memory(head, tmp_path,
     assert "Duration: 00:10:30.0" in streams(res.out)
     # one pass of the landmark transformer over 15750 frames would hold (4 heads, T, T) attention: > 3.9 GB
     assert grown < 1.5e9
+
+
+def test_a_run_on_imported_features_cannot_be_driven_by_raw_audio(tmp_path):
+    import shutil
+
+    from talkface_lite.data.dataset import add_features, load_dataset
+
+    src = cached_speaker(seconds=4, size=32, seed=0, root=tmp_path / "cache", progress=False)
+    ds = tmp_path / "ds"
+    shutil.copytree(src, ds)
+    T = load_dataset(ds).n_frames
+    add_features(ds, "deepspeech", np.random.default_rng(0).standard_normal((T, 16, 29)).astype(np.float32))
+    cfg = TrainConfig(coarse_steps=1, fine_steps=0, n_rays=32, n_samples=16, grid_resolution=8, dlt_steps=1,
+                      audio_kind="deepspeech", field=dict(tri_levels=2, tri_log2=8, tri_base=8, tri_finest=16,
+                                                          lm_levels=2, sh_degree=1, hidden=16))
+    head = train(ds, tmp_path / "run", cfg, progress=False)
+    A.save_wav(tmp_path / "a.wav", A.load_audio(ds / "audio.wav")[:8000])
+    with pytest.raises(DriveError, match="trained on 'deepspeech' features, which are imported"):
+        drive(head, tmp_path / "a.wav", progress=False)
