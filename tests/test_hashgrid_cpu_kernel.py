@@ -63,6 +63,21 @@ def test_forward_gives_the_reference_bits(kernel, D, F, interp, dtype):
     assert torch.equal(got, want), (got - want).abs().max()
 
 
+@pytest.mark.parametrize("D", [2, 3])
+def test_large_tables_give_the_same_bits_and_gradients(kernel, D):
+    # levels of 2^16 rows x 4 features (1 MiB) take the kernel's other path (prefetching, level-major chunks)
+    cfg = HashGridConfig(D, n_levels=3, n_features_per_level=4, log2_hashmap_size=16, base_resolution=64,
+                         per_level_scale=4.0)
+    g = torch.Generator().manual_seed(5)
+    table = torch.randn(cfg.n_params, 4, generator=g, requires_grad=True)
+    x = torch.rand(150_000, D, generator=g)  # more than one chunk of the kernel
+    got, want = khc.hash_encode_cpu(x, table, cfg), hash_encode(x, table, cfg)
+    assert torch.equal(got, want)
+    up = torch.randn(got.shape, generator=g)
+    (gt1,), (gt2,) = torch.autograd.grad(got, table, up), torch.autograd.grad(want, table, up)
+    torch.testing.assert_close(gt1, gt2, rtol=1e-5, atol=1e-5 * float(gt2.abs().max()))
+
+
 @pytest.mark.parametrize("interp", ["linear", "smoothstep"])
 @pytest.mark.parametrize("F", [1, 2, 4, 8])
 @pytest.mark.parametrize("D", [2, 3])
@@ -115,8 +130,8 @@ def test_table_gradient_is_interpolation_weight(kernel):
 
 
 def test_backward_is_deterministic_across_runs_and_thread_counts(kernel):
-    # Instant-NGP-like grid with heavy collisions, more points than one chunk of the kernel
-    cfg = HashGridConfig(3, n_levels=16, n_features_per_level=2, log2_hashmap_size=12, base_resolution=4,
+    # Instant-NGP-like grid with collisions, small and large (prefetched) levels, more points than a chunk
+    cfg = HashGridConfig(3, n_levels=16, n_features_per_level=2, log2_hashmap_size=16, base_resolution=4,
                          per_level_scale=1.5)
     g = torch.Generator().manual_seed(3)
     table = torch.randn(cfg.n_params, 2, generator=g)

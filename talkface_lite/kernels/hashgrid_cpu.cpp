@@ -36,10 +36,18 @@
 #include <cstdint>
 #include <vector>
 
+#if defined(__GNUC__)
+#define TF_INLINE inline __attribute__((always_inline))  // the per-corner helpers must inline into the loops
+#else
+#define TF_INLINE inline
+#endif
+
 namespace talkface_hashgrid_cpu {
 
 constexpr uint32_t kPrimes[4] = {1u, 2654435761u, 805459861u, 3674653429u};
 constexpr int64_t kBlock = 256;           // points per task of the point-parallel loops
+constexpr int64_t kTransposeBlock = 32;   // points per block of the layout changes
+constexpr int64_t kDirectBlock = 4096;    // points per block of the small-table forward pass
 constexpr int kBatch = 16;                // points whose table rows are prefetched together
 constexpr int64_t kParallelWork = 16384;  // (point, level) pairs below which a call stays on one thread
 constexpr size_t kScratchBytes = size_t(8) << 20;  // level-major work buffer per chunk of points
@@ -61,7 +69,7 @@ struct Cell {
 };
 
 template <int D, typename T>
-inline void locate(const Input<D, T>& in, int64_t i, T scale, bool smoothstep, Cell<D, T>& cell) {
+TF_INLINE void locate(const Input<D, T>& in, int64_t i, T scale, bool smoothstep, Cell<D, T>& cell) {
   for (int d = 0; d < D; ++d) {
     T pos = in.x[i * in.stride + in.axis[d]] * scale;
     pos = pos + T(0.5);
@@ -101,7 +109,7 @@ struct Geometry {
 
 // Rows (within the level) and weights of the 2^D corners of a cell.
 template <int D, bool HASHED, typename T>
-inline void corners(const Cell<D, T>& cell, const Geometry<D, HASHED>& geo, uint32_t* row, T* w) {
+TF_INLINE void corners(const Cell<D, T>& cell, const Geometry<D, HASHED>& geo, uint32_t* row, T* w) {
   uint32_t term[2][D];  // index term of the low / high vertex along each axis
   for (int d = 0; d < D; ++d) {
     term[0][d] = cell.c[d] * geo.mult[d];
@@ -128,7 +136,7 @@ struct Batch {
   uint32_t row[kBatch][C];
   T w[kBatch][C];
 
-  void fill(const Input<D, T>& in, int64_t i0, int m, const Geometry<D, HASHED>& geo, T scale, bool smoothstep,
+  TF_INLINE void fill(const Input<D, T>& in, int64_t i0, int m, const Geometry<D, HASHED>& geo, T scale, bool smoothstep,
             const T* grid) {
     for (int j = 0; j < m; ++j) {
       Cell<D, T> cell;
@@ -145,7 +153,8 @@ struct Batch {
 // Level lv of points [0, n) into out_l (n, F). PREFETCH: gather the corner rows of a batch of points
 // ahead of use (worth it when the level's table slice is not in L2).
 template <int D, int F, bool HASHED, bool PREFETCH, typename T>
-void forward_level(const Input<D, T>& in, const T* table, T* out_l, int64_t n, const Level& lv, bool smoothstep) {
+void forward_level(const Input<D, T>& in, const T* table, T* out_l, int64_t out_stride, int64_t n, const Level& lv,
+                   bool smoothstep) {
   constexpr int C = 1 << D;
   const T* grid = table + static_cast<int64_t>(lv.offset) * F;
   const T scale = static_cast<T>(lv.scale);
@@ -166,44 +175,49 @@ void forward_level(const Input<D, T>& in, const T* table, T* out_l, int64_t n, c
       uint32_t row[C];
       T w[C];
       corners<D, HASHED, T>(cell, geo, row, w);
-      gather(row, w, out_l + i * F);
+      gather(row, w, out_l + i * out_stride);
     }
     return;
   }
-  Batch<D, F, HASHED, false, true, T> batch;
-  for (int64_t b = 0; b < n; b += kBatch) {
+  // two batches in flight: the rows of the next batch are prefetched while this one is gathered
+  Batch<D, F, HASHED, false, true, T> batch[2];
+  batch[0].fill(in, 0, static_cast<int>(std::min<int64_t>(kBatch, n)), geo, scale, smoothstep, grid);
+  for (int64_t b = 0, cur = 0; b < n; b += kBatch, cur ^= 1) {
     const int m = static_cast<int>(std::min<int64_t>(kBatch, n - b));
-    batch.fill(in, b, m, geo, scale, smoothstep, grid);
-    for (int j = 0; j < m; ++j) gather(batch.row[j], batch.w[j], out_l + (b + j) * F);
+    if (b + kBatch < n)
+      batch[cur ^ 1].fill(in, b + kBatch, static_cast<int>(std::min<int64_t>(kBatch, n - b - kBatch)), geo, scale,
+                          smoothstep, grid);
+    for (int j = 0; j < m; ++j) gather(batch[cur].row[j], batch[cur].w[j], out_l + (b + j) * out_stride);
   }
 }
 
 // Dispatch on the level's kind (dense / hashed) and on whether its table slice is large enough to prefetch.
 template <int D, int F, typename T>
-void forward_level_any(const Input<D, T>& in, const T* table, T* out_l, int64_t n, const Level& lv, bool smoothstep) {
+void forward_level_any(const Input<D, T>& in, const T* table, T* out_l, int64_t out_stride, int64_t n, const Level& lv,
+                       bool smoothstep) {
   const bool big = static_cast<size_t>(lv.size) * F * sizeof(T) > kPrefetchBytes;
   if (lv.hashed) {
     if (big)
-      forward_level<D, F, true, true, T>(in, table, out_l, n, lv, smoothstep);
+      forward_level<D, F, true, true, T>(in, table, out_l, out_stride, n, lv, smoothstep);
     else
-      forward_level<D, F, true, false, T>(in, table, out_l, n, lv, smoothstep);
+      forward_level<D, F, true, false, T>(in, table, out_l, out_stride, n, lv, smoothstep);
   } else {
     if (big)
-      forward_level<D, F, false, true, T>(in, table, out_l, n, lv, smoothstep);
+      forward_level<D, F, false, true, T>(in, table, out_l, out_stride, n, lv, smoothstep);
     else
-      forward_level<D, F, false, false, T>(in, table, out_l, n, lv, smoothstep);
+      forward_level<D, F, false, false, T>(in, table, out_l, out_stride, n, lv, smoothstep);
   }
 }
 
 // Level-major scratch lm (L, n, F) -> point-major rows pm[i * stride + l * F + f], in blocks of points.
 template <int F, typename T>
 void to_point_major(const T* lm, T* pm, int64_t stride, int64_t n, int L) {
-  const int64_t n_blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(dynamic, 4) if (n * L >= kParallelWork)
+  const int64_t n_blocks = (n + kTransposeBlock - 1) / kTransposeBlock;
+#pragma omp parallel for schedule(dynamic, 16) if (n * L >= kParallelWork)
   for (int64_t b = 0; b < n_blocks; ++b) {
-    const int64_t i0 = b * kBlock, i1 = std::min(n, i0 + kBlock);
-    for (int l = 0; l < L; ++l)
-      for (int64_t i = i0; i < i1; ++i)
+    const int64_t i0 = b * kTransposeBlock, i1 = std::min(n, i0 + kTransposeBlock);
+    for (int64_t i = i0; i < i1; ++i)
+      for (int l = 0; l < L; ++l)
         for (int f = 0; f < F; ++f) pm[i * stride + l * F + f] = lm[(l * n + i) * F + f];
   }
 }
@@ -211,10 +225,10 @@ void to_point_major(const T* lm, T* pm, int64_t stride, int64_t n, int L) {
 // The inverse: point-major rows -> level-major (L, n, F).
 template <int F, typename T>
 void to_level_major(const T* pm, int64_t stride, T* lm, int64_t n, int L) {
-  const int64_t n_blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(dynamic, 4) if (n * L >= kParallelWork)
+  const int64_t n_blocks = (n + kTransposeBlock - 1) / kTransposeBlock;
+#pragma omp parallel for schedule(dynamic, 16) if (n * L >= kParallelWork)
   for (int64_t b = 0; b < n_blocks; ++b) {
-    const int64_t i0 = b * kBlock, i1 = std::min(n, i0 + kBlock);
+    const int64_t i0 = b * kTransposeBlock, i1 = std::min(n, i0 + kTransposeBlock);
     for (int l = 0; l < L; ++l)
       for (int64_t i = i0; i < i1; ++i)
         for (int f = 0; f < F; ++f) lm[(l * n + i) * F + f] = pm[i * stride + l * F + f];
@@ -236,11 +250,23 @@ void backward_table_level(const Input<D, T>& in, const T* g_l, T* grad, int64_t 
       for (int f = 0; f < F; ++f) dst[f] += w[k] * gi[f];
     }
   };
-  Batch<D, F, HASHED, true, PREFETCH, T> batch;
-  for (int64_t b = 0; b < n; b += kBatch) {  // increasing point order: the fixed summation order
+  Batch<D, F, HASHED, true, PREFETCH, T> batch[2];
+  if (!PREFETCH) {  // small table: the batch only separates the index maths from the scattered adds
+    for (int64_t b = 0; b < n; b += kBatch) {  // increasing point order: a fixed summation order
+      const int m = static_cast<int>(std::min<int64_t>(kBatch, n - b));
+      batch[0].fill(in, b, m, geo, scale, smoothstep, grad);
+      for (int j = 0; j < m; ++j) scatter(batch[0].row[j], batch[0].w[j], g_l + (b + j) * F);
+    }
+    return;
+  }
+  // two batches in flight: the rows of the next batch are prefetched while this one is scattered
+  batch[0].fill(in, 0, static_cast<int>(std::min<int64_t>(kBatch, n)), geo, scale, smoothstep, grad);
+  for (int64_t b = 0, cur = 0; b < n; b += kBatch, cur ^= 1) {  // increasing point order: a fixed summation order
     const int m = static_cast<int>(std::min<int64_t>(kBatch, n - b));
-    batch.fill(in, b, m, geo, scale, smoothstep, grad);
-    for (int j = 0; j < m; ++j) scatter(batch.row[j], batch.w[j], g_l + (b + j) * F);
+    if (b + kBatch < n)
+      batch[cur ^ 1].fill(in, b + kBatch, static_cast<int>(std::min<int64_t>(kBatch, n - b - kBatch)), geo, scale,
+                          smoothstep, grad);
+    for (int j = 0; j < m; ++j) scatter(batch[cur].row[j], batch[cur].w[j], g_l + (b + j) * F);
   }
 }
 
@@ -347,19 +373,38 @@ void run(const Call<T>& a) {
     inputs[g] = Input<D, T>{a.x, a.x_stride, {}};
     for (int d = 0; d < D; ++d) inputs[g].axis[d] = a.axes[g * D + d];
   }
-  const bool tables_needed = a.out != nullptr || a.grad_tables != nullptr;
+  // Forward with small tables (every level's slice fits in L2, e.g. the tri-plane's): blocks of points,
+  // all levels per block, written straight into the output rows; a block's rows stay in L2.
+  bool small_tables = true;
+  for (int l = 0; l < L; ++l) small_tables &= static_cast<size_t>(a.levels[l].size) * F * sizeof(T) <= kPrefetchBytes;
+  const bool direct = a.out != nullptr && small_tables;
+  if (direct) {
+    const int64_t n_blocks = (a.n + kDirectBlock - 1) / kDirectBlock;
+#pragma omp parallel for schedule(dynamic, 1) if (a.n * GL >= kParallelWork)
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const int64_t i0 = b * kDirectBlock, m = std::min(a.n, i0 + kDirectBlock) - i0;
+      for (int gl = 0; gl < GL; ++gl) {
+        Input<D, T> in = inputs[gl / L];
+        in.x += i0 * in.stride;
+        forward_level_any<D, F, T>(in, a.tables[gl / L], a.out + i0 * row_stride + static_cast<int64_t>(gl) * F,
+                                   row_stride, m, a.levels[gl % L], a.smoothstep);
+      }
+    }
+  }
+  // Otherwise (and for the table backward) through the level-major scratch, chunk by chunk.
+  const bool tables_needed = (a.out != nullptr && !direct) || a.grad_tables != nullptr;
   const int64_t chunk = chunk_points(a.n, row_stride, sizeof(T));
   T* scratch = tables_needed ? scratch_buffer<T>(static_cast<size_t>(chunk * row_stride)) : nullptr;
   for (int64_t c0 = 0; tables_needed && c0 < a.n; c0 += chunk) {
     const int64_t m = std::min(chunk, a.n - c0);
     const bool parallel = m * GL >= kParallelWork;
-    if (a.out != nullptr) {
+    if (a.out != nullptr && !direct) {
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
       for (int gl = 0; gl < GL; ++gl) {
         const int g = gl / L, l = gl % L;
         Input<D, T> in = inputs[g];
         in.x += c0 * in.stride;
-        forward_level_any<D, F, T>(in, a.tables[g], scratch + static_cast<int64_t>(gl) * m * F, m, a.levels[l],
+        forward_level_any<D, F, T>(in, a.tables[g], scratch + static_cast<int64_t>(gl) * m * F, F, m, a.levels[l],
                                    a.smoothstep);
       }
       to_point_major<F, T>(scratch, a.out + c0 * row_stride, row_stride, m, GL);
