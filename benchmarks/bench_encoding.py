@@ -1,8 +1,9 @@
 """Hash-encoding throughput: forward + backward points/s of every available backend.
 
-Backends: ``torch`` (the PyTorch reference, any device), ``cuda`` (our kernel,
-when a CUDA device is present and the extension builds) and ``tcnn``
-(tiny-cuda-nn, when it imports). Grids: ``hash3d`` (Instant-NGP's default,
+Backends, side by side in one run: ``torch`` (the PyTorch reference, any
+device), ``cpu`` (our C++ CPU kernel, on a CPU when it builds), ``cuda`` (our
+CUDA kernel, when a CUDA device is present and the extension builds) and
+``tcnn`` (tiny-cuda-nn, when it imports). Grids: ``hash3d`` (Instant-NGP's default,
 16 levels x 2 features, T = 2^19, 32 features) and ``triplane`` (ER-NeRF's
 default, 3 planes x 12 levels x 1 feature, T = 2^14, 36 features).
 
@@ -14,9 +15,11 @@ more than a few seconds, as the PyTorch reference does on a CPU at 2^20).
 Writes ``figures/bench_encoding_<device>.csv|.md`` (via ``viz.save_table``,
 so they are recorded in ``figures/MANIFEST``) and a log-log plot
 ``figures/bench_encoding_<device>.png``; unavailable backends are listed
-with the reason.
+with the reason. Every row records the torch threads and the 1-minute load
+average when it was measured: on shared cores the numbers measure the
+contention too.
 
-    python benchmarks/bench_encoding.py --device cpu           # up to 2^20 points
+    python benchmarks/bench_encoding.py --device cpu --max-log2 18   # the README's table
     python benchmarks/bench_encoding.py --device cuda --max-log2 22
     python benchmarks/bench_encoding.py --quick                # seconds, small sizes
 
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import resource
 import statistics
 import sys
@@ -36,13 +40,23 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 GRIDS = ("hash3d", "triplane")
-BACKENDS = ("torch", "cuda", "tcnn")
+BACKENDS = ("torch", "cpu", "cuda", "tcnn")
 
 
 def backend_status(backend: str, device: torch.device) -> Optional[str]:
     """``None`` when ``backend`` can run on ``device``, else the reason it cannot."""
     if backend == "torch":
         return None
+    if backend == "cpu":
+        if device.type != "cpu":
+            return "needs CPU tensors"
+        from talkface_lite.kernels import build
+        from talkface_lite.kernels import hashgrid_cpu as khc
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", build.KernelFallbackWarning)
+            ok = khc.load() is not None
+        return None if ok else f"kernel unavailable: {build.status(khc.EXT_NAME).reason}"
     if device.type != "cuda":
         return "needs a CUDA device"
     if backend == "cuda":
@@ -119,6 +133,14 @@ def _triplane_cls():
     return TriPlane
 
 
+def _load1():
+    """1-minute load average ("" where the OS has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return ""
+
+
 def _peak_mem_mib(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
@@ -131,7 +153,8 @@ def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] =
 
     Rows: ``grid, backend, device, n_points, fwd_ms, fwd_bwd_ms, mpoints_per_s`` (forward+backward),
     ``speedup_vs_torch``, ``peak_mem_mib`` (CUDA: allocator peak for this row; CPU: process peak RSS
-    so far) and ``status`` (``ok`` or why the backend is missing).
+    so far), ``threads`` (torch intra-op threads), ``load1`` (1-minute load average after the row)
+    and ``status`` (``ok`` or why the backend is missing).
     """
     from tqdm.auto import tqdm
 
@@ -144,8 +167,9 @@ def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] =
         else:
             for grid in grids:
                 rows.append(dict(grid=grid, backend=b, device=device.type, n_points="", fwd_ms="", fwd_bwd_ms="",
-                                 mpoints_per_s="", speedup_vs_torch="", peak_mem_mib="", status=reason))
-    jobs = [(grid, b, n) for grid in grids for b in usable for n in sizes]
+                                 mpoints_per_s="", speedup_vs_torch="", peak_mem_mib="", threads="", load1="",
+                                 status=reason))
+    jobs = [(grid, b, n) for grid in grids for n in sizes for b in usable]  # backends back to back per size
     torch_rate = {}
     bar = tqdm(jobs, desc="bench_encoding", disable=not progress)
     for grid, b, n in bar:
@@ -161,7 +185,8 @@ def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] =
         rows.append(dict(grid=grid, backend=b, device=device.type, n_points=n, fwd_ms=round(1e3 * t["fwd"], 3),
                          fwd_bwd_ms=round(1e3 * t["fwd_bwd"], 3), mpoints_per_s=round(rate / 1e6, 4),
                          speedup_vs_torch=round(rate / ref, 2) if ref else "",
-                         peak_mem_mib=round(_peak_mem_mib(device), 1), status="ok"))
+                         peak_mem_mib=round(_peak_mem_mib(device), 1), threads=torch.get_num_threads(),
+                         load1=_load1(), status="ok"))
         del enc
     return rows
 
@@ -179,7 +204,8 @@ def plot(rows: List[dict], title: str = ""):
                    if r["grid"] == grid and r["backend"] == b and r["status"] == "ok"]
             if pts:
                 xs, ys = zip(*pts)
-                ax.plot(xs, ys, styles[grid], color=viz.COLORS.get(b), label=f"{grid} / {b}", ms=4)
+                color = viz.COLORS["ours"] if b == "cpu" else viz.COLORS.get(b)  # both kernels are ours
+                ax.plot(xs, ys, styles[grid], color=color, label=f"{grid} / {b}", ms=4)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("points per step")

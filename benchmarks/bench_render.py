@@ -1,18 +1,21 @@
 """Forward+backward throughput of packed alpha compositing, per backend, over a size sweep.
 
-Backends measured (each where available):
+Backends measured side by side in one run (each where available):
 
 * ``torch``: the PyTorch reference (:func:`talkface_lite.rendering.composite_packed`,
-  autograd through cumsum / index_add) -- the specification;
+  ``backend="torch"``: autograd through cumsum / index_add) -- the specification;
 * ``twin``: the custom autograd Function with the hand-written backward, run by
-  its vectorised PyTorch twin (what the CPU uses when the kernel is absent);
+  its vectorised PyTorch twin (what runs when no kernel is available);
+* ``cpu``: ``composite_packed(backend="cpu")``, the same Function running the
+  C++ CPU kernel (same entry point and glue as the ``torch`` row);
 * ``cuda``: the same Function running the one-thread-per-ray CUDA kernel.
 
 Each timing is the median of ``--repeats`` runs of forward + backward of
 ``loss = sum(rgb) + sum(depth)`` on rays with a ragged number of samples
-(uniform between 0.5x and 1.5x ``--samples``). Writes ``figures/bench_render.csv``
-and ``.md`` (and a ``.png`` plot) through :mod:`talkface_lite.viz`, so the
-manifest records the device and commit.
+(uniform between 0.5x and 1.5x ``--samples``); the backends of one size run
+back to back. Writes ``figures/bench_render.csv`` and ``.md`` (and a ``.png``
+plot) through :mod:`talkface_lite.viz`, so the manifest records the device
+and commit; rows record the torch threads and the 1-minute load average.
 
     python benchmarks/bench_render.py --device auto [--quick]
 
@@ -21,6 +24,7 @@ Explained in notebooks/01_volume_rendering.ipynb.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -48,11 +52,11 @@ def step(backend: str, batch):
     sig, rgb, delta, ts, ri, starts, cnt = batch
     sig = sig.detach().requires_grad_(True)
     rgb = rgb.detach().requires_grad_(True)
-    if backend == "torch":
-        out = rendering.composite_packed(rgb, sig, ts - delta, ts, ri, starts.numel(), t_mids=ts, backend="torch")
+    if backend in ("torch", "cpu"):
+        out = rendering.composite_packed(rgb, sig, ts - delta, ts, ri, starts.numel(), t_mids=ts, backend=backend)
         loss = out.rgb.sum() + out.depth.sum()
-    else:  # twin / cuda: the autograd Function (dispatches on the tensors' device)
-        rgb_o, depth, *_ = kc.composite_packed_fn(sig, rgb, delta, ts, ri, starts, cnt)
+    else:  # twin / cuda: the autograd Function
+        rgb_o, depth, *_ = kc.composite_packed_fn(sig, rgb, delta, ts, ri, starts, cnt, impl=backend)
         loss = rgb_o.sum() + depth.sum()
     loss.backward()
     return sig.grad
@@ -75,6 +79,13 @@ def measure(backend: str, batch, device, repeats: int) -> float:
     return statistics.median(times)
 
 
+def _load1():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return ""
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -87,25 +98,30 @@ def main(argv=None) -> int:
     run = repro.start_run("bench_render", quick=quick, device=args.device, seed=0, samples=args.samples)
     device = run.device
     sizes = [256, 1024, 4096, 16384] if quick else [1024, 4096, 16384, 65536, 262144]
-    backends = ["torch", "twin"]
+    backends = ["torch", "twin"] + (["cpu"] if kc.cpu_kernel_available() else [])
     if device.type == "cuda":
         backends = ["torch", "cuda"] if kc.kernel_available() else ["torch"]
     gen = torch.Generator().manual_seed(0)
     rows = []
     for n_rays in tqdm(sizes, desc="bench_render"):
         batch = make_batch(n_rays, args.samples, device, gen)
+        ref = None
         for backend in backends:
             sec = measure(backend, batch, device, args.repeats)
+            ref = sec if backend == "torch" else ref
             rows.append({"backend": backend, "device": str(device), "n_rays": n_rays,
                          "n_samples": int(batch[0].numel()), "ms": round(sec * 1e3, 3),
-                         "rays_per_s": round(n_rays / sec), "samples_per_s": round(batch[0].numel() / sec)})
+                         "rays_per_s": round(n_rays / sec), "samples_per_s": round(batch[0].numel() / sec),
+                         "speedup_vs_torch": round(ref / sec, 2) if ref else "",
+                         "threads": torch.get_num_threads(), "load1": _load1()})
             print(f"{backend:>6} {n_rays:>7} rays: {sec * 1e3:9.2f} ms  {n_rays / sec:>12,.0f} rays/s fwd+bwd")
     viz.save_table(rows, args.name)
     fig, axes = viz.figure(width=5, height=3.5)
     ax = axes[0, 0]
     for backend in backends:
         pts = [(r["n_rays"], r["rays_per_s"]) for r in rows if r["backend"] == backend]
-        ax.plot(*zip(*pts), marker="o", label=backend, color=viz.COLORS.get(backend, viz.COLORS["baseline"]))
+        color = viz.COLORS["ours"] if backend == "cpu" else viz.COLORS.get(backend, viz.COLORS["baseline"])
+        ax.plot(*zip(*pts), marker="o", label=backend, color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rays per batch")
