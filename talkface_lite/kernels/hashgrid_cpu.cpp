@@ -24,9 +24,11 @@
 //     threads (dynamic schedule) and every level is accumulated by a single thread, points in
 //     increasing order. The bits do not depend on the thread count or the schedule. (The reference
 //     adds the same terms chunk by chunk, corner-major, so the two agree to float rounding.)
-// Both passes take the points in chunks of ~8 MiB of features and, within a chunk, one level at a
-// time per thread, so that the level's table (4 MiB at T = 2^19, F = 2) stays in cache; features go
-// through a level-major (L, chunk, F) scratch buffer.
+// Memory: a large level (4 MiB at T = 2^19, F = 2) is walked by one thread over a whole chunk of
+// points (~8 MiB of features) so that its table stays in cache, with the rows of the next batch of
+// points prefetched; features go through a level-major (L, chunk, F) scratch buffer. Small tables
+// (the tri-plane's 64 KiB levels) are read block of points by block of points straight into the
+// output rows. See run() for the schedule.
 //
 // Explained in notebooks/02_hash_encoding.ipynb.
 #include "hashgrid_cpu.h"
@@ -359,11 +361,13 @@ inline int64_t chunk_points(int64_t n, int64_t values_per_point, size_t value_by
   return std::max<int64_t>(kBlock, std::min(n, fit / kBlock * kBlock));
 }
 
-// Points go in chunks; within a chunk, one (grid, level) pair per task. The forward pass writes each
+// Forward with small tables: blocks of points across threads, every (grid, level) per block. Otherwise
+// points go in chunks; within a chunk, one (grid, level) pair per task. The forward pass writes each
 // pair's features to a level-major scratch (so a thread keeps one level's table in cache for the whole
 // chunk), then to the point-major output. The table backward reads the upstream gradient through the
 // same scratch, and every (grid, level) slice of the table gradient is summed by one thread per chunk,
-// chunk after chunk, points in increasing order: a fixed order whatever the threads do.
+// chunk after chunk, points in increasing order: a fixed order whatever the threads do. d/dx goes
+// point by point, grid after grid.
 template <int D, int F, typename T>
 void run(const Call<T>& a) {
   const int G = a.n_grids, L = a.n_levels, GL = G * L;
