@@ -28,6 +28,7 @@ import glob
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import sys
 import warnings
@@ -234,8 +235,12 @@ def cpu_cflags() -> Tuple[str, ...]:
 
 
 def find_cxx() -> Optional[str]:
-    """Path of the C++ compiler ``torch.utils.cpp_extension`` would use (``$CXX``, else ``c++``), or ``None``."""
-    return shutil.which(os.environ.get("CXX") or "c++")
+    """Path of the C++ compiler ``torch.utils.cpp_extension`` would use (``$CXX``, else ``c++``), or ``None``.
+
+    ``$CXX`` may be a command such as ``ccache g++``: its first word must be an executable.
+    """
+    words = shlex.split(os.environ.get("CXX") or "c++")
+    return shutil.which(words[0]) if words else None
 
 
 def cpu_build_environment() -> KernelStatus:
