@@ -55,6 +55,10 @@ constexpr int64_t kParallelWork = 16384;  // (point, level) pairs below which a 
 constexpr size_t kScratchBytes = size_t(8) << 20;  // level-major work buffer per chunk of points
 constexpr size_t kPrefetchBytes = size_t(256) << 10;  // a level's table slice above this is prefetched
 
+// Only float32 gets the prefetching variants for large tables.
+template <typename T>
+constexpr bool kPrefetchPath = sizeof(T) == 4;
+
 // Where a grid reads its points: coordinate d of point i is x[i * stride + axis[d]].
 template <int D, typename T>
 struct Input {
@@ -197,17 +201,24 @@ void forward_level(const Input<D, T>& in, const T* table, T* out_l, int64_t out_
 template <int D, int F, typename T>
 void forward_level_any(const Input<D, T>& in, const T* table, T* out_l, int64_t out_stride, int64_t n, const Level& lv,
                        bool smoothstep) {
-  const bool big = static_cast<size_t>(lv.size) * F * sizeof(T) > kPrefetchBytes;
-  if (lv.hashed) {
-    if (big)
-      forward_level<D, F, true, true, T>(in, table, out_l, out_stride, n, lv, smoothstep);
-    else
+  if constexpr (!kPrefetchPath<T>) {  // float64 is for checks and small grids: one path keeps the build short
+    if (lv.hashed)
       forward_level<D, F, true, false, T>(in, table, out_l, out_stride, n, lv, smoothstep);
-  } else {
-    if (big)
-      forward_level<D, F, false, true, T>(in, table, out_l, out_stride, n, lv, smoothstep);
     else
       forward_level<D, F, false, false, T>(in, table, out_l, out_stride, n, lv, smoothstep);
+  } else {
+    const bool big = static_cast<size_t>(lv.size) * F * sizeof(T) > kPrefetchBytes;
+    if (lv.hashed) {
+      if (big)
+        forward_level<D, F, true, true, T>(in, table, out_l, out_stride, n, lv, smoothstep);
+      else
+        forward_level<D, F, true, false, T>(in, table, out_l, out_stride, n, lv, smoothstep);
+    } else {
+      if (big)
+        forward_level<D, F, false, true, T>(in, table, out_l, out_stride, n, lv, smoothstep);
+      else
+        forward_level<D, F, false, false, T>(in, table, out_l, out_stride, n, lv, smoothstep);
+    }
   }
 }
 
@@ -275,17 +286,24 @@ void backward_table_level(const Input<D, T>& in, const T* g_l, T* grad, int64_t 
 template <int D, int F, typename T>
 void backward_table_level_any(const Input<D, T>& in, const T* g_l, T* grad, int64_t n, const Level& lv,
                               bool smoothstep) {
-  const bool big = static_cast<size_t>(lv.size) * F * sizeof(T) > kPrefetchBytes;
-  if (lv.hashed) {
-    if (big)
-      backward_table_level<D, F, true, true, T>(in, g_l, grad, n, lv, smoothstep);
-    else
+  if constexpr (!kPrefetchPath<T>) {  // float64 is for checks and small grids: one path keeps the build short
+    if (lv.hashed)
       backward_table_level<D, F, true, false, T>(in, g_l, grad, n, lv, smoothstep);
-  } else {
-    if (big)
-      backward_table_level<D, F, false, true, T>(in, g_l, grad, n, lv, smoothstep);
     else
       backward_table_level<D, F, false, false, T>(in, g_l, grad, n, lv, smoothstep);
+  } else {
+    const bool big = static_cast<size_t>(lv.size) * F * sizeof(T) > kPrefetchBytes;
+    if (lv.hashed) {
+      if (big)
+        backward_table_level<D, F, true, true, T>(in, g_l, grad, n, lv, smoothstep);
+      else
+        backward_table_level<D, F, true, false, T>(in, g_l, grad, n, lv, smoothstep);
+    } else {
+      if (big)
+        backward_table_level<D, F, false, true, T>(in, g_l, grad, n, lv, smoothstep);
+      else
+        backward_table_level<D, F, false, false, T>(in, g_l, grad, n, lv, smoothstep);
+    }
   }
 }
 
