@@ -1,4 +1,4 @@
-"""``talkface-lite prepare``: a real talking-head video -> the dataset format (DESIGN §6).
+"""``talkface-lite prepare``: a real talking-head video -> the dataset format.
 
 Steps, each reported in :class:`PrepareReport`:
 
