@@ -31,14 +31,22 @@ SUPPORTED_DTYPES = (torch.float32, torch.float16)
 MAX_LEVELS = 32
 
 
-def unsupported_reason(config, dtype: torch.dtype) -> str:
-    """Why the kernel cannot encode this grid ("" when it can)."""
+def unsupported_reason(config, dtype: torch.dtype, dtypes=SUPPORTED_DTYPES, kernels: str = "kernels") -> str:
+    """Why a hash-grid kernel cannot encode this grid ("" when it can).
+
+    Args:
+        config: the grid's :class:`~talkface_lite.encoding.hashgrid.HashGridConfig`.
+        dtype: the table dtype.
+        dtypes: the dtypes the kernel has (the CUDA ones by default; the CPU module passes its own).
+        kernels: how messages name the kernels (``"kernels"``, ``"CPU kernels"``).
+    """
     if config.n_input_dims not in SUPPORTED_DIMS:
-        return f"n_input_dims={config.n_input_dims}, kernels exist for {SUPPORTED_DIMS}"
+        return f"n_input_dims={config.n_input_dims}, {kernels} exist for {SUPPORTED_DIMS}"
     if config.n_features_per_level not in SUPPORTED_FEATURES:
-        return f"n_features_per_level={config.n_features_per_level}, kernels exist for {SUPPORTED_FEATURES}"
-    if dtype not in SUPPORTED_DTYPES:
-        return f"table dtype {dtype}, kernels exist for float32 and float16"
+        return f"n_features_per_level={config.n_features_per_level}, {kernels} exist for {SUPPORTED_FEATURES}"
+    if dtype not in dtypes:
+        names = [str(d).replace("torch.", "") for d in dtypes]
+        return f"table dtype {dtype}, {kernels} exist for {', '.join(names[:-1])} and {names[-1]}"
     if config.n_levels > MAX_LEVELS:
         return f"n_levels={config.n_levels} > {MAX_LEVELS}"
     return ""

@@ -25,28 +25,19 @@ from typing import Optional
 
 import torch
 
+from . import hashgrid as _cuda
 from .build import load_cpu_extension, status
 
 EXT_NAME = "talkface_hashgrid_cpu"
 SOURCES = ("hashgrid_cpu.cpp", "hashgrid_cpu_binding.cpp")
 HEADERS = ("hashgrid_cpu.h",)
-SUPPORTED_DIMS = (2, 3)
-SUPPORTED_FEATURES = (1, 2, 4, 8)
+SUPPORTED_DIMS, SUPPORTED_FEATURES, MAX_LEVELS = _cuda.SUPPORTED_DIMS, _cuda.SUPPORTED_FEATURES, _cuda.MAX_LEVELS
 SUPPORTED_DTYPES = (torch.float32, torch.float64, torch.float16)
-MAX_LEVELS = 32
 
 
 def unsupported_reason(config, dtype: torch.dtype) -> str:
-    """Why the CPU kernel cannot encode this grid ("" when it can)."""
-    if config.n_input_dims not in SUPPORTED_DIMS:
-        return f"n_input_dims={config.n_input_dims}, CPU kernels exist for {SUPPORTED_DIMS}"
-    if config.n_features_per_level not in SUPPORTED_FEATURES:
-        return f"n_features_per_level={config.n_features_per_level}, CPU kernels exist for {SUPPORTED_FEATURES}"
-    if dtype not in SUPPORTED_DTYPES:
-        return f"table dtype {dtype}, CPU kernels exist for float32, float64 and float16"
-    if config.n_levels > MAX_LEVELS:
-        return f"n_levels={config.n_levels} > {MAX_LEVELS}"
-    return ""
+    """Why the CPU kernel cannot encode this grid ("" when it can); same limits as the CUDA kernel's."""
+    return _cuda.unsupported_reason(config, dtype, SUPPORTED_DTYPES, kernels="CPU kernels")
 
 
 def load() -> Optional[str]:
