@@ -57,3 +57,24 @@ def test_changed_checked_output_fails(tmp_path):
     proc = _nbval(nb)
     assert proc.returncode != 0
     assert "42" in proc.stdout and "41" in proc.stdout
+
+
+CHATTY = ("import ipywidgets as w\nfrom IPython.display import display\n"
+          "label = w.Label()\ndisplay(label)\n"
+          "for i in range(12000):\n    label.value = f'{i:06d}' + '.' * 2000   # one 2 kB output message each\n"
+          "print('done')")
+
+
+@pytest.mark.parametrize("harness", [True, False], ids=["project-harness", "bare-nbval"])
+def test_cell_with_thousands_of_output_messages(tmp_path, harness):
+    """A long training cell sends thousands of progress messages before nbval reads any. Bare nbval loses the
+    last ones (ZeroMQ drops past 1000 queued) and then times out waiting for them; the project's
+    notebooks/conftest.py keeps them all."""
+    if harness:
+        (tmp_path / "conftest.py").write_text((ROOT / "notebooks" / "conftest.py").read_text())
+    nb = _notebook(tmp_path / "chatty.ipynb", [(CHATTY, [], "done\n")])
+    proc = _nbval(nb)
+    if harness:
+        assert proc.returncode == 0, proc.stdout[-2000:]
+    else:
+        assert proc.returncode != 0 and "waiting for output" in proc.stdout
