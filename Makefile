@@ -16,7 +16,7 @@ NBVAL  := --nbval-lax --nbval-kernel-name $(KERNEL) --nbval-sanitize-with notebo
 # Tests write figures to a scratch folder so they never touch the committed figures/.
 TEST_ENV := TALKFACE_FIGURES=$(CURDIR)/build/test-figures MPLBACKEND=Agg
 
-.PHONY: help install reproduce test unit nbval notebook notebooks lab bench doctor clean
+.PHONY: help install reproduce test unit nbval notebook notebooks lab bench gpu-check doctor clean
 
 help:
 	@sed -n '2,6p' Makefile
@@ -56,6 +56,12 @@ lab:
 
 bench: $(STAMP)
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b --device $(DEVICE) || exit 1; done
+
+# make gpu-check [DRY_RUN=1] [OUT=dir] : the prepared GPU check (benchmarks/gpu_check.py). No install step:
+# a bare GPU machine with torch, numpy, scipy, matplotlib and tqdm runs it from the checkout as it is.
+GPU_PY = $(if $(wildcard $(BIN)/python),$(BIN)/python,$(PYTHON))
+gpu-check:
+	$(GPU_PY) benchmarks/gpu_check.py $(if $(filter 1 yes true True,$(DRY_RUN)),--dry-run) $(if $(OUT),--out $(OUT))
 
 doctor: $(STAMP)
 	$(BIN)/talkface-lite doctor

@@ -86,6 +86,33 @@ def _load1():
         return ""
 
 
+def available_backends(device) -> list:
+    """The backends that run on ``device`` here: torch and twin always, cpu/cuda when their kernel loads."""
+    if device.type == "cuda":
+        return ["torch", "cuda"] if kc.kernel_available() else ["torch"]
+    return ["torch", "twin"] + (["cpu"] if kc.cpu_kernel_available() else [])
+
+
+def run_sweep(sizes, device, backends, samples: int = 64, repeats: int = 5, progress: bool = True) -> list:
+    """One row per (size, backend): ms, rays/s, samples/s and the speed-up over ``torch`` at that size."""
+    gen = torch.Generator().manual_seed(0)
+    rows = []
+    for n_rays in tqdm(sizes, desc="bench_render", disable=not progress):
+        batch = make_batch(n_rays, samples, device, gen)
+        ref = None
+        for backend in backends:
+            sec = measure(backend, batch, device, repeats)
+            ref = sec if backend == "torch" else ref
+            rows.append({"backend": backend, "device": str(device), "n_rays": n_rays,
+                         "n_samples": int(batch[0].numel()), "ms": round(sec * 1e3, 3),
+                         "rays_per_s": round(n_rays / sec), "samples_per_s": round(batch[0].numel() / sec),
+                         "speedup_vs_torch": round(ref / sec, 2) if ref else "",
+                         "threads": torch.get_num_threads(), "load1": _load1()})
+            if progress:
+                print(f"{backend:>6} {n_rays:>7} rays: {sec * 1e3:9.2f} ms  {n_rays / sec:>12,.0f} rays/s fwd+bwd")
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
@@ -98,23 +125,8 @@ def main(argv=None) -> int:
     run = repro.start_run("bench_render", quick=quick, device=args.device, seed=0, samples=args.samples)
     device = run.device
     sizes = [256, 1024, 4096, 16384] if quick else [1024, 4096, 16384, 65536, 262144]
-    backends = ["torch", "twin"] + (["cpu"] if kc.cpu_kernel_available() else [])
-    if device.type == "cuda":
-        backends = ["torch", "cuda"] if kc.kernel_available() else ["torch"]
-    gen = torch.Generator().manual_seed(0)
-    rows = []
-    for n_rays in tqdm(sizes, desc="bench_render"):
-        batch = make_batch(n_rays, args.samples, device, gen)
-        ref = None
-        for backend in backends:
-            sec = measure(backend, batch, device, args.repeats)
-            ref = sec if backend == "torch" else ref
-            rows.append({"backend": backend, "device": str(device), "n_rays": n_rays,
-                         "n_samples": int(batch[0].numel()), "ms": round(sec * 1e3, 3),
-                         "rays_per_s": round(n_rays / sec), "samples_per_s": round(batch[0].numel() / sec),
-                         "speedup_vs_torch": round(ref / sec, 2) if ref else "",
-                         "threads": torch.get_num_threads(), "load1": _load1()})
-            print(f"{backend:>6} {n_rays:>7} rays: {sec * 1e3:9.2f} ms  {n_rays / sec:>12,.0f} rays/s fwd+bwd")
+    backends = available_backends(device)
+    rows = run_sweep(sizes, device, backends, args.samples, args.repeats)
     viz.save_table(rows, args.name)
     fig, axes = viz.figure(width=5, height=3.5)
     ax = axes[0, 0]

@@ -33,6 +33,7 @@ import torch
 
 from .build import load_cpu_extension, load_extension, status
 
+EXT_NAME = "composite"
 SOURCES = ("composite.cu", "composite_binding.cpp")
 CPU_EXT_NAME = "talkface_composite_cpu"
 CPU_SOURCES = ("composite_cpu.cpp", "composite_cpu_binding.cpp")
@@ -42,7 +43,7 @@ IMPLS = ("auto", "twin", "cpu", "cuda")
 
 def kernel_module():
     """The compiled extension, or ``None`` (after one fallback warning from the loader)."""
-    return load_extension("composite", SOURCES)
+    return load_extension(EXT_NAME, SOURCES)
 
 
 def kernel_available() -> bool:
@@ -181,6 +182,6 @@ def composite_packed_fn(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.
     return CompositePacked.apply(sigmas, rgbs, deltas, ts, ray_indices.long(), starts.long(), counts.long(), impl)
 
 
-__all__ = ["CPU_EXT_NAME", "CPU_HEADERS", "CPU_SOURCES", "CompositePacked", "IMPLS", "SOURCES", "backward_torch",
+__all__ = ["CPU_EXT_NAME", "EXT_NAME", "CPU_HEADERS", "CPU_SOURCES", "CompositePacked", "IMPLS", "SOURCES", "backward_torch",
            "composite_packed_fn", "cpu_kernel_available", "cpu_kernel_module", "forward_torch", "kernel_available",
            "kernel_module", "resolve_impl", "status"]
