@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -25,10 +26,17 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error: what is wrong and where the usage is (exit 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog="talkface-lite", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="talkface-lite", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"talkface_lite {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_, help_line) in COMMANDS.items():
@@ -36,7 +44,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, OSError) and err.strerror and err.filename:
+        return f"{err.strerror}: {err.filename}"
+    return " ".join(str(err).split()) or type(err).__name__
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run one subcommand. Every user error ends in one line on stderr, never a traceback.
+
+    Exit status: 0 done; 2 the input was refused (bad arguments, a missing or unusable file, an existing
+    output: every ``ValueError`` the package raises says what is wrong and what to do); 1 the work failed
+    (the operating system refused a write, a full disk, training diverged); 130 interrupted. Set
+    ``TALKFACE_DEBUG=1`` to get the traceback instead.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if not argv or argv[0] not in COMMANDS:
@@ -46,7 +67,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     name = argv[0]
     module_path, help_line = COMMANDS[name]
     module = importlib.import_module(module_path)
-    cmd_parser = argparse.ArgumentParser(prog=f"talkface-lite {name}", description=help_line)
+    cmd_parser = _Parser(prog=f"talkface-lite {name}", description=help_line)
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
     try:
@@ -54,6 +75,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"talkface-lite {name}: interrupted", file=sys.stderr)
         return 130
+    except (ValueError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError) as err:
+        if os.environ.get("TALKFACE_DEBUG"):
+            raise
+        print(f"talkface-lite {name}: {_one_line(err)}", file=sys.stderr)
+        return 2
+    except (OSError, FloatingPointError, MemoryError) as err:
+        if os.environ.get("TALKFACE_DEBUG"):
+            raise
+        print(f"talkface-lite {name}: failed: {_one_line(err)}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

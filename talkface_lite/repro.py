@@ -116,7 +116,12 @@ def choose_device(device: str = "auto") -> "torch.device":
 
 
 def git_commit(root: Optional[Path] = None) -> str:
-    """Short commit hash of the checkout (``+dirty`` when it has changes), or ``"unknown"``."""
+    """Short commit hash of the checkout, ``+dirty`` when its *source* differs from that commit, or ``"unknown"``.
+
+    What runs write does not count: ``figures/`` (the artifacts themselves) and the outputs of notebooks
+    executed in place; a notebook counts as changed only when a cell's source differs (see
+    :func:`source_changes`).
+    """
     root = root or project_root()
     try:
         commit = subprocess.run(
@@ -124,13 +129,40 @@ def git_commit(root: Optional[Path] = None) -> str:
         )
         if commit.returncode != 0:
             return "unknown"
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root, capture_output=True, text=True, timeout=10,
-        )
-        return commit.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+        return commit.stdout.strip() + ("+dirty" if source_changes(root) else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+
+
+def _cell_sources(text: str) -> list:
+    cells = json.loads(text).get("cells", [])
+    return [(c.get("cell_type"), "".join(c.get("source", ""))) for c in cells]
+
+
+def source_changes(root: Optional[Path] = None, outputs=("figures/",)) -> list:
+    """Tracked paths whose source differs from ``HEAD``: files under ``outputs`` and notebooks whose cells'
+    sources are unchanged (only outputs and execution counts differ) are not source changes."""
+    root = Path(root or project_root())
+    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "-z"], cwd=root,
+                          capture_output=True, text=True, timeout=10)
+    changed = []
+    entries = iter(e for e in proc.stdout.split("\0") if e)
+    for entry in entries:
+        path = entry[3:]
+        if entry[0] in "RC":  # a rename or copy: the next entry is the old path
+            next(entries, None)
+        if any(path.startswith(o) for o in outputs):
+            continue
+        if path.endswith(".ipynb") and entry[:2].strip() == "M":
+            head = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=root, capture_output=True, text=True,
+                                  timeout=10)
+            try:
+                if head.returncode == 0 and _cell_sources(head.stdout) == _cell_sources((root / path).read_text()):
+                    continue
+            except (OSError, ValueError):
+                pass  # unreadable: count it as changed
+        changed.append(path)
+    return changed
 
 
 def package_versions(names=_TRACKED_PACKAGES) -> dict:
@@ -243,6 +275,6 @@ def is_quick_default() -> bool:
 
 
 __all__ = [
-    "Run", "active_run", "atomic_write_text", "build_dir", "choose_device", "git_commit",
+    "Run", "active_run", "atomic_write_text", "build_dir", "choose_device", "git_commit", "source_changes",
     "output_dir", "package_versions", "project_root", "seed_everything", "start_run",
 ]

@@ -81,7 +81,7 @@ def test_workers_do_not_change_landmarks(clip):
 def test_existing_dataset_refused_then_overwritten_with_openface(prepared, clip, tmp_path, capsys):
     _, out = prepared
     before = (out / "meta.json").read_text()
-    assert cli(["prepare", str(clip), str(out), "--no-progress"]) == 1
+    assert cli(["prepare", str(clip), str(out), "--no-progress"]) == 2
     assert "already holds a dataset" in capsys.readouterr().err
     assert (out / "meta.json").read_text() == before
     n = ds.load_dataset(out).n_frames
@@ -92,7 +92,7 @@ def test_existing_dataset_refused_then_overwritten_with_openface(prepared, clip,
     np.save(aud_ds, np.ones((100, 16, 29), np.float32))  # DeepSpeech from the 4.0 s clip: 100 windows for 99-100 frames
     np.save(tmp_path / "wrong.npy", np.ones((50, 16, 29), np.float32))
     assert cli(["prepare", str(clip), str(out), "--overwrite", "--import-features", f"deepspeech={tmp_path / 'wrong.npy'}",
-                "--no-progress", "--workers", "1"]) == 1
+                "--no-progress", "--workers", "1"]) == 2
     assert "covers 50 video frames" in capsys.readouterr().err
     assert (out / "meta.json").read_text() == before  # a refused import writes nothing
     assert cli(["prepare", str(clip), str(out), "--overwrite", "--openface-csv", str(csv), "--no-progress",
@@ -143,11 +143,11 @@ def test_no_face_in_most_frames_refused(tmp_path):
 
 
 def test_cli_reports_bad_inputs(tmp_path, capsys):
-    assert cli(["prepare", str(tmp_path / "missing.mp4"), str(tmp_path / "o")]) == 1
+    assert cli(["prepare", str(tmp_path / "missing.mp4"), str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
     junk = tmp_path / "junk.mov"
     junk.write_bytes(b"\x00\x01garbage" * 100)
-    assert cli(["prepare", str(junk), str(tmp_path / "o")]) == 1
+    assert cli(["prepare", str(junk), str(tmp_path / "o")]) == 2
     assert "not a video" in capsys.readouterr().err
-    assert cli(["prepare", str(junk), str(tmp_path / "o"), "--features", "deepspeech"]) == 1
+    assert cli(["prepare", str(junk), str(tmp_path / "o"), "--features", "deepspeech"]) == 2
     assert "not a video" in capsys.readouterr().err  # the file is checked first

@@ -5,8 +5,6 @@ Evaluates trained runs on the held-out tail of their datasets, driven by their o
 """
 from __future__ import annotations
 
-import sys
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("runs", nargs="+", help="run folders (talkface-lite train)")
@@ -21,21 +19,16 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from .. import evaluate as E
-    from ..training import RunError, load_run
-    from ..training.checkpoint import CheckpointError
+    from ..training import load_run
 
     rows = []
-    try:
-        heads = [load_run(r, device=args.device) for r in args.runs]  # every run checked before any work
-        experts = {}
-        for head in heads:
-            key = (str(head.dataset.root), head.config.audio_kind)
-            if key not in experts:
-                experts[key] = E.sync_expert_for(head.dataset, head.config.audio_kind)
-            rows.append(E.self_driven(head, landmarks=args.landmarks, fid=not args.no_fid, expert=experts[key],
-                                      progress=not args.quiet))
-    except (RunError, CheckpointError, ValueError, FileNotFoundError) as err:
-        print(f"talkface-lite evaluate: {err}", file=sys.stderr)
-        return 2
+    heads = [load_run(r, device=args.device) for r in args.runs]  # every run checked before any work
+    experts = {}
+    for head in heads:
+        key = (str(head.dataset.root), head.config.audio_kind)
+        if key not in experts:
+            experts[key] = E.sync_expert_for(head.dataset, head.config.audio_kind)
+        rows.append(E.self_driven(head, landmarks=args.landmarks, fid=not args.no_fid, expert=experts[key],
+                                  progress=not args.quiet))
     print(E.write_table(rows, args.name, paper=args.paper))
     return 0

@@ -18,13 +18,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("--focal", type=float, default=None, help="focal length in pixels (default: the longer side)")
     parser.add_argument("--workers", type=int, default=2, help="processes for landmark detection (default 2)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="tail of the clip held out (default 0.1)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--quiet", "--no-progress", dest="quiet", action="store_true", help="no progress bars")
 
 
 def run(args) -> int:
-    from ..audio import NoAudioStreamError
     from ..data.prepare import prepare_video
-    from ..data.video import VideoError
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     imports = {}
@@ -39,8 +37,8 @@ def run(args) -> int:
         report = prepare_video(args.video, args.out, openface_csv=args.openface_csv, features=features,
                                overwrite=args.overwrite, audio_path=args.audio, max_size=args.max_size,
                                focal=args.focal, workers=args.workers, val_fraction=args.val_fraction,
-                               import_features=imports, progress=not args.no_progress)
-    except (FileNotFoundError, FileExistsError, VideoError, NoAudioStreamError, ValueError, ImportError) as exc:
+                               import_features=imports, progress=not args.quiet)
+    except ImportError as exc:  # an optional extra (dlib, ...) is missing here: the message names the install
         print(f"talkface-lite prepare: {exc}", file=sys.stderr)
         return 1
     print(report.summary())

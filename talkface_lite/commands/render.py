@@ -5,8 +5,6 @@ Drives a trained run with any audio and writes an H.264 mp4 with the audio
 """
 from __future__ import annotations
 
-import sys
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("run", help="run folder (talkface-lite train)")
@@ -25,19 +23,14 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import time
 
-    from ..drive import DriveError, check_output, drive
-    from ..training import RunError, load_run
-    from ..training.checkpoint import CheckpointError
+    from ..drive import check_output, drive
+    from ..training import load_run
 
     t0 = time.time()
-    try:
-        check_output(args.out, args.overwrite)  # before loading anything
-        head = load_run(args.run, device=args.device)
-        res = drive(head, args.audio, poses=args.poses, blinks=args.blinks, seed=args.seed, out=args.out,
-                    overwrite=args.overwrite, progress=not args.quiet)
-    except (DriveError, RunError, CheckpointError, FileNotFoundError) as err:
-        print(f"talkface-lite render: {err}", file=sys.stderr)
-        return 2
+    check_output(args.out, args.overwrite)  # before loading anything
+    head = load_run(args.run, device=args.device)
+    res = drive(head, args.audio, poses=args.poses, blinks=args.blinks, seed=args.seed, out=args.out,
+                overwrite=args.overwrite, progress=not args.quiet)
     for note in res.notes:
         print(f"note: {note}")
     n = len(res.au45)

@@ -6,7 +6,9 @@ copies written to ``build/notebooks/``, figures and tables to ``figures/``
 (each recorded in ``figures/MANIFEST``), one run manifest per notebook in
 ``build/runs/``, and a summary of where everything went. A failing notebook
 does not stop the series: the others still run, the failure is reported with
-the path of its partially executed copy, and the exit status is 1.
+the path of its partially executed copy (``NN_name.failed.ipynb``; an earlier
+good copy is never overwritten by a failed run), and the exit status is 1.
+The Jupyter kernel is checked once, before anything runs.
 
 ``--in-place`` re-executes the committed notebooks themselves in QUICK mode
 (no parameters injected, so the committed files stay clean) for developers.
@@ -28,8 +30,18 @@ def _bool(text: str) -> bool:
     raise ValueError(f"QUICK must be True or False, got {text!r}")
 
 
+def _quick_arg(text: str) -> bool:
+    import argparse
+
+    try:
+        return _bool(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
 def add_arguments(parser) -> None:
-    parser.add_argument("--quick", default="True", help="True (CPU, minutes; default) or False (paper scale, GPU)")
+    parser.add_argument("--quick", default=True, type=_quick_arg,
+                        help="True (CPU, minutes; default) or False (paper scale, GPU)")
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--kernel", default="talkface-lite", help="Jupyter kernel name (the project's own)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="run only these notebooks")
@@ -56,20 +68,56 @@ def notebook_list(root: Path, only=None) -> list:
     return picked
 
 
+def check_kernel(name: str) -> None:
+    """Refuse, once and before any work, a Jupyter kernel name that is not registered here."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    found = sorted(KernelSpecManager().find_kernel_specs())
+    if name not in found:
+        raise ValueError(f"no Jupyter kernel named {name!r} is registered here (found: {', '.join(found) or 'none'}); "
+                         f"register the project's with `make install` or `python -m ipykernel install --user "
+                         f"--name talkface-lite`, or pass --kernel with one of those found")
+
+
+def _execute(pm, nb: Path, target: Path, params: dict, args) -> None:
+    """Execute ``nb`` into a scratch copy beside ``target``; only a finished run replaces ``target``.
+
+    On failure the partial copy is kept as ``<stem>.failed.ipynb`` in the output folder and ``target`` (an earlier
+    good copy, or the committed notebook with ``--in-place``) is untouched.
+    """
+    import os
+
+    import shutil
+
+    scratch = Path(args.failed_dir) / f".{target.stem}.running-{os.getpid()}.ipynb"  # never beside the series
+    try:
+        pm.execute_notebook(str(nb), str(scratch), parameters=params, kernel_name=args.kernel, cwd=str(nb.parent),
+                            progress_bar=True, request_save_on_cell_execute=True, execution_timeout=args.timeout)
+    except BaseException:
+        if scratch.exists():
+            failed = Path(args.failed_dir) / f"{target.stem}.failed.ipynb"
+            os.replace(scratch, failed)
+            print(f"   partial copy: {failed}")
+        raise
+    shutil.move(str(scratch), str(target))
+
+
 def run(args) -> int:
     import papermill as pm
 
     from .. import repro, viz
 
-    quick = _bool(args.quick)
+    quick = args.quick
     if args.in_place and not quick:
-        print("reproduce: --in-place only executes QUICK mode (committed notebooks are QUICK)", file=sys.stderr)
-        return 2
+        raise ValueError("--in-place only executes QUICK mode (the committed notebooks are QUICK); drop --quick False")
     repro.choose_device(args.device)  # fail early on DEVICE=cuda without CUDA
+    check_kernel(args.kernel)
     root = repro.project_root()
     notebooks = notebook_list(root, args.only)
     out_dir = Path(args.out) if args.out else repro.build_dir() / "notebooks"
     out_dir.mkdir(parents=True, exist_ok=True)
+    args.failed_dir = out_dir if not args.in_place else repro.build_dir() / "notebooks"
+    Path(args.failed_dir).mkdir(parents=True, exist_ok=True)
     mode = "QUICK" if quick else "FULL"
     print(f"reproduce: {len(notebooks)} notebook(s), mode {mode}, device {args.device}, kernel {args.kernel}")
     results = []
@@ -80,13 +128,12 @@ def run(args) -> int:
         print(f"\n== {nb.name} -> {target}")
         status, error = "ok", ""
         try:
-            pm.execute_notebook(str(nb), str(target), parameters=params, kernel_name=args.kernel,
-                                cwd=str(nb.parent), progress_bar=True, request_save_on_cell_execute=True,
-                                execution_timeout=args.timeout)
+            _execute(pm, nb, target, params, args)
         except Exception as exc:  # noqa: BLE001 - report and go on with the series
             status, error = "FAILED", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+        executed = target if status == "ok" else Path(args.failed_dir) / f"{target.stem}.failed.ipynb"
         results.append({"notebook": nb.name, "status": status, "seconds": round(time.time() - start, 1),
-                        "executed": str(target), "error": error})
+                        "executed": str(executed), "error": error})
         print(f"   {status} in {results[-1]['seconds']:.0f} s {error}")
 
     manifest = viz.read_manifest()

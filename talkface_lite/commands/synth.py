@@ -5,7 +5,6 @@ See :mod:`talkface_lite.data.synthetic` for what is generated and
 """
 from __future__ import annotations
 
-import sys
 import time
 
 
@@ -26,15 +25,10 @@ def run(args) -> int:
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     t0 = time.time()
-    try:
-        rec = synthetic.generate_speaker(args.seconds, args.size, args.seed, motion=args.motion, workers=args.workers,
-                                         progress=not args.quiet)
-        t1 = time.time()
-        path = dataset.write_dataset(rec, args.out, features=features, overwrite=args.overwrite,
+    rec = synthetic.generate_speaker(args.seconds, args.size, args.seed, motion=args.motion, workers=args.workers,
                                      progress=not args.quiet)
-    except (ValueError, FileExistsError) as err:
-        print(f"talkface-lite synth: {err}", file=sys.stderr)
-        return 2
+    t1 = time.time()
+    path = dataset.write_dataset(rec, args.out, features=features, overwrite=args.overwrite, progress=not args.quiet)
     print(f"wrote {path}: {rec.n_frames} frames at {args.size}x{args.size}, {args.seconds:g} s, seed {args.seed} "
           f"(generate {t1 - t0:.1f} s, write {time.time() - t1:.1f} s)")
     return 0

@@ -6,8 +6,6 @@ Trains the dynamic landmark radiance field on a dataset folder (see
 """
 from __future__ import annotations
 
-import sys
-
 
 def add_arguments(parser) -> None:
     from ..models.field import PAPER_NAMES
@@ -41,24 +39,19 @@ def run(args) -> int:
     import dataclasses
     from pathlib import Path
 
-    from ..training import RunError, TrainConfig, train
-    from ..training.checkpoint import CheckpointError
+    from ..training import TrainConfig, train
     from ..training.talking_head import saved_config
 
     overrides = {k: v for k, v in (("coarse_steps", args.coarse_steps), ("fine_steps", args.fine_steps),
                                    ("dlt_steps", args.dlt_steps)) if v is not None}
-    try:
-        if args.resume and (Path(args.run_dir) / "config.json").is_file():
-            config = dataclasses.replace(saved_config(args.run_dir), **overrides)  # the run's own settings
-        else:
-            preset = TrainConfig.full if args.full else TrainConfig.quick
-            config = preset(field={"variant": args.variant}, landmarks=args.landmarks, audio_kind=args.audio_kind,
-                            seed=args.seed, **overrides)
-        head = train(args.dataset, args.run_dir, config, stage=args.stage, resume=args.resume,
-                     overwrite=args.overwrite, device=args.device, progress=not args.quiet)
-    except (RunError, CheckpointError, ValueError, FileNotFoundError) as err:
-        print(f"talkface-lite train: {err}", file=sys.stderr)
-        return 2
+    if args.resume and (Path(args.run_dir) / "config.json").is_file():
+        config = dataclasses.replace(saved_config(args.run_dir), **overrides)  # the run's own settings
+    else:
+        preset = TrainConfig.full if args.full else TrainConfig.quick
+        config = preset(field={"variant": args.variant}, landmarks=args.landmarks, audio_kind=args.audio_kind,
+                        seed=args.seed, **overrides)
+    head = train(args.dataset, args.run_dir, config, stage=args.stage, resume=args.resume,
+                 overwrite=args.overwrite, device=args.device, progress=not args.quiet)
     end = head.config.coarse_steps if args.stage == "coarse" else head.config.total_steps
     state = (f"{args.stage} done at step {head.step}" if head.step >= end
              else f"stopped at step {head.step} of {end} (continue with --resume)")
