@@ -40,6 +40,8 @@ from typing import Optional, Union
 
 import numpy as np
 
+from .checks import require_finite
+
 SAMPLE_RATE = 16000
 FPS = 25.0
 FEATURE_RATE = 50.0
@@ -207,6 +209,8 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono (N,), got shape {audio.shape}; average the channels first")
+    require_finite(audio, "audio samples", "decode the file again, or replace the bad samples (numpy.nan_to_num) "
+                   "before computing features")
     audio = resample(audio.astype(np.float32), sr, SAMPLE_RATE)
     window = np.zeros(N_FFT, np.float32)
     window[:WIN] = np.hanning(WIN + 1)[:-1]  # periodic Hann, zero-padded to the FFT size
@@ -373,6 +377,8 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
     if not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (2, 3) or 0 in arr.shape:
         raise ValueError(f"{name} has shape {arr.shape} (dtype {arr.dtype}), which is not a feature layout this package uses. "
                          f"Expected one of: {usual}.")
+    require_finite(arr, name, "the features hold NaN or inf (a corrupt file, or a log taken without a floor); "
+                   "re-extract them")
     arr = arr.astype(np.float32)
     if arr.ndim == 3 and arr.shape[1] == 2:
         arr = arr.reshape(-1, arr.shape[2])  # (T, 2, D) -> (2T, D) at 50 Hz

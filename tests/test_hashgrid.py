@@ -212,12 +212,64 @@ def test_table_gradient_is_interpolation_weight():
     assert abs(float(grad.sum()) - 1.0) < 1e-12
 
 
-def test_float16_table_on_cpu():
+def test_float16_grid_computes_in_half_with_float32_master_table():
     grid = HashGrid(2, n_levels=2, log2_hashmap_size=8, dtype=torch.float16)
     y = grid(torch.rand(16, 2))
-    assert y.dtype == torch.float16
+    assert y.dtype == torch.float16 and grid.table.dtype == torch.float32  # tiny-cuda-nn's PyTorch module does so
     y.float().sum().backward()
-    assert grid.table.grad.dtype == torch.float16
+    assert grid.table.grad.dtype == torch.float32
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_float16_grid_trains_with_plain_adam(backend):
+    # Adam's eps = 1e-15 is 0 in float16: on half parameters every row the batch misses gets m = v = 0 and
+    # 0 / (sqrt(0) + 0) = NaN at step 1. With float32 master parameters the update is finite everywhere.
+    torch.manual_seed(0)
+    grid = HashGrid(3, n_levels=4, log2_hashmap_size=10, dtype=torch.float16, backend=backend)
+    opt = torch.optim.Adam(grid.parameters(), lr=1e-2, eps=1e-15)
+    x = torch.rand(256, 3)
+    before = grid(x).float()
+    (grid(x).float() - 1.0).pow(2).mean().backward()
+    opt.step()
+    after = grid(torch.rand(4096, 3))
+    assert torch.isfinite(grid.table).all() and torch.isfinite(after).all()
+    assert (grid(x).float() - before).abs().max() > 1e-3  # it did learn
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_non_finite_points_are_refused_on_every_backend(backend):
+    grid = HashGrid(3, n_levels=4, log2_hashmap_size=10, backend=backend)
+    x = torch.rand(4096, 3)
+    x[17, 0] = float("nan")
+    x[900, 2] = float("inf")
+    with pytest.raises(ValueError, match=r"HashGrid: points: 2 of 12288 values are NaN or inf \(first at index "
+                                         r"\(17, 0\)\)"):
+        grid(x)
+    assert grid.table.grad is None  # refused before anything was computed
+    with pytest.raises(ValueError, match="NaN or inf"):
+        hash_encode(x, grid.table.detach(), grid.config)
+
+
+def test_non_finite_points_are_refused_by_the_triplane():
+    from talkface_lite.encoding.triplane import TriPlane
+
+    p = torch.zeros(10, 3)
+    p[3, 1] = float("-inf")
+    with pytest.raises(ValueError, match=r"TriPlane: points: 1 of 30 values .* \(3, 1\)"):
+        TriPlane(n_levels=2, log2_hashmap_size=8)(p)
+
+
+@pytest.mark.parametrize("backend", ["torch", "cpu"])
+def test_empty_batch_gives_an_empty_result(backend):
+    from talkface_lite.encoding.triplane import TriPlane
+
+    grid = HashGrid(3, n_levels=4, log2_hashmap_size=10, backend=backend)
+    out = grid(torch.empty(0, 3))
+    assert out.shape == (0, 8)
+    out.sum().backward()  # still part of the graph: zero gradient
+    assert float(grid.table.grad.abs().sum()) == 0.0
+    assert grid(torch.empty(2, 0, 3)).shape == (2, 0, 8)
+    assert TriPlane(n_levels=2, log2_hashmap_size=8, backend=backend)(torch.empty(0, 3)).shape == (0, 6)
 
 
 # ---------------------------------------------------------------- errors and backends

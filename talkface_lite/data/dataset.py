@@ -48,6 +48,7 @@ from typing import Dict, Optional, Sequence, Union
 import numpy as np
 
 from .. import audio as _audio
+from ..checks import count_non_finite
 from . import masks as _masks
 
 FORMAT_VERSION = 1
@@ -328,6 +329,10 @@ def _check_array(path: Path, shape: tuple) -> None:
         raise DatasetError(f"{path} is not a readable .npy array ({exc})") from exc
     if arr.shape != tuple(shape):
         raise DatasetError(f"{path} has shape {arr.shape}, expected {tuple(shape)}")
+    n, first = count_non_finite(arr)
+    if n:
+        raise DatasetError(f"{path}: {n} of {arr.size} values are NaN or inf (first at index {first}); the dataset "
+                           "is damaged: re-create it (talkface-lite synth / prepare) or re-import that array")
 
 
 def add_features(path: Union[str, os.PathLike], kind: str, features, overwrite: bool = False) -> Path:

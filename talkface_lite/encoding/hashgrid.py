@@ -51,6 +51,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..checks import require_finite
+
 #: tiny-cuda-nn's hash primes, one per input dimension (``coherent_prime_hash``).
 PRIMES = (1, 2654435761, 805459861, 3674653429)
 UINT32_MASK = 0xFFFFFFFF
@@ -363,6 +365,8 @@ class _HashEncodeTorch(torch.autograd.Function):
         groups = _groups(config, x.device, cdt)
         xc = x.to(cdt)
         outs = [_forward_chunk(xc[i:i + chunk_size], table, config, groups) for i in range(0, x.shape[0], chunk_size)]
+        if not outs:  # no points: an empty batch, not an error
+            outs = [xc.new_zeros((0, config.n_output_dims))]
         out = torch.cat(outs) if len(outs) != 1 else outs[0]
         ctx.save_for_backward(x, table)
         ctx.config, ctx.chunk_size = config, chunk_size
@@ -382,7 +386,7 @@ class _HashEncodeTorch(torch.autograd.Function):
         for i in range(0, x.shape[0], chunk_size):
             gx = _backward_chunk(xc[i:i + chunk_size], table, g[i:i + chunk_size], config, groups, grad_table, need_x)
             gxs.append(gx)
-        grad_x = torch.cat(gxs).to(x.dtype) if need_x else None
+        grad_x = (torch.cat(gxs) if gxs else torch.zeros_like(xc)).to(x.dtype) if need_x else None
         grad_t = grad_table.to(table.dtype) if ctx.needs_input_grad[1] else None
         return grad_x, grad_t, None, None
 
@@ -410,6 +414,12 @@ def hash_encode(x: torch.Tensor, table: torch.Tensor, config: HashGridConfig,
     return _HashEncodeTorch.apply(x, table, config, int(chunk_size))
 
 
+def check_points(x: torch.Tensor, who: str = "HashGrid") -> None:
+    """Refuse points holding NaN or inf (every backend calls this before encoding)."""
+    require_finite(x, f"{who}: points", "the encoders need finite coordinates; check the rays (rays_o, rays_d), "
+                   "poses and sample positions that produced them")
+
+
 def _check_inputs(x: torch.Tensor, table: torch.Tensor, config: HashGridConfig) -> None:
     if x.dim() != 2 or x.shape[1] != config.n_input_dims:
         raise ValueError(f"HashGrid: expected points of shape (n_points, {config.n_input_dims}), got {tuple(x.shape)}; "
@@ -422,6 +432,7 @@ def _check_inputs(x: torch.Tensor, table: torch.Tensor, config: HashGridConfig) 
     if x.device != table.device:
         raise ValueError(f"HashGrid: points are on {x.device} but the table is on {table.device}; "
                          f"move one of them (e.g. x.to({str(table.device)!r}))")
+    check_points(x)
 
 
 # ------------------------------------------------------------------ the module
@@ -447,7 +458,10 @@ class HashGrid(nn.Module):
             other device type run on PyTorch), or ``"tcnn"`` (tiny-cuda-nn;
             raises ``RuntimeError`` when ``tinycudann`` does not import, because
             a silent substitute would mislabel comparisons).
-        dtype: table dtype (float32, float16 or float64); the output has it too.
+        dtype: the table's compute dtype (float32, float16 or float64); the output has it too. A float16
+            grid keeps float32 master parameters (``table``) and casts them to half for each forward, as
+            tiny-cuda-nn's PyTorch module does: Adam on half parameters underflows its epsilon (1e-15 is 0 in
+            float16) and returns NaN at the first step.
         chunk_size: points per chunk in the PyTorch backend.
         device: where to allocate the table.
 
@@ -483,8 +497,10 @@ class HashGrid(nn.Module):
             self._tcnn = tcnn_adapter.TcnnHashGrid(self.config, dtype=dtype, device=device)
             self.register_parameter("table", None)
         else:
-            table = torch.empty(self.config.n_params, self.config.n_features_per_level, dtype=dtype, device=device)
+            master = torch.float32 if dtype == torch.float16 else dtype
+            table = torch.empty(self.config.n_params, self.config.n_features_per_level, dtype=master, device=device)
             self.table = nn.Parameter(table.uniform_(-1e-4, 1e-4))
+        self.dtype = dtype
         if backend in ("cpu", "cuda"):
             self._kernel_ok[backend] = self._try_kernel(backend)
 
@@ -506,8 +522,12 @@ class HashGrid(nn.Module):
         return self.config.levels()
 
     def embeddings(self) -> torch.Tensor:
-        """The (n_params, F) table of every backend (a view for tcnn)."""
+        """The (n_params, F) table of every backend (a view for tcnn; the float32 master of a float16 grid)."""
         return self._tcnn.embeddings() if self._tcnn is not None else self.table
+
+    def compute_table(self) -> torch.Tensor:
+        """The table in the compute dtype, differentiable: the parameter itself, or its half copy."""
+        return self.table if self.table.dtype == self.dtype else self.table.to(self.dtype)
 
     # -- backends
     def _try_kernel(self, kind: str) -> bool:
@@ -517,7 +537,7 @@ class HashGrid(nn.Module):
         else:
             from ..kernels import hashgrid_cpu as kmod
 
-        reason = kmod.unsupported_reason(self.config, self.embeddings().dtype)
+        reason = kmod.unsupported_reason(self.config, self.dtype)
         if reason:
             if self.backend == kind or kind == "cuda":  # "auto" on a CPU is silent about grids it cannot cover
                 warnings.warn(f"talkface_lite: HashGrid {kind.upper()} kernel does not cover this grid ({reason}); "
@@ -544,25 +564,31 @@ class HashGrid(nn.Module):
             x: (..., n_input_dims) coordinates, nominally in [0, 1] (not clamped).
 
         Returns:
-            (..., n_levels * n_features_per_level) features, in the table dtype.
+            (..., n_levels * n_features_per_level) features, in the table dtype (empty for no points).
+
+        Raises:
+            ValueError: points of the wrong shape, or holding NaN or inf (on every backend).
         """
         if x.shape[-1:] != (self.n_input_dims,):
             raise ValueError(f"HashGrid: expected points (..., {self.n_input_dims}), got {tuple(x.shape)}")
         lead = x.shape[:-1]
         flat = x.reshape(-1, self.n_input_dims)  # (N, D)
+        check_points(flat)
         backend = self.active_backend(flat.device)
+        if flat.shape[0] == 0 and backend != "tcnn":
+            backend = "torch"  # the reference returns an empty (0, L*F), still differentiable
         if backend == "tcnn":
             out = self._tcnn(flat)
         elif backend == "cuda":
             from ..kernels import hashgrid as khg
 
-            out = khg.hash_encode_cuda(flat, self.table, self.config)
+            out = khg.hash_encode_cuda(flat, self.compute_table(), self.config)
         elif backend == "cpu":
             from ..kernels import hashgrid_cpu as khc
 
-            out = khc.hash_encode_cpu(flat, self.table, self.config)
+            out = khc.hash_encode_cpu(flat, self.compute_table(), self.config)
         else:
-            out = hash_encode(flat, self.table, self.config, self.chunk_size)
+            out = hash_encode(flat, self.compute_table(), self.config, self.chunk_size)
         return out.reshape(*lead, self.n_output_dims)
 
     def extra_repr(self) -> str:

@@ -34,7 +34,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from .hashgrid import DEFAULT_CHUNK, HashGrid
+from .hashgrid import DEFAULT_CHUNK, HashGrid, check_points
 
 #: plane name -> the two coordinate axes it keeps (ER-NeRF's order)
 PLANES = (("xy", (0, 1)), ("yz", (1, 2)), ("xz", (0, 2)))
@@ -108,12 +108,13 @@ class TriPlane(nn.Module):
         """
         if points.shape[-1:] != (3,):
             raise ValueError(f"TriPlane: expected points of shape (..., 3), got {tuple(points.shape)}")
+        check_points(points, "TriPlane")
         grids = [getattr(self, name) for name, _ in PLANES]
-        if self._fused_cpu(grids, points.device):
+        if points.numel() and self._fused_cpu(grids, points.device):
             from ..kernels import hashgrid_cpu as khc
 
             u = self.normalize(points).reshape(-1, 3)  # (N, 3) in [0, 1]
-            out = khc.multi_encode_cpu(u, [g.table for g in grids], grids[0].config, [axes for _, axes in PLANES])
+            out = khc.multi_encode_cpu(u, [g.compute_table() for g in grids], grids[0].config, [axes for _, axes in PLANES])
             return out.reshape(*points.shape[:-1], self.n_output_dims)
         feats = self.plane_features(points)
         return torch.cat([feats[name] for name, _ in PLANES], dim=-1)  # (..., 3 L F)
@@ -122,7 +123,7 @@ class TriPlane(nn.Module):
     def _fused_cpu(grids, device) -> bool:
         """True when the three planes would all run the CPU kernel with one config and table dtype."""
         return (all(g.active_backend(device) == "cpu" for g in grids)
-                and all(g.config == grids[0].config and g.table.dtype == grids[0].table.dtype for g in grids))
+                and all(g.config == grids[0].config and g.dtype == grids[0].dtype for g in grids))
 
     def extra_repr(self) -> str:
         return f"bound={self.bound}, n_output_dims={self.n_output_dims}"

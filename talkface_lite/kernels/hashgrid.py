@@ -106,6 +106,9 @@ def hash_encode_cuda(x: torch.Tensor, table: torch.Tensor, config) -> torch.Tens
         raise ValueError(f"hash_encode_cuda: unsupported grid ({reason}); use the PyTorch backend")
     if not (x.is_cuda and table.is_cuda):
         raise ValueError("hash_encode_cuda: points and table must be CUDA tensors; use backend='torch' on CPU")
+    from ..encoding.hashgrid import check_points
+
+    check_points(x, "hash_encode_cuda")
     ext = load()
     if ext is None:
         raise RuntimeError("hash_encode_cuda: the CUDA extension is unavailable (see the warning above)")

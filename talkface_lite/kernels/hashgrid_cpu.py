@@ -97,6 +97,9 @@ def _check(x: torch.Tensor, tables, config) -> None:
         raise ValueError("hashgrid_cpu: points and tables must be CPU tensors; use backend='cuda' or 'torch' on a GPU")
     if load() is None:
         raise RuntimeError("hashgrid_cpu: the C++ CPU extension is unavailable (see the warning above)")
+    from ..encoding.hashgrid import check_points
+
+    check_points(x, "hashgrid_cpu")
 
 
 def hash_encode_cpu(x: torch.Tensor, table: torch.Tensor, config) -> torch.Tensor:
