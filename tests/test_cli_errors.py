@@ -131,3 +131,42 @@ def test_dirty_means_the_source_differs(tmp_path):
     assert repro.source_changes(root) == ["a.ipynb"]
     (root / "m.py").write_text("x = 2\n")
     assert repro.source_changes(root) == ["a.ipynb", "m.py"] and repro.git_commit(root).endswith("+dirty")
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--motion", "1000"], "motion must be in [0, 5]"),
+    (["--seconds", "100000"], "seconds must be a number in [1, 3600]"),
+    (["--seconds", "3600", "--size", "2048"], "GiB of memory for its frames"),
+])
+def test_synth_refuses_what_cannot_work_before_starting(argv, words, tmp_path):
+    proc = _run("synth", str(tmp_path / "speaker"), *argv, "--quiet")
+    assert proc.returncode == 2
+    assert words in _one_line(proc.stderr)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_estimate_by_hand_and_disk_refusal(monkeypatch, tmp_path):
+    import shutil
+    from collections import namedtuple
+
+    from talkface_lite.data import synthetic
+
+    est = synthetic.estimate(10, 128)
+    assert est.frames == 250
+    assert est.memory_bytes == 250 * 128 * 128 * 3 + 250 * 68 * 5 * 4 + 160000 * 32
+    assert est.disk_bytes == int(250 * 128 * 128 * 2.5)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 ** 9, 10 ** 9 - 10 ** 6, 10 ** 6))  # 1 MB free
+    with pytest.raises(ValueError, match=r"needs about 0\.01 GiB on disk but .* has 0\.00 GiB free"):
+        synthetic.check_resources(10, 128, out_dir=tmp_path / "speaker")
+
+
+def test_synth_into_an_existing_dataset_is_refused_before_generating(tmp_path):
+    from talkface_lite.data import dataset as ds
+    from speaker_fixtures import toy_recording
+
+    out = ds.write_dataset(toy_recording(T=12), tmp_path / "speaker", progress=False)
+    before = (out / "meta.json").read_text()
+    proc = _run("synth", str(out), "--seconds", "3600", "--quiet")  # an hour: would take minutes if it started
+    assert proc.returncode == 2 and "already holds a dataset" in _one_line(proc.stderr)
+    assert (out / "meta.json").read_text() == before

@@ -25,6 +25,11 @@ def run(args) -> int:
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     t0 = time.time()
+    synthetic.check_args(args.seconds, args.size, args.seed, args.motion)  # before any work
+    dataset.check_output_folder(args.out, args.overwrite)
+    est = synthetic.check_resources(args.seconds, args.size, out_dir=args.out, workers=args.workers)
+    if est.seconds > 60:
+        print(f"synth: {est.describe()} with {args.workers} worker(s)")
     rec = synthetic.generate_speaker(args.seconds, args.size, args.seed, motion=args.motion, workers=args.workers,
                                      progress=not args.quiet)
     t1 = time.time()

@@ -123,6 +123,26 @@ class SpeakerRecording:
             raise ValueError(f"need 0 < near < far, got near={self.near}, far={self.far}")
 
 
+def check_output_folder(out: Union[str, os.PathLike], overwrite: bool = False) -> bool:
+    """Whether writing a dataset to ``out`` replaces one (``True``) or makes a new one (``False``).
+
+    Raises:
+        FileExistsError: ``out`` holds a dataset and ``overwrite`` is False, or holds anything else.
+    """
+    out = Path(out)
+    if not out.exists():
+        return False
+    if is_dataset(out):
+        if not overwrite:
+            raise FileExistsError(f"{out} already holds a dataset; pass overwrite=True (CLI: --overwrite) to replace "
+                                  "it, or choose another folder")
+        return True
+    if out.is_dir() and not any(out.iterdir()):
+        return False
+    raise FileExistsError(f"{out} exists and is not a talkface dataset; refusing to write into it "
+                          "(choose a new or empty folder)")
+
+
 def is_dataset(path: Union[str, os.PathLike]) -> bool:
     """True when ``path`` holds a ``meta.json`` that declares a talkface dataset."""
     meta = Path(path) / "meta.json"
@@ -205,18 +225,9 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
                              f"got {np.asarray(arr).shape}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
-    replace = False
-    if out.exists():
-        if is_dataset(out):
-            if not overwrite:
-                raise FileExistsError(f"{out} already holds a dataset; pass overwrite=True (CLI: --overwrite) to replace "
-                                      "it, or choose another folder")
-            replace = True
-        elif out.is_dir() and not any(out.iterdir()):
-            out.rmdir()
-        else:
-            raise FileExistsError(f"{out} exists and is not a talkface dataset; refusing to write into it "
-                                  "(choose a new or empty folder)")
+    replace = check_output_folder(out, overwrite)
+    if out.is_dir() and not replace:
+        out.rmdir()  # an empty folder (check_output_folder refused anything else)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
     if tmp.exists():

@@ -55,6 +55,12 @@ FPS = 25.0
 SAMPLE_RATE = speech_synth.SAMPLE_RATE
 _STREAMS = {"identity": 1, "speech": 2, "voice": 3, "blinks": 4, "motion": 5, "texture": 6}
 MIN_SIZE, MAX_SIZE = 32, 2048
+MAX_SECONDS = 3600.0  # one hour of footage; longer clips are not what a talking-head dataset is
+MAX_MOTION = 5.0  # head-motion scale that keeps every landmark in frame (seed 0 leaves the frame above ~12)
+# Cost model of one rendered frame on one core (figures/bench_synth.md: 20 frames/s at 128 px, 14 at 256 px)
+# and of a written frame on disk (frames + masks + features, measured on the cached 128 px speakers).
+_FRAME_S = (0.043, 4.3e-7)  # seconds: fixed + per pixel
+_DISK_BYTES_PER_PIXEL = 2.5
 
 
 def _rng(seed: int, stream: str) -> np.random.Generator:
@@ -132,14 +138,77 @@ def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0
     return SpeakerScript(seconds, audio, segs, states, au45.astype(np.float32), blink_events, mot, poses)
 
 
-def _check_args(seconds: float, size: int, seed: int) -> None:
+@dataclasses.dataclass(frozen=True)
+class Estimate:
+    """What generating and writing a synthetic clip will take (a model fitted to measurements, not a promise)."""
+
+    frames: int
+    memory_bytes: int  # frames held in memory while generating
+    disk_bytes: int  # the written dataset
+    seconds: float  # wall time of the rendering
+
+    def describe(self) -> str:
+        return (f"{self.frames} frames: about {self.memory_bytes / 2 ** 30:.2f} GiB in memory, "
+                f"{self.disk_bytes / 2 ** 30:.2f} GiB on disk, {_duration(self.seconds)} of rendering")
+
+
+def _duration(s: float) -> str:
+    return f"{s:.0f} s" if s < 120 else (f"{s / 60:.0f} min" if s < 7200 else f"{s / 3600:.1f} h")
+
+
+def estimate(seconds: float, size: int, workers: int = 1, fps: float = FPS) -> Estimate:
+    """Frames, memory, disk and time of a synthetic clip of ``seconds`` at ``size`` px with ``workers`` processes."""
+    n = int(round(float(seconds) * fps))
+    pixels = int(size) * int(size)
+    audio = int(float(seconds) * 16000) * 4 * 8  # float32 samples and the script's working copies
+    return Estimate(frames=n, memory_bytes=n * pixels * 3 + n * 68 * 5 * 4 + audio,
+                    disk_bytes=int(n * pixels * _DISK_BYTES_PER_PIXEL),
+                    seconds=n * (_FRAME_S[0] + _FRAME_S[1] * pixels) / max(1, min(int(workers), os.cpu_count() or 1)))
+
+
+def check_resources(seconds: float, size: int, out_dir: Optional[os.PathLike] = None, workers: int = 1) -> Estimate:
+    """Refuse, before any work, a clip whose frames cannot fit in memory (or, given ``out_dir``, on its disk).
+
+    Returns:
+        The :class:`Estimate` (callers print it for long jobs).
+
+    Raises:
+        ValueError: naming what is needed, what is available and what to change.
+    """
+    import shutil
+
+    import psutil
+
+    est = estimate(seconds, size, workers)
+    avail = psutil.virtual_memory().available
+    if est.memory_bytes > 0.8 * avail:
+        raise ValueError(f"a {seconds:g} s clip at {size} px needs about {est.memory_bytes / 2 ** 30:.1f} GiB of "
+                         f"memory for its frames but {avail / 2 ** 30:.1f} GiB is available: shorten the clip "
+                         "(seconds) or lower the size")
+    if out_dir is not None:
+        parent = Path(out_dir).resolve()
+        while not parent.exists():
+            parent = parent.parent
+        free = shutil.disk_usage(parent).free
+        if est.disk_bytes > free:
+            raise ValueError(f"the dataset needs about {est.disk_bytes / 2 ** 30:.2f} GiB on disk but {parent} has "
+                             f"{free / 2 ** 30:.2f} GiB free: free some space, choose another folder, or make a "
+                             "shorter or smaller clip")
+    return est
+
+
+def check_args(seconds: float, size: int, seed: int, motion: float = 1.0) -> None:
+    """Raise ``ValueError`` naming the first clip setting out of its range (before any work)."""
     if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
         raise ValueError(f"size must be an integer number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {size!r} "
                          "(64 for tests, 128-256 QUICK, 512 FULL)")
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if not isinstance(seconds, (int, float)) or not np.isfinite(seconds) or seconds < 1.0:
-        raise ValueError(f"seconds must be a number >= 1, got {seconds!r}")
+    if not isinstance(seconds, (int, float)) or not np.isfinite(seconds) or not 1.0 <= seconds <= MAX_SECONDS:
+        raise ValueError(f"seconds must be a number in [1, {MAX_SECONDS:g}], got {seconds!r}")
+    if not isinstance(motion, (int, float)) or not np.isfinite(motion) or not 0.0 <= motion <= MAX_MOTION:
+        raise ValueError(f"motion must be in [0, {MAX_MOTION:g}] (0 a still head, 1 the default; larger moves the "
+                         f"face out of frame), got {motion!r}")
 
 
 def build_speaker_model(size: int, seed: int):
@@ -189,7 +258,8 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
     """
     from .dataset import SpeakerRecording
 
-    _check_args(seconds, size, seed)
+    check_args(seconds, size, seed, motion)
+    check_resources(seconds, size, workers=workers)
     script = make_script(float(seconds), int(seed), fps, motion)
     model, look, k = build_speaker_model(int(size), int(seed))
     n = len(script.states)
@@ -255,11 +325,12 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
     """
     from .dataset import DatasetError, is_dataset, write_dataset
 
-    _check_args(seconds, size, seed)
+    check_args(seconds, size, seed)
     root = Path(root) if root is not None else repro.build_dir() / "cache"
     path = root / cache_key(seconds, size, seed, features, val_fraction)
     if is_dataset(path):
         return path
+    check_resources(seconds, size, out_dir=path)
     rec = generate_speaker(seconds, size, seed, progress=progress)
     try:
         write_dataset(rec, path, features=tuple(features), val_fraction=val_fraction, overwrite=False,
@@ -270,5 +341,6 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
     return path
 
 
-__all__ = ["GENERATOR_VERSION", "FPS", "generate_speaker", "cached_speaker", "cache_key", "make_script",
+__all__ = ["GENERATOR_VERSION", "FPS", "MAX_MOTION", "MAX_SECONDS", "Estimate", "check_resources", "estimate",
+           "check_args", "generate_speaker", "cached_speaker", "cache_key", "make_script",
            "build_speaker_model", "head_motion", "single_threaded_torch", "SpeakerScript"]
