@@ -59,6 +59,18 @@ KINDS = ("mel", "mfcc")
 ArrayLike = Union[np.ndarray, "torch.Tensor"]
 
 
+class AudioAdjustmentWarning(UserWarning):
+    """An input was adjusted rather than refused (scaled, converted, trimmed, padded or re-timed); the message
+    says exactly what was done, so nothing changes silently."""
+
+
+def _note(message: str) -> None:
+    warnings.warn(message, AudioAdjustmentWarning, stacklevel=3)
+
+
+PCM_PEAK_LIMIT = 1.5  # float samples beyond this are not a resampling overshoot but integer PCM passed as float
+
+
 class NoAudioStreamError(ValueError):
     """The file decodes but carries no audio stream."""
 
@@ -122,7 +134,8 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE) -> np.ndarr
         sr: target sample rate (16 kHz everywhere in this package).
 
     Returns:
-        ``(N,)`` float32 samples in [-1, 1] at ``sr``.
+        ``(N,)`` float32 samples in [-1, 1] at ``sr`` (a float file that goes beyond full scale is scaled down,
+        with an :class:`AudioAdjustmentWarning` saying by how much).
 
     Raises:
         FileNotFoundError: the file does not exist.
@@ -141,10 +154,17 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE) -> np.ndarr
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", wavfile.WavFileWarning)
                 rate, data = wavfile.read(str(path))
-            return resample(_to_float_mono(data), rate, sr)
+            audio = resample(_to_float_mono(data), rate, sr)
         except ValueError:
-            pass  # compressed or unusual wav: let ffmpeg decode it
-    return _decode_ffmpeg(path, sr)
+            audio = _decode_ffmpeg(path, sr)  # compressed or unusual wav: let ffmpeg decode it
+    else:
+        audio = _decode_ffmpeg(path, sr)
+    require_finite(audio, str(path), "the file holds NaN or inf samples; re-export it")
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > 1.0:  # float files may exceed full scale; the package's contract is [-1, 1]
+        audio = audio / peak
+        _note(f"{path}: samples reach {peak:.3g}, beyond [-1, 1]; scaled by 1/{peak:.3g} to full scale")
+    return audio
 
 
 def save_wav(path: Union[str, os.PathLike], audio: np.ndarray, sr: int = SAMPLE_RATE) -> Path:
@@ -193,7 +213,8 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
     """50 Hz log-mel or MFCC features of a mono clip.
 
     Args:
-        audio: ``(N,)`` float samples.
+        audio: ``(N,)`` float samples in [-1, 1] (integer PCM is converted, with a note; float samples beyond
+            ±1.5 are refused: they are integer PCM stored as float, which would shift log-mel by ~+21).
         kind: ``"mel"`` (D = 80) or ``"mfcc"`` (D = 13); see the module docstring.
         sr: sample rate of ``audio``; resampled to 16 kHz when different.
 
@@ -209,8 +230,17 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono (N,), got shape {audio.shape}; average the channels first")
+    if np.issubdtype(audio.dtype, np.integer):
+        _note(f"integer {audio.dtype} samples converted to float in [-1, 1] (divided by "
+              f"{np.iinfo(audio.dtype).max + 1}); pass float samples to avoid this note")
+        audio = _to_float_mono(audio)
     require_finite(audio, "audio samples", "decode the file again, or replace the bad samples (numpy.nan_to_num) "
                    "before computing features")
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    if peak > PCM_PEAK_LIMIT:
+        raise ValueError(f"audio samples reach {peak:.6g}: float audio must be in [-1, 1], and this looks like "
+                         "integer PCM stored as float; divide by 32768 (16-bit) first, or load the file with "
+                         "talkface_lite.audio.load_audio")
     audio = resample(audio.astype(np.float32), sr, SAMPLE_RATE)
     window = np.zeros(N_FFT, np.float32)
     window[:WIN] = np.hanning(WIN + 1)[:-1]  # periodic Hann, zero-padded to the FFT size
@@ -341,7 +371,8 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
 
     Accepted shapes:
 
-    * ``(T, W, D)`` per-frame windows, e.g. DeepSpeech ``aud_ds.npy`` ``(T, 16, 29)``: kept.
+    * ``(T, 16, D)`` per-frame windows, e.g. DeepSpeech ``aud_ds.npy`` ``(T, 16, 29)``: kept (other window
+      lengths are refused).
     * ``(T, 2, D)`` two 50 Hz steps per video frame (ER-NeRF's HuBERT ``aud_hu.npy``):
       flattened to 50 Hz, then windowed.
     * ``(T50, D)`` a 50 Hz sequence (HuBERT/wav2vec ``(T, 1024)``, a DeepSpeech
@@ -352,7 +383,9 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
     Args:
         path_or_array: a ``.npy`` path or an array.
         n_frames: the video's frame count; the result is trimmed/edge-padded to it
-            when it differs by at most 2 frames, otherwise an error names both counts.
+            when it differs by at most 2 frames (with an :class:`AudioAdjustmentWarning` saying so),
+            otherwise an error names both counts. A 2D array with about ``n_frames`` rows is taken as
+            25 Hz, also with a note (it may be a 50 Hz array of a clip half as long).
         expected_dim: the D the model was trained with; a different D is an error
             that names both kinds (29-d DeepSpeech vs 1024-d HuBERT, ...).
         window: window length W for 2D/``(T, 2, D)`` inputs.
@@ -384,9 +417,16 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
         arr = arr.reshape(-1, arr.shape[2])  # (T, 2, D) -> (2T, D) at 50 Hz
         out = frame_windows(arr, arr.shape[0] // 2, window)
     elif arr.ndim == 3:
+        if arr.shape[1] != window:
+            raise ValueError(f"{name} has windows of {arr.shape[1]} steps, {arr.shape}; this package uses {window}-step "
+                             f"windows ((T, {window}, D), the DeepSpeech aud_ds.npy layout). Pass the 50 Hz sequence "
+                             "(T50, D) instead and it is windowed here")
         out = arr
     else:
         if n_frames is not None and abs(arr.shape[0] - n_frames) <= 1 and arr.shape[0] < 1.5 * n_frames:
+            _note(f"{name}: {arr.shape[0]} rows for {n_frames} video frames, taken as one row per frame (25 Hz) and "
+                  "repeated to 50 Hz. If it is a 50 Hz array (HuBERT, wav2vec, DeepSpeech dumps are), it covers only "
+                  "half of this clip: extract the features from this clip's whole audio")
             arr = np.repeat(arr, 2, axis=0)  # 25 Hz rows -> 50 Hz
         out = frame_windows(arr, -(-arr.shape[0] // 2), window)
     d = out.shape[2]
@@ -400,12 +440,18 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
         if abs(diff) > 2:
             raise ValueError(f"{name} covers {out.shape[0]} video frames but the video has {n_frames}: were the features "
                              "extracted from this clip's audio at 25 fps?")
-        out = out[:n_frames] if diff > 0 else np.concatenate([out, np.repeat(out[-1:], -diff, axis=0)])
+        if diff > 0:
+            _note(f"{name}: covers {out.shape[0]} video frames, the video has {n_frames}; dropped the last {diff}")
+            out = out[:n_frames]
+        else:
+            _note(f"{name}: covers {out.shape[0]} video frames, the video has {n_frames}; repeated the last window "
+                  f"{-diff} time(s)")
+            out = np.concatenate([out, np.repeat(out[-1:], -diff, axis=0)])
     return np.ascontiguousarray(out)
 
 
 __all__ = [
-    "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "SAMPLE_RATE", "WINDOW", "audio_windows",
+    "AudioAdjustmentWarning", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
     "compute_features", "describe_dim", "frame_windows", "load_audio", "load_feature_array", "mel_filterbank",
     "n_frames_for", "resample", "save_wav", "smooth_features", "smoothing_weights",
 ]

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 from typing import Optional, Sequence
 
 #: subcommand -> (module path, one-line help), in the order ``--help`` lists them
@@ -50,6 +51,19 @@ def _one_line(err: BaseException) -> str:
     return " ".join(str(err).split()) or type(err).__name__
 
 
+def _notes_as_lines(command: str) -> None:
+    """Show the package's own warnings (what an input adjustment did, a kernel fallback) as one line each."""
+    default = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("talkface_lite"):
+            print(f"talkface-lite {command}: note: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run one subcommand. Every user error ends in one line on stderr, never a traceback.
 
@@ -70,6 +84,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     cmd_parser = _Parser(prog=f"talkface-lite {name}", description=help_line)
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(argv[1:])
+    _notes_as_lines(name)
     try:
         return int(module.run(args) or 0)
     except KeyboardInterrupt:

@@ -157,7 +157,8 @@ def test_feature_import_errors(tmp_path):
         audio.load_feature_array(np.zeros((10, 16, 29)), expected_dim=1024)
     with pytest.raises(ValueError, match="covers 10 video frames but the video has 20"):
         audio.load_feature_array(np.zeros((10, 16, 29)), n_frames=20)
-    assert audio.load_feature_array(np.zeros((10, 16, 29)), n_frames=12).shape == (12, 16, 29)  # small gap padded
+    with pytest.warns(audio.AudioAdjustmentWarning, match="repeated the last window 2 time"):  # small gap padded
+        assert audio.load_feature_array(np.zeros((10, 16, 29)), n_frames=12).shape == (12, 16, 29)
     np.save(tmp_path / "aud_ds.npy", np.zeros((5, 16, 29)))
     with pytest.raises(FileNotFoundError, match="aud_ds.npy"):
         audio.load_feature_array(tmp_path / "aud.npy")
