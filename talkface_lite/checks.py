@@ -53,4 +53,35 @@ def require_finite(values, what: str, hint: str) -> None:
         raise ValueError(f"{what}: {n} of {total} values are NaN or inf (first at index {first}); {hint}")
 
 
-__all__ = ["count_non_finite", "require_finite"]
+def require_room(what: str, memory_bytes: int, disk_bytes: int = 0, out_dir=None, fix: str = "") -> None:
+    """Refuse, before any work, a job whose data cannot fit in 80 % of the available memory or on the disk.
+
+    Args:
+        what: the job, for the message (``"a 30 s clip at 512 px"``).
+        memory_bytes, disk_bytes: the job's estimate.
+        out_dir: where it writes (the first existing parent is measured); None skips the disk check.
+        fix: what to change, for the message.
+
+    Raises:
+        ValueError: naming what is needed, what is available and ``fix``.
+    """
+    import shutil
+    from pathlib import Path
+
+    import psutil
+
+    avail = psutil.virtual_memory().available
+    if memory_bytes > 0.8 * avail:
+        raise ValueError(f"{what} needs about {memory_bytes / 2 ** 30:.1f} GiB of memory but "
+                         f"{avail / 2 ** 30:.1f} GiB is available: {fix}")
+    if out_dir is not None and disk_bytes:
+        parent = Path(out_dir).resolve()
+        while not parent.exists():
+            parent = parent.parent
+        free = shutil.disk_usage(parent).free
+        if disk_bytes > free:
+            raise ValueError(f"{what} needs about {disk_bytes / 2 ** 30:.2f} GiB on disk but {parent} has "
+                             f"{free / 2 ** 30:.2f} GiB free: free some space, choose another folder, or {fix}")
+
+
+__all__ = ["count_non_finite", "require_finite", "require_room"]

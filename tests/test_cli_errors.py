@@ -136,7 +136,7 @@ def test_dirty_means_the_source_differs(tmp_path):
 @pytest.mark.parametrize("argv, words", [
     (["--motion", "1000"], "motion must be in [0, 5]"),
     (["--seconds", "100000"], "seconds must be a number in [1, 3600]"),
-    (["--seconds", "3600", "--size", "2048"], "GiB of memory for its frames"),
+    (["--seconds", "3600", "--size", "2048"], "GiB of memory"),
 ])
 def test_synth_refuses_what_cannot_work_before_starting(argv, words, tmp_path):
     proc = _run("synth", str(tmp_path / "speaker"), *argv, "--quiet")
@@ -170,3 +170,16 @@ def test_synth_into_an_existing_dataset_is_refused_before_generating(tmp_path):
     proc = _run("synth", str(out), "--seconds", "3600", "--quiet")  # an hour: would take minutes if it started
     assert proc.returncode == 2 and "already holds a dataset" in _one_line(proc.stderr)
     assert (out / "meta.json").read_text() == before
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--max-size", "16"], "max_size must be an integer number of pixels in [64, 2048], got 16"),
+    (["--workers", "0"], "workers must be in [1, 64], got 0"),
+    (["--val-fraction", "1.5"], "val_fraction must be in [0, 1), got 1.5"),
+    (["--focal", "-3"], "focal must be a positive focal length in pixels, got -3.0"),
+])
+def test_prepare_bounds_its_arguments_before_reading_the_video(argv, words, tmp_path):
+    proc = _run("prepare", str(tmp_path / "missing.mp4"), str(tmp_path / "out"), *argv, "--quiet")
+    assert proc.returncode == 2
+    assert words in _one_line(proc.stderr)  # refused before the (missing) video is even looked at
+    assert list(tmp_path.iterdir()) == []

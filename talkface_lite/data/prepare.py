@@ -37,6 +37,7 @@ import numpy as np
 
 from .. import audio as _audio
 from .. import landmarks as _lmk
+from ..checks import require_room
 from . import dataset as _ds
 from . import pose as _pose
 from . import video as _video
@@ -222,15 +223,20 @@ def find_blinks(au45: np.ndarray, threshold: float = 2.5, min_gap: int = 3) -> L
 
 
 # ----------------------------------------------------------------------------- the pipeline
-def _check_output(out: Path, overwrite: bool) -> None:
-    if out.exists():
-        if _ds.is_dataset(out):
-            if not overwrite:
-                raise FileExistsError(f"{out} already holds a dataset; pass --overwrite (overwrite=True) to replace it "
-                                      "atomically, or choose another folder")
-        elif not out.is_dir() or any(out.iterdir()):
-            raise FileExistsError(f"{out} exists and is not a talkface dataset; refusing to write into it "
-                                  "(choose a new or empty folder)")
+def check_arguments(max_size: int, focal: Optional[float], workers: int, redetect_every: int,
+                    min_detection_rate: float, val_fraction: float, pose_sigma: float) -> None:
+    """Raise ``ValueError`` naming the first :func:`prepare_video` setting out of its range (before any work)."""
+    bounds = [("max_size", max_size, 64 <= max_size <= 2048, "an integer number of pixels in [64, 2048]"),
+              ("workers", workers, 1 <= workers <= 64, "in [1, 64]"),
+              ("redetect_every", redetect_every, 1 <= redetect_every <= 1000, "in [1, 1000] frames"),
+              ("min_detection_rate", min_detection_rate, 0.0 < min_detection_rate <= 1.0, "in (0, 1]"),
+              ("val_fraction", val_fraction, 0.0 <= val_fraction < 1.0, "in [0, 1)"),
+              ("pose_sigma", pose_sigma, 0.0 <= pose_sigma <= 100.0, "in [0, 100] frames")]
+    if focal is not None:
+        bounds.append(("focal", focal, 0.0 < focal < 1e5, "a positive focal length in pixels"))
+    for name, value, ok, rule in bounds:
+        if not isinstance(value, (int, float, np.integer, np.floating)) or not np.isfinite(value) or not ok:
+            raise ValueError(f"{name} must be {rule}, got {value!r}")
 
 
 def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLike], openface_csv=None,
@@ -278,7 +284,8 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         clock = now
 
     out = Path(out_dir).resolve()
-    _check_output(out, overwrite)
+    check_arguments(max_size, focal, workers, redetect_every, min_detection_rate, val_fraction, pose_sigma)
+    _ds.check_output_folder(out, overwrite)
     info = _video.probe(video)
     if not info.has_audio and audio_path is None:
         raise _audio.NoAudioStreamError(
@@ -290,6 +297,12 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     for kind, npy in (import_features or {}).items():
         if not Path(npy).is_file():
             raise FileNotFoundError(f"features to import ({kind}) {npy} do not exist")
+        _audio.load_feature_array(npy)  # layout and NaN/inf now; the frame count once the video is decoded
+    w, h = _video.output_size(info.width, info.height, max_size)
+    n = max(1, info.expected_frames)
+    # decoded frames go to a memmap beside the output (n*w*h*3 bytes) until the dataset (~2.5 bytes/px) is written
+    require_room(f"{Path(video).name} ({n} frames at {w}x{h})", memory_bytes=n * 68 * 2 * 4 * 4,
+                 disk_bytes=int(n * w * h * 5.5), out_dir=out, fix="trim the clip or lower --max-size")
     report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
     speech = _audio.load_audio(audio_path if audio_path is not None else video)
     report.audio_seconds = round(len(speech) / _audio.SAMPLE_RATE, 3)

@@ -44,6 +44,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import repro
+from ..checks import require_room
 from . import blinks as _blinks
 from . import head_render as hr
 from . import speech_synth, visemes
@@ -175,25 +176,9 @@ def check_resources(seconds: float, size: int, out_dir: Optional[os.PathLike] = 
     Raises:
         ValueError: naming what is needed, what is available and what to change.
     """
-    import shutil
-
-    import psutil
-
     est = estimate(seconds, size, workers)
-    avail = psutil.virtual_memory().available
-    if est.memory_bytes > 0.8 * avail:
-        raise ValueError(f"a {seconds:g} s clip at {size} px needs about {est.memory_bytes / 2 ** 30:.1f} GiB of "
-                         f"memory for its frames but {avail / 2 ** 30:.1f} GiB is available: shorten the clip "
-                         "(seconds) or lower the size")
-    if out_dir is not None:
-        parent = Path(out_dir).resolve()
-        while not parent.exists():
-            parent = parent.parent
-        free = shutil.disk_usage(parent).free
-        if est.disk_bytes > free:
-            raise ValueError(f"the dataset needs about {est.disk_bytes / 2 ** 30:.2f} GiB on disk but {parent} has "
-                             f"{free / 2 ** 30:.2f} GiB free: free some space, choose another folder, or make a "
-                             "shorter or smaller clip")
+    require_room(f"a {seconds:g} s clip at {size} px", est.memory_bytes, est.disk_bytes, out_dir,
+                 "make a shorter clip (seconds) or a smaller one (size)")
     return est
 
 
