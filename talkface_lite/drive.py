@@ -135,6 +135,42 @@ def _smooth_poses(poses: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.from_numpy(p.astype(np.float32))
 
 
+BLINK_MODES = ("generate", "none")
+
+
+def check_blinks(blinks: Union[str, os.PathLike, np.ndarray]) -> Union[str, np.ndarray]:
+    """``"generate"``, ``"none"`` or the AU45 values ``(T,)`` of an array or ``.npy`` file, checked before any work.
+
+    Raises:
+        DriveError: an unknown word, a missing or non-``.npy`` file, a pickled or non-numeric array, an array that
+            is not one value per frame (``(T,)`` or ``(T, 1)``), or NaN/inf values.
+    """
+    if isinstance(blinks, str) and blinks in BLINK_MODES:
+        return blinks
+    if isinstance(blinks, np.ndarray):
+        arr, name = blinks, "the AU45 array"
+    else:
+        path = Path(blinks)
+        if path.suffix.lower() != ".npy" or not path.is_file():
+            what = "does not exist" if path.suffix.lower() == ".npy" else "is neither of those nor a .npy file"
+            raise DriveError(f"--blinks {blinks} {what}: use generate, none, or the path of an AU45 .npy file (one "
+                             "value per frame, 0-5 scale)")
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except ValueError:
+            raise DriveError(f"{path} is not a plain numeric .npy array (save AU45 with numpy.save)") from None
+        name = str(path)
+    if not np.issubdtype(arr.dtype, np.number):
+        raise DriveError(f"{name} holds {arr.dtype} values, not numbers: give AU45 on the 0-5 scale")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise DriveError(f"{name} has shape {arr.shape}: give one AU45 value per frame, shape (T,)")
+    if not np.isfinite(arr).all():
+        raise DriveError(f"{name} holds NaN or inf values: give values on the 0-5 scale")
+    return arr.astype(np.float32)
+
+
 def driving_au45(head, n_frames: int, blinks: Union[str, os.PathLike, np.ndarray] = "generate",
                  seed: int = 0) -> np.ndarray:
     """AU45 ``(n_frames,)``: ``"generate"`` (the speaker's renewal generator), ``"none"``, or an array / ``.npy``."""
@@ -146,13 +182,10 @@ def driving_au45(head, n_frames: int, blinks: Union[str, os.PathLike, np.ndarray
         return BlinkGenerator(stats).generate(n_frames, np.random.default_rng(seed)).astype(np.float32)
     if isinstance(blinks, str) and blinks == "none":
         return np.zeros(n_frames, np.float32)
-    arr = np.load(blinks) if not isinstance(blinks, np.ndarray) else blinks
-    arr = np.asarray(arr, np.float32).reshape(-1)
+    arr = check_blinks(blinks)
     if len(arr) != n_frames:
         raise DriveError(f"the AU45 array has {len(arr)} values but the audio makes {n_frames} frames at 25 fps: "
                          "give one value per frame")
-    if not np.isfinite(arr).all():
-        raise DriveError("the AU45 array holds NaN or inf values: give values on the 0-5 scale")
     return np.clip(arr, 0.0, 5.0)
 
 
@@ -201,6 +234,7 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
 
     if poses not in POSES:
         raise DriveError(f"poses must be one of {POSES}, got {poses!r}")
+    blinks = check_blinks(blinks)
     out = check_output(out, overwrite) if out is not None else None
     head = run if hasattr(run, "render_frame") else load_run(run)
     kind = head.config.audio_kind
@@ -258,5 +292,5 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
     return DriveResult(frames, landmarks, au45, cams.numpy(), notes, out)
 
 
-__all__ = ["DriveError", "DriveResult", "POSES", "check_output", "drive", "driving_au45", "load_driving_audio",
+__all__ = ["BLINK_MODES", "DriveError", "DriveResult", "POSES", "check_blinks", "check_output", "drive", "driving_au45", "load_driving_audio",
            "pose_path", "probe_audio"]

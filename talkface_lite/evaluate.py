@@ -60,9 +60,9 @@ def sync_expert_for(dataset, kind: str, steps: int = 300, seed: int = 0):
     lm2 = _lift(dataset.landmarks2d.numpy()[train])
     arrays = SpeakerArrays(dataset.features(kind).numpy()[train], lm2, dataset.au45.numpy()[train], fps=dataset.fps,
                            name=f"{dataset.root.name}:train (2D)")
-    expert = LandmarkSyncExpert(arrays.dim, arrays.window)
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seed)  # before the expert exists: its initial weights are random too
+        expert = LandmarkSyncExpert(arrays.dim, arrays.window)
         train_sync_expert(expert, arrays, steps=steps, progress=False)
     return expert.eval()
 

@@ -109,7 +109,7 @@ def choose_device(device: str = "auto") -> "torch.device":
             build = "a CPU-only build" if torch.version.cuda is None else f"a CUDA {torch.version.cuda} build"
             raise ValueError(
                 f"device={device!r} was requested but CUDA is not available (torch {torch.__version__} is "
-                f"{build}). Use DEVICE=cpu or DEVICE=auto, or install a CUDA build of torch (see README, 'GPU servers')."
+                f"{build}). Use --device cpu or auto (DEVICE=cpu with make), or install a CUDA build of torch (see README, 'GPU servers')."
             )
         return torch.device(name)
     raise ValueError(f"unknown device {device!r}: use one of {DEVICE_CHOICES} or 'cuda:N'")

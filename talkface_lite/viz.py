@@ -67,6 +67,11 @@ def figure(nrows: int = 1, ncols: int = 1, width: float = 4.0, height: float = 3
     return plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kw)
 
 
+def check_name(name: str) -> str:
+    """``name`` if it is a plain artifact file stem, else ``ValueError`` (check it before long work)."""
+    return _safe_name(name)
+
+
 def _safe_name(name: str) -> str:
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise ValueError(f"artifact name {name!r} must be a plain file stem such as '01_compositing'")

@@ -1,4 +1,5 @@
 """Driving a trained head with new audio: the audio it accepts (and says what it did), the mp4, refusals."""
+import re
 import subprocess
 import sys
 
@@ -9,6 +10,7 @@ import torch
 from scipy.io import wavfile
 
 from talkface_lite import audio as A
+from talkface_lite import drive as D
 from talkface_lite.data.synthetic import cached_speaker
 from talkface_lite.drive import DriveError, drive, driving_au45, load_driving_audio, pose_path, probe_audio
 from talkface_lite.training import TrainConfig, train
@@ -185,3 +187,43 @@ def test_a_run_on_imported_features_cannot_be_driven_by_raw_audio(tmp_path):
     A.save_wav(tmp_path / "a.wav", A.load_audio(ds / "audio.wav")[:8000])
     with pytest.raises(DriveError, match="trained on 'deepspeech' features, which are imported"):
         drive(head, tmp_path / "a.wav", progress=False)
+
+
+@pytest.mark.parametrize("blinks, words", [
+    ("blink", "--blinks blink is neither of those nor a .npy file: use generate, none, or the path"),
+    ("missing.npy", "does not exist"),
+    ("pickled.npy", "is not a plain numeric .npy array"),
+    ("strings.npy", "not numbers"),
+    ("two_columns.npy", "has shape (100, 2): give one AU45 value per frame"),
+])
+def test_bad_blinks_are_refused_before_any_work(head, tmp_path, blinks, words):
+    np.save(tmp_path / "pickled.npy", np.array([{"au45": 1}], dtype=object), allow_pickle=True)
+    np.save(tmp_path / "strings.npy", np.array(["a", "b"]))
+    np.save(tmp_path / "two_columns.npy", np.zeros((100, 2)))
+    arg = blinks if blinks == "blink" else str(tmp_path / blinks)
+    with pytest.raises(D.DriveError, match=re.escape(words)):
+        D.check_blinks(arg)
+    out = tmp_path / "x.mp4"
+    with pytest.raises(D.DriveError, match=re.escape(words)):
+        D.drive(head, tmp_path / "not-even-read.wav", blinks=arg, out=out)  # refused before the audio is looked at
+    assert not out.exists()
+    assert D.check_blinks(np.zeros((7, 1))).shape == (7,)  # a column is one value per frame
+
+
+def test_unfinished_run_is_noted(head):
+    assert head.unfinished() == ""
+    head.step -= 1
+    try:
+        assert "stopped at step 29 of 30 (coarse stage)" in head.unfinished()
+    finally:
+        head.step += 1
+
+
+def test_render_frames_refuses_indices_outside_the_dataset(head):
+    from talkface_lite.training import render_frames
+
+    n = head.dataset.n_frames
+    for bad in ([-1], [0.5], [n], [True]):
+        with pytest.raises(ValueError, match=rf"integer indices in \[0, {n}\)"):
+            render_frames(head, bad, progress=False)
+    assert render_frames(head, head.dataset.split("val")[:1], progress=False).shape[0] == 1  # tensor elements pass

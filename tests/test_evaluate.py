@@ -65,3 +65,15 @@ def test_cli_evaluate_refuses_a_missing_run(tmp_path):
     res = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "evaluate", str(tmp_path / "nope")],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 2 and "is not a run folder" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_sync_expert_is_the_same_every_time(head):
+    a = E.sync_expert_for(head.dataset, "mel", steps=5)
+    b = E.sync_expert_for(head.dataset, "mel", steps=5)
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
+
+
+def test_cli_evaluate_checks_the_table_name_before_work(head, tmp_path):
+    res = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "evaluate", str(head.run_dir), "--name",
+                          "../../escape", "--no-fid"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "must be a plain file stem" in res.stderr and "Traceback" not in res.stderr

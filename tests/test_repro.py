@@ -28,7 +28,7 @@ def test_choose_device():
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_cuda_without_cuda_says_what_to_do():
-    with pytest.raises(ValueError, match="DEVICE=cpu"):
+    with pytest.raises(ValueError, match="--device cpu"):
         repro.choose_device("cuda")
 
 

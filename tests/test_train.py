@@ -174,6 +174,7 @@ def test_cli_trains_then_resumes_with_the_runs_own_settings(dataset, tmp_path):
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "coarse done" not in res.stdout and "all done at step 2" in res.stdout
+    assert json.loads((run / "config.json").read_text())["n_rays"] == TrainConfig.quick().n_rays
     res = subprocess.run(cmd[:6] + ["--quiet", "--resume", "--coarse-steps", "3", "--fine-steps", "0"],
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
@@ -212,6 +213,51 @@ def test_cli_defaults_to_the_quick_preset():
 
     parser = argparse.ArgumentParser()
     cmd.add_arguments(parser)
-    assert parser.parse_args(["d", "r"]).full is False
+    assert parser.parse_args(["d", "r"]).full is None  # not given: QUICK for a new run (see the test below)
     assert parser.parse_args(["d", "r", "--quick"]).full is False
     assert parser.parse_args(["d", "r", "--full"]).full is True
+
+
+def test_resume_extends_the_stage_in_progress_and_records_it(dataset, tmp_path):
+    run = tmp_path / "r"
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] == 4
+
+    train(dataset, run, tiny(), progress=False, should_stop=stop)  # stopped at step 4, in the coarse stage (6)
+    head = train(dataset, run, tiny(coarse_steps=8, fine_steps=4), progress=False, resume=True)
+    assert head.step == 12
+    saved = json.loads((run / "config.json").read_text())
+    assert (saved["coarse_steps"], saved["fine_steps"]) == (8, 4) and "dataset_id" in saved
+    stages = list(read_metrics(run)["stage"])
+    assert stages == ["coarse"] * 8 + ["fine"] * 4  # one coarse stage, then one fine stage: never back
+    wall = read_metrics(run)["wall_s"]
+    assert (wall[1:] >= wall[:-1]).all()  # wall time counts on across the resume
+    head = train(dataset, run, tiny(coarse_steps=8, fine_steps=6), progress=False, resume=True)
+    assert head.step == 14 and list(read_metrics(run)["stage"])[-2:] == ["fine", "fine"]
+    with pytest.raises(RunError, match=r"finished its coarse stage at step 8 and is at step 14: its coarse steps "
+                                       r"cannot change now"):
+        train(dataset, run, tiny(coarse_steps=20, fine_steps=6), progress=False, resume=True)
+    with pytest.raises(RunError, match="already at step 14"):
+        train(dataset, run, tiny(coarse_steps=8, fine_steps=2), progress=False, resume=True)
+    assert json.loads((run / "config.json").read_text())["fine_steps"] == 6  # refusals change nothing
+
+
+def test_resume_on_another_dataset_is_refused(dataset, tmp_path):
+    other = cached_speaker(seconds=4, size=64, seed=1, root=tmp_path / "cache", progress=False)  # same frame count
+    train(dataset, tmp_path / "r", tiny(coarse_steps=2, fine_steps=0), progress=False)
+    with pytest.raises(RunError, match=r"was trained on the dataset .*, not .*: resume it on that dataset"):
+        train(other, tmp_path / "r", tiny(coarse_steps=4, fine_steps=0), progress=False, resume=True)
+
+
+def test_cli_resume_refuses_changed_settings_in_one_line(dataset, tmp_path):
+    run = tmp_path / "r"
+    cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
+           "--coarse-steps", "2", "--fine-steps", "0", "--dlt-steps", "2"]
+    assert subprocess.run(cmd, capture_output=True, text=True, timeout=300).returncode == 0
+    res = subprocess.run(cmd + ["--resume", "--variant", "hash3d"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0
+    assert "--variant hash3d (the run has dlt_eye)" in res.stderr and "start a new run" in res.stderr

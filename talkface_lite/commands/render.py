@@ -5,6 +5,8 @@ Drives a trained run with any audio and writes an H.264 mp4 with the audio
 """
 from __future__ import annotations
 
+import sys
+
 
 def add_arguments(parser) -> None:
     parser.add_argument("run", help="run folder (talkface-lite train)")
@@ -23,12 +25,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import time
 
-    from ..drive import check_output, drive
+    from ..drive import check_blinks, check_output, drive
     from ..training import load_run
 
     t0 = time.time()
     check_output(args.out, args.overwrite)  # before loading anything
+    check_blinks(args.blinks)
     head = load_run(args.run, device=args.device)
+    if head.unfinished():
+        print(f"talkface-lite render: note: {head.unfinished()}", file=sys.stderr)
     res = drive(head, args.audio, poses=args.poses, blinks=args.blinks, seed=args.seed, out=args.out,
                 overwrite=args.overwrite, progress=not args.quiet)
     for note in res.notes:

@@ -27,6 +27,7 @@ Explained in notebooks/07_two_stage_training.ipynb.
 from __future__ import annotations
 
 import csv
+import json
 import dataclasses
 import os
 import shutil
@@ -69,6 +70,14 @@ class TalkingHead:
 
     Explained in notebooks/07_two_stage_training.ipynb.
     """
+
+    def unfinished(self) -> str:
+        """``""`` for a finished run, else a sentence saying where it stopped (callers print it as a note)."""
+        if self.step >= self.config.total_steps:
+            return ""
+        where = self.run_dir if getattr(self, "run_dir", None) is not None else "this run"
+        return (f"{where} stopped at step {self.step} of {self.config.total_steps} ({self.config.stage_of(self.step)} "
+                "stage): its frames are from an unfinished run; continue it with `talkface-lite train ... --resume`")
 
     def __init__(self, config: TrainConfig, dataset, device: torch.device, landmarks: Optional[torch.Tensor] = None):
         from ..occupancy import OccupancyGrid
@@ -212,6 +221,37 @@ def _check_inputs(dataset_dir, run_dir: Path, config: TrainConfig, stage: str, r
     return ds
 
 
+def dataset_id(ds) -> str:
+    """A fingerprint of a dataset that survives moving or copying its folder and adding feature kinds."""
+    import hashlib
+
+    keys = ("source", "written", "n_frames", "height", "width", "fps", "splits")
+    return hashlib.sha1(json.dumps({k: ds.meta.get(k) for k in keys}, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _check_same_dataset(recorded: dict, ds, run_dir: Path) -> None:
+    """Refuse to resume a run on another dataset than the one it was trained on."""
+    was = recorded.get("dataset", "?")
+    same = (recorded["dataset_id"] == dataset_id(ds) if "dataset_id" in recorded
+            else Path(was).resolve() == Path(ds.root).resolve())
+    if not same:
+        raise RunError(f"the run in {run_dir} was trained on the dataset {was}, not {ds.root}: resume it on that "
+                       "dataset, or start a new run on this one")
+
+
+def _check_extension(saved: TrainConfig, given: TrainConfig, done: int, run_dir: Path) -> None:
+    """Step counts on resume may extend the stage in progress (or the fine stage), never rewrite finished work."""
+    if given.coarse_steps != saved.coarse_steps and done > saved.coarse_steps:
+        raise RunError(f"the run in {run_dir} finished its coarse stage at step {saved.coarse_steps} and is at step "
+                       f"{done}: its coarse steps cannot change now (extend it with --fine-steps, or start a new run)")
+    if given.coarse_steps < min(done, saved.coarse_steps):
+        raise RunError(f"the run in {run_dir} is already at step {done}: coarse steps cannot go below that "
+                       f"(given {given.coarse_steps})")
+    if given.total_steps < done:
+        raise RunError(f"the run in {run_dir} is already at step {done}: {given.coarse_steps} coarse + "
+                       f"{given.fine_steps} fine steps would end before it; give more steps or none")
+
+
 def _complete_config(config: TrainConfig, ds) -> TrainConfig:
     feats = ds.features(config.audio_kind)
     field = dataclasses.replace(config.field, audio_dim=int(feats.shape[-1]), audio_window=int(feats.shape[1]),
@@ -255,16 +295,22 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     config = _complete_config(config, ds)
     state = None
     if resume:
+        recorded = _read_json(run_dir / "config.json")
+        _check_same_dataset(recorded, ds, run_dir)
         saved = saved_config(run_dir)
         diff = saved.differences(config)
         if diff:
             names = ", ".join(f"{k} (run: {a!r}, given: {b!r})" for k, a, b in ((k, *v) for k, v in diff.items()))
             raise RunError(f"the run in {run_dir} was made with other settings: {names}; resume without "
                            "changing them, or start a new run")
+        state = ck.load_checkpoint(run_dir / "ckpt.pt", kind=CKPT_KIND, variant=saved.field.variant,
+                                   version=__version__)
+        _check_extension(saved, config, int(state["step"]), run_dir)
+        extended = (config.coarse_steps, config.fine_steps) != (saved.coarse_steps, saved.fine_steps)
         config = dataclasses.replace(saved, coarse_steps=config.coarse_steps, fine_steps=config.fine_steps,
                                      ckpt_every=config.ckpt_every)
-        state = ck.load_checkpoint(run_dir / "ckpt.pt", kind=CKPT_KIND, variant=config.field.variant,
-                                   version=__version__)
+        if extended:  # the run folder says what the run now is
+            config.save(run_dir / "config.json", {k: v for k, v in recorded.items() if k not in config.to_dict()})
     elif overwrite and run_dir.exists():
         shutil.rmtree(run_dir)
     dev = repro.choose_device(device)
@@ -290,7 +336,7 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
         ck.set_rng_state(state["rng"], gen)
         head.step = int(state["step"])
     run_dir.mkdir(parents=True, exist_ok=True)
-    extra = {"dataset": str(Path(dataset).resolve()), "version": __version__}
+    extra = {"dataset": str(Path(dataset).resolve()), "dataset_id": dataset_id(ds), "version": __version__}
     end = {"coarse": config.coarse_steps, "fine": config.total_steps, "all": config.total_steps}[stage]
     if stage == "fine" and head.step < config.coarse_steps:
         raise RunError(f"the coarse stage of {run_dir} stopped at step {head.step} of {config.coarse_steps}: "
@@ -313,7 +359,7 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
                                             "scheduler": sched.state_dict(), "rng": ck.rng_state(gen)})
 
     step_fn = _step_function(head, config, gen, lpips_net)
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - log.last_wall  # wall_s counts on across resumes
 
     def on_step(step: int, terms: Dict[str, float]):
         log.write(step, config.stage_of(step), terms, opt.param_groups[0]["lr"], time.perf_counter() - t0)
@@ -457,6 +503,18 @@ def render_frames(run: Union[TalkingHead, str, os.PathLike], frames: Sequence[in
     from tqdm.auto import tqdm
 
     head = run if isinstance(run, TalkingHead) else load_run(run)
+    n = head.dataset.n_frames
+
+    def index(f):  # Python/NumPy integers and 0-d integer tensors (a split's elements); nothing else
+        if isinstance(f, torch.Tensor) and f.dim() == 0 and not f.is_floating_point() and f.dtype != torch.bool:
+            return int(f)
+        if isinstance(f, (int, np.integer)) and not isinstance(f, (bool, np.bool_)):
+            return int(f)
+        return None
+
+    bad = [f for f in frames if index(f) is None or not 0 <= index(f) < n]
+    if bad:
+        raise ValueError(f"frames must be integer indices in [0, {n}) of the run's dataset, got {bad[:5]}")
     conditions = list(conditions) if conditions is not None else [{}] * len(frames)
     if len(conditions) != len(frames):
         raise ValueError(f"{len(conditions)} conditions for {len(frames)} frames: give one per frame")
@@ -519,6 +577,7 @@ class _MetricsLog:
         if path.exists() and keep_before > 0:
             with open(path, newline="") as fh:
                 rows = [r for r in csv.DictReader(fh) if r.get("step", "").isdigit() and int(r["step"]) < keep_before]
+        self.last_wall = float(rows[-1]["wall_s"]) if rows and rows[-1].get("wall_s") else 0.0
         tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
         with open(tmp, "w", newline="") as fh:
             w = csv.DictWriter(fh, METRICS)
