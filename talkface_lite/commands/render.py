@@ -30,11 +30,11 @@ def run(args) -> int:
 
     t0 = time.time()
     check_output(args.out, args.overwrite)  # before loading anything
-    check_blinks(args.blinks)
+    blinks = check_blinks(args.blinks)  # loaded and checked once, before the run is loaded
     head = load_run(args.run, device=args.device)
     if head.unfinished():
         print(f"talkface-lite render: note: {head.unfinished()}", file=sys.stderr)
-    res = drive(head, args.audio, poses=args.poses, blinks=args.blinks, seed=args.seed, out=args.out,
+    res = drive(head, args.audio, poses=args.poses, blinks=blinks, seed=args.seed, out=args.out,
                 overwrite=args.overwrite, progress=not args.quiet)
     for note in res.notes:
         print(f"note: {note}")
