@@ -307,7 +307,8 @@ def step_mini_run(check: Check, step: Step) -> None:
                               ("held-out PSNR", round(p_run, 2), "dB"), ("mean-frame PSNR", round(p_mean, 2), "dB"),
                               ("render frames per s", round(fps, 2), "1/s")):
         check.measure("mini_run", name, value, unit)
-    step.detail = (f"{preset} {size}x{size}: {head.step} steps in {train_s:.0f} s box ({rate:.1f} steps/s); "
+    step.detail = (f"{preset} {size}x{size}: {head.step} of at most {config.total_steps} steps, time box {train_s:.0f} s "
+                   f"({rate:.1f} steps/s); "
                    f"held-out PSNR {p_run:.2f} dB (mean frame {p_mean:.2f}); render {fps:.2f} frames/s")
 
 

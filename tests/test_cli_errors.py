@@ -183,3 +183,11 @@ def test_prepare_bounds_its_arguments_before_reading_the_video(argv, words, tmp_
     assert proc.returncode == 2
     assert words in _one_line(proc.stderr)  # refused before the (missing) video is even looked at
     assert list(tmp_path.iterdir()) == []
+
+
+def test_synth_under_a_file_is_refused_before_generating(tmp_path):
+    (tmp_path / "afile").write_text("hi")
+    proc = _run("synth", str(tmp_path / "afile" / "sub"), "--seconds", "3", "--size", "48", "--quiet")
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'afile'} is a file" in _one_line(proc.stderr)
+    assert (tmp_path / "afile").read_text() == "hi"

@@ -130,6 +130,10 @@ def check_output_folder(out: Union[str, os.PathLike], overwrite: bool = False) -
         FileExistsError: ``out`` holds a dataset and ``overwrite`` is False, or holds anything else.
     """
     out = Path(out)
+    blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocker is not None:
+        raise NotADirectoryError(f"{blocker} is a file, so {out} cannot be created inside it: choose another "
+                                 "output folder")
     if not out.exists():
         return False
     if is_dataset(out):
