@@ -46,6 +46,7 @@ import numpy as np
 
 from talkface_lite import audio as _audio
 from talkface_lite import repro, viz
+from talkface_lite.data.video import SQUARE_PIXELS
 
 
 def carphone_path() -> Path:
@@ -96,7 +97,7 @@ def make_clip(source: str, seconds: float, size: int, workdir: Path) -> Path:
 
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     workdir.mkdir(parents=True, exist_ok=True)
-    clip = workdir / f"{Path(source).stem}_{int(seconds)}s_{size}.mp4"
+    clip = workdir / f"{Path(source).stem}_{int(seconds)}s_{size}_square.mp4"  # square pixels (carphone's are not)
     if clip.is_file():
         return clip
     wav = workdir / f"speech_{int(seconds)}s.wav"
@@ -110,7 +111,8 @@ def make_clip(source: str, seconds: float, size: int, workdir: Path) -> Path:
     else:
         src = carphone_path() if source == "carphone" else Path(source)
         cmd = [ffmpeg, "-y", "-v", "error", "-stream_loop", "-1", "-i", str(src), "-i", str(wav), "-map", "0:v:0",
-               "-map", "1:a:0", "-t", f"{seconds}", "-vf", f"scale=-2:{size}:flags=bicubic,crop={size}:{size},fps=25"]
+               "-map", "1:a:0", "-t", f"{seconds}",
+               "-vf", f"{SQUARE_PIXELS},scale=-2:{size}:flags=bicubic,crop={size}:{size},fps=25,setsar=1"]
     tmp = clip.with_name(".tmp-" + clip.name)
     subprocess.run(cmd + ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p",
                           "-c:a", "aac", "-shortest", str(tmp)], check=True)

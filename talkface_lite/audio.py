@@ -32,11 +32,12 @@ Explained in notebooks/04_audio_features.ipynb.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import warnings
 from pathlib import Path
-from typing import Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -72,7 +73,71 @@ PCM_PEAK_LIMIT = 1.5  # float samples beyond this are not a resampling overshoot
 
 
 class NoAudioStreamError(ValueError):
-    """The file decodes but carries no audio stream."""
+    """The file decodes but carries no audio stream, or only silence (nothing to drive a talking head with)."""
+
+
+SILENT_PEAK = 1e-3  # peak below -60 dBFS: a muted export or a dead microphone, not quiet speech
+SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640 samples of 16 kHz audio per 25 fps video frame
+
+
+def require_speech(audio: np.ndarray, name: str, fix: str) -> None:
+    """Refuse audio that is empty or silent (peak below :data:`SILENT_PEAK`): every feature window would be equal.
+
+    Raises:
+        NoAudioStreamError: naming ``name``, the peak level and ``fix``.
+    """
+    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    if peak < SILENT_PEAK:
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
+        raise NoAudioStreamError(f"the audio of {name} is silent (peak {level} dBFS, {len(audio) / SAMPLE_RATE:.2f} s): "
+                                 f"every feature window would be the same, so nothing could drive the mouth. {fix}")
+
+
+@dataclasses.dataclass
+class AudioFit:
+    """How :func:`fit_to_frames` made audio the length of the video."""
+
+    n_frames: int
+    input_seconds: float
+    padded_seconds: float = 0.0  # silence appended after the audio ended
+    trimmed_seconds: float = 0.0  # audio cut after the last frame
+    frames_without_audio: int = 0  # frames that start after the audio ended
+
+    @property
+    def coverage(self) -> float:
+        """Share of frames with speech under them."""
+        return 1.0 - self.frames_without_audio / max(self.n_frames, 1)
+
+    def notes(self, name: str = "the audio") -> List[str]:
+        """Sentences for reports; empty when less than one frame (40 ms) changed."""
+        video_s = self.n_frames / FPS
+        if self.padded_seconds >= 1 / FPS:
+            return [f"{name} ({self.input_seconds:.2f} s) ends {self.padded_seconds:.2f} s before the video "
+                    f"({video_s:.2f} s): the last {self.frames_without_audio} frames have no speech; padded with "
+                    "silence (their mouths are trained as closed)"]
+        if self.trimmed_seconds >= 1 / FPS:
+            return [f"{name} ({self.input_seconds:.2f} s) is {self.trimmed_seconds:.2f} s longer than the video "
+                    f"({video_s:.2f} s): trimmed to the video's length"]
+        return []
+
+
+def fit_to_frames(audio: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> Tuple[np.ndarray, AudioFit]:
+    """Pad with silence or trim ``(N,)`` audio to exactly ``n_frames / fps`` seconds.
+
+    Returns:
+        ``(n_frames * sr / fps,)`` float32 audio and the :class:`AudioFit` saying what changed
+        (a frame counts as without audio when it starts at or after the audio's end).
+    """
+    target = int(round(n_frames * sr / fps))
+    fit = AudioFit(n_frames=int(n_frames), input_seconds=round(len(audio) / sr, 3))
+    if len(audio) < target:
+        fit.padded_seconds = round((target - len(audio)) / sr, 3)
+        fit.frames_without_audio = int(n_frames - min(n_frames, int(np.ceil(len(audio) * fps / sr - 1e-9))))
+        audio = np.concatenate([audio, np.zeros(target - len(audio), np.float32)])
+    elif len(audio) > target:
+        fit.trimmed_seconds = round((len(audio) - target) / sr, 3)
+        audio = audio[:target]
+    return np.ascontiguousarray(audio, np.float32), fit
 
 
 def _ffmpeg_exe() -> str:
@@ -375,6 +440,8 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
       lengths are refused).
     * ``(T, 2, D)`` two 50 Hz steps per video frame (ER-NeRF's HuBERT ``aud_hu.npy``):
       flattened to 50 Hz, then windowed.
+    * ``(T, D, 16)`` and ``(T, D, 2)``: the two layouts above with their last axes swapped (accepted with an
+      :class:`AudioAdjustmentWarning` naming the transpose); ``(D, T50)`` likewise when ``n_frames`` tells T50.
     * ``(T50, D)`` a 50 Hz sequence (HuBERT/wav2vec ``(T, 1024)``, a DeepSpeech
       ``(T, 29)`` dump, or our mel/MFCC): windowed. When ``n_frames`` is given and
       ``T`` equals it (±1), the array is taken as 25 Hz (one row per frame) and
@@ -413,6 +480,19 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
     require_finite(arr, name, "the features hold NaN or inf (a corrupt file, or a log taken without a floor); "
                    "re-extract them")
     arr = arr.astype(np.float32)
+    if arr.ndim == 3 and arr.shape[1] not in (2, window) and arr.shape[2] in (2, window):
+        # (T, D, 16) / (T, D, 2): the DeepSpeech / HuBERT per-frame layouts with the last two axes swapped
+        # (a transpose in the extraction script); the step axis is the one of length 16 or 2
+        _note(f"{name} has shape {arr.shape}: read as (T, {arr.shape[2]}, {arr.shape[1]}) with its last two axes "
+              f"swapped ({arr.shape[1]} features per step, {arr.shape[2]} steps per frame), i.e. "
+              "numpy.swapaxes(features, 1, 2)")
+        arr = np.ascontiguousarray(np.swapaxes(arr, 1, 2))
+    elif (arr.ndim == 2 and n_frames is not None and arr.shape[0] in set(FEATURE_DIMS.values()) | {768}
+          and abs(arr.shape[1] - 2 * n_frames) <= 4 and arr.shape[0] != arr.shape[1]):
+        _note(f"{name} has shape {arr.shape}: read as the 50 Hz sequence ({arr.shape[1]}, {arr.shape[0]}) "
+              f"transposed ({arr.shape[0]} features per step, {arr.shape[1]} steps for {n_frames} frames), "
+              "i.e. features.T")
+        arr = np.ascontiguousarray(arr.T)
     if arr.ndim == 3 and arr.shape[1] == 2:
         arr = arr.reshape(-1, arr.shape[2])  # (T, 2, D) -> (2T, D) at 50 Hz
         out = frame_windows(arr, arr.shape[0] // 2, window)
@@ -451,7 +531,7 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
 
 
 __all__ = [
-    "AudioAdjustmentWarning", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
-    "compute_features", "describe_dim", "frame_windows", "load_audio", "load_feature_array", "mel_filterbank",
-    "n_frames_for", "resample", "save_wav", "smooth_features", "smoothing_weights",
+    "AudioAdjustmentWarning", "AudioFit", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
+    "SILENT_PEAK", "compute_features", "describe_dim", "fit_to_frames", "frame_windows", "load_audio", "load_feature_array", "mel_filterbank",
+    "n_frames_for", "require_speech", "resample", "save_wav", "smooth_features", "smoothing_weights",
 ]

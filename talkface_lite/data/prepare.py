@@ -41,7 +41,10 @@ from ..checks import require_room
 from . import dataset as _ds
 from . import pose as _pose
 from . import video as _video
+from .leftovers import clean_leftovers, decode_prefix
 
+MIN_AUDIO_COVERAGE = 0.5  # refuse clips where more than half of the frames would have no speech under them
+MUX_HINT = "ffmpeg -i video.mp4 -i speech.wav -map 0:v -map 1:a -c:v copy out.mp4"
 BLOCK = 200  # frames per tracking job
 OVERLAP = 25  # frames before a block that warm its tracker up (1 s)
 
@@ -59,10 +62,15 @@ class PrepareReport:
     detected_frames: int = 0
     interpolated_runs: List[Tuple[int, int]] = dataclasses.field(default_factory=list)
     detector_calls: int = 0
+    multi_face_frames: int = 0
     blinks: List[Tuple[int, int]] = dataclasses.field(default_factory=list)
     au45_source: str = "eye aspect ratio"
     pnp_rms_px: float = 0.0
-    audio_seconds: float = 0.0
+    audio_seconds: float = 0.0  # as loaded, before fitting to the frames
+    audio_padded_seconds: float = 0.0  # silence appended: the audio ended before the video
+    audio_trimmed_seconds: float = 0.0  # audio cut: it went on after the last frame
+    frames_without_audio: int = 0
+    au45_estimated_frames: int = 0  # frames the OpenFace CSV did not cover (filled with the EAR estimate)
     notes: List[str] = dataclasses.field(default_factory=list)
     timings: dict = dataclasses.field(default_factory=dict)
 
@@ -109,47 +117,67 @@ def _init_worker(detect_max: int, redetect_every: int) -> None:
     _TRACKER = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
 
 
-def _run_block(tracker, frames, start: int, stop: int, overlap: int) -> Tuple[np.ndarray, int]:
+def _run_block(tracker, frames, start: int, stop: int, overlap: int) -> Tuple[np.ndarray, int, int]:
     """Track frames ``start - overlap … stop``; return landmarks ``(stop - start, 68, 2)`` (NaN: no face).
 
     The ``overlap`` frames before the block only warm the tracker up, so a
     block that starts on a frame the detector misses (a turned head) is still
     tracked from its predecessor, and the result does not depend on how the
     blocks are spread over workers.
+
+    Returns:
+        the landmarks, the detector runs, and the block's frames in which the detector saw more than one face.
     """
     tracker.reset()
     out = np.full((stop - start, 68, 2), np.nan, np.float32)
+    multi = 0
     for i in range(max(0, start - overlap), stop):
+        before = tracker.n_multi_face
         lm = tracker(np.asarray(frames[i]))
-        if lm is not None and i >= start:
-            out[i - start] = lm
-    return out, tracker.n_detections
+        if i >= start:
+            multi += tracker.n_multi_face - before
+            if lm is not None:
+                out[i - start] = lm
+    return out, tracker.n_detections, multi
 
 
-def _track_block(job) -> Tuple[int, np.ndarray, int]:
+def _track_block(job) -> Tuple[int, np.ndarray, int, int]:
     """Worker: landmarks of frames ``start:stop`` of a memmap."""
     store, shape, start, stop, overlap = job
     frames = np.memmap(store, dtype=np.uint8, mode="r", shape=shape)
-    out, calls = _run_block(_TRACKER, frames, start, stop, overlap)
-    return start, out, calls
+    return (start, *_run_block(_TRACKER, frames, start, stop, overlap))
+
+
+@dataclasses.dataclass
+class Tracking:
+    """What :func:`track_landmarks` found: landmarks and how they were found."""
+
+    landmarks: np.ndarray  # (T, 68, 2) float32, NaN rows: no confirmed face
+    detector_calls: int
+    multi_face_frames: int  # frames where the detector saw a second face (the nearest one was followed)
 
 
 def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320, redetect_every: int = 10,
-                    progress: bool = True, block: int = BLOCK, overlap: int = OVERLAP) -> Tuple[np.ndarray, int]:
+                    progress: bool = True, block: int = BLOCK, overlap: int = OVERLAP) -> Tracking:
     """68 landmarks of every frame ``(T, H, W, 3)`` (a ``np.memmap`` for ``workers > 1``).
 
     Frames are tracked in blocks of ``block`` frames, each warmed up on the
     ``overlap`` frames before it, so the result does not depend on ``workers``.
+    A frame has landmarks only when its face is confirmed (detected, or tracked
+    with the detected face's appearance; :class:`~talkface_lite.data.face_detect.LandmarkTracker`).
 
     Returns:
-        ``(T, 68, 2)`` float32 with NaN rows where no face was found, and the number of detector runs.
+        :class:`Tracking`: ``(T, 68, 2)`` float32 landmarks with NaN rows where no face was confirmed,
+        the number of detector runs and of frames with more than one face.
+
+    Explained in notebooks/03_triplane_nerf.ipynb.
     """
     from tqdm.auto import tqdm
 
     t = len(frames)
     jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t), overlap) for s in range(0, t, block)]
     out = np.full((t, 68, 2), np.nan, np.float32)
-    calls = 0
+    calls = multi = 0
     bar = tqdm(total=t, desc="landmarks", unit="frame", disable=not progress, leave=False)
     if workers > 1 and len(jobs) > 1 and jobs[0][0] is not None:
         import multiprocessing as mp
@@ -157,20 +185,20 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
         with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
                                  initargs=(detect_max, redetect_every)) as pool:
-            for start, lm, n in pool.map(_track_block, jobs):
+            for start, lm, n, m in pool.map(_track_block, jobs):
                 out[start:start + len(lm)] = lm
-                calls += n
+                calls, multi = calls + n, multi + m
                 bar.update(len(lm))
     else:
         from .face_detect import LandmarkTracker
 
         tracker = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
         for _, _, start, stop, _ in jobs:
-            out[start:stop], n = _run_block(tracker, frames, start, stop, overlap)
-            calls += n
+            out[start:stop], n, m = _run_block(tracker, frames, start, stop, overlap)
+            calls, multi = calls + n, multi + m
             bar.update(stop - start)
     bar.close()
-    return out, calls
+    return Tracking(out, calls, multi)
 
 
 def interpolate_missing(lm: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
@@ -223,6 +251,17 @@ def find_blinks(au45: np.ndarray, threshold: float = 2.5, min_gap: int = 3) -> L
 
 
 # ----------------------------------------------------------------------------- the pipeline
+def _check_audio_coverage(speech: np.ndarray, n_frames: int, speech_source, video) -> None:
+    """Refuse when more than half of ``n_frames`` would have no speech under them (:data:`MIN_AUDIO_COVERAGE`)."""
+    silent = n_frames - min(n_frames, int(np.ceil(len(speech) / _audio.SAMPLES_PER_FRAME - 1e-9)))
+    if 1.0 - silent / max(n_frames, 1) < MIN_AUDIO_COVERAGE:
+        raise ValueError(
+            f"the audio of {Path(speech_source).name} lasts {len(speech) / _audio.SAMPLE_RATE:.2f} s but {Path(video).name} "
+            f"{n_frames / _video.TARGET_FPS:.2f} s: {silent} of {n_frames} frames would have no speech. Pass the "
+            "speech recorded with this video (--audio), or trim the video to the speech "
+            f"(ffmpeg -i {Path(video).name} -t {len(speech) / _audio.SAMPLE_RATE:.2f} -c copy trimmed.mp4)")
+
+
 def check_arguments(max_size: int, focal: Optional[float], workers: int, redetect_every: int,
                     min_detection_rate: float, val_fraction: float, pose_sigma: float) -> None:
     """Raise ``ValueError`` naming the first :func:`prepare_video` setting out of its range (before any work)."""
@@ -285,38 +324,67 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
 
     out = Path(out_dir).resolve()
     check_arguments(max_size, focal, workers, redetect_every, min_detection_rate, val_fraction, pose_sigma)
+    leftover_notes = clean_leftovers(out.parent, out.name)
     _ds.check_output_folder(out, overwrite)
     info = _video.probe(video)
     if not info.has_audio and audio_path is None:
         raise _audio.NoAudioStreamError(
             f"{video} has no audio stream: a talking head is driven by the speech in the clip. Mux it in "
-            "(ffmpeg -i video.mp4 -i speech.wav -map 0:v -map 1:a -c:v copy out.mp4) or pass --audio speech.wav.")
+            f"({MUX_HINT}) or pass --audio speech.wav.")
     for kind in features:
         if kind not in _audio.KINDS:
             raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    table = None
+    if openface_csv is not None:
+        from .openface import load_openface_csv
+
+        table = load_openface_csv(openface_csv)
+    n = max(1, info.expected_frames)
+    imported_raw = {}
     for kind, npy in (import_features or {}).items():
+        _ds.check_feature_kind(kind, features)
         if not Path(npy).is_file():
             raise FileNotFoundError(f"features to import ({kind}) {npy} do not exist")
-        _audio.load_feature_array(npy)  # layout and NaN/inf now; the frame count once the video is decoded
-    w, h = _video.output_size(info.width, info.height, max_size)
-    n = max(1, info.expected_frames)
+        imported_raw[kind] = _audio.load_feature_array(npy)  # layout and NaN/inf now, the exact count after decoding
+        covers = len(imported_raw[kind])
+        if abs(covers - n) > max(3, 0.02 * n):
+            raise ValueError(f"{npy} ({kind}) covers {covers} video frames but {video} is about {n} frames long "
+                             f"({info.duration:.2f} s at 25 fps): were the features extracted from this clip's audio?")
+    w, h = _video.output_size(*info.display_size, max_size)
     # decoded frames go to a memmap beside the output (n*w*h*3 bytes) until the dataset (~2.5 bytes/px) is written
     require_room(f"{Path(video).name} ({n} frames at {w}x{h})", memory_bytes=n * 68 * 2 * 4 * 4,
                  disk_bytes=int(n * w * h * 5.5), out_dir=out, fix="trim the clip or lower --max-size")
     report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
-    speech = _audio.load_audio(audio_path if audio_path is not None else video)
+    report.notes += leftover_notes
+    speech_source = audio_path if audio_path is not None else video
+    speech = _audio.load_audio(speech_source)
+    _audio.require_speech(speech, str(speech_source), "A talking head is driven by the speech in the clip: "
+                          f"pass the recording's speech with --audio speech.wav, or mux it in ({MUX_HINT}).")
     report.audio_seconds = round(len(speech) / _audio.SAMPLE_RATE, 3)
+    _check_audio_coverage(speech, n, speech_source, video)  # from the header; again exactly after decoding
     lap("audio")
     out.parent.mkdir(parents=True, exist_ok=True)
-    decoded = _video.decode(video, max_size=max_size, workdir=out.parent, progress=progress, info=info)
+    decoded = _video.decode(video, max_size=max_size, workdir=out.parent, progress=progress, info=info,
+                            prefix=decode_prefix())
     try:
         lap("decode")
         report.n_frames, report.output_size = decoded.n_frames, decoded.size
-        report.notes += decoded.notes()
+        report.notes += decoded.notes(audio_seconds=report.audio_seconds if audio_path is None else None)
         if decoded.n_frames < 25:
             raise _video.VideoError(f"{video} decodes to only {decoded.n_frames} frames (< 1 s at 25 fps): too short")
-        lm2d, report.detector_calls = track_landmarks(decoded.frames, workers=workers, redetect_every=redetect_every,
-                                                      progress=progress)
+        _check_audio_coverage(speech, decoded.n_frames, speech_source, video)
+        speech, fit = _audio.fit_to_frames(speech, decoded.n_frames)
+        report.frames_without_audio = fit.frames_without_audio
+        report.audio_padded_seconds, report.audio_trimmed_seconds = fit.padded_seconds, fit.trimmed_seconds
+        report.notes += fit.notes(f"the audio of {Path(speech_source).name}")
+        imported = {kind: _audio.load_feature_array(arr, n_frames=decoded.n_frames) for kind, arr in imported_raw.items()}
+        tracking = track_landmarks(decoded.frames, workers=workers, redetect_every=redetect_every, progress=progress)
+        lm2d, report.detector_calls = tracking.landmarks, tracking.detector_calls
+        report.multi_face_frames = tracking.multi_face_frames
+        if tracking.multi_face_frames:
+            report.notes.append(f"a second face was seen in {tracking.multi_face_frames} detector frames: the face "
+                                "nearest the one followed so far was kept (the largest at the start). If that is "
+                                "not the speaker, crop the clip to the speaker")
         lap("landmarks")
         report.detected_frames = int(np.isfinite(lm2d).all(axis=(1, 2)).sum())
         if report.detection_rate < min_detection_rate:
@@ -327,7 +395,11 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
                 "or check that the face is at least ~60 px wide after downscaling (--max-size).")
         lm2d, report.interpolated_runs = interpolate_missing(lm2d)
         if report.interpolated_runs:
-            report.notes.append(f"no face in {report.interpolated_frames} frames: landmarks interpolated from neighbours")
+            spans = ", ".join(f"{a / _video.TARGET_FPS:.2f}-{b / _video.TARGET_FPS:.2f} s"
+                              for a, b in report.interpolated_runs[:4])
+            more = f" and {len(report.interpolated_runs) - 4} more" if len(report.interpolated_runs) > 4 else ""
+            report.notes.append(f"no face in {report.interpolated_frames} frames ({spans}{more}): landmarks "
+                                "interpolated from neighbours")
         h, w = decoded.frames.shape[1:3]
         K = _pose.default_intrinsics(h, w, focal)
         rot, trans, rms, face = _pose.estimate_poses(lm2d, K, sigma=pose_sigma)
@@ -335,18 +407,15 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         lm3d = _pose.backproject_landmarks(lm2d, rot, trans, K, face)
         near, far = _pose.near_far(trans)
         lap("pose")
-        if openface_csv is not None:
-            from .openface import read_au45
+        au45 = _lmk.au45_from_ear(_lmk.eye_aspect_ratio(lm2d))
+        if table is not None:
+            from .openface import align_au45
 
-            au45, notes = read_au45(openface_csv, decoded.n_frames)
+            au45, notes, report.au45_estimated_frames = align_au45(table, decoded.n_frames, fallback=au45)
             report.notes += notes
             report.au45_source = f"OpenFace CSV {Path(openface_csv).name}"
-        else:
-            au45 = _lmk.au45_from_ear(_lmk.eye_aspect_ratio(lm2d))
         report.blinks = find_blinks(au45)
         lap("au45")
-        imported = {kind: _audio.load_feature_array(npy, n_frames=decoded.n_frames)
-                    for kind, npy in (import_features or {}).items()}
         report.output = str(out)
         rec = _ds.SpeakerRecording(
             frames=decoded.frames, audio=speech, intrinsics=K, poses=_pose.head_to_c2w(rot, trans), landmarks=lm3d,
@@ -362,4 +431,4 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     return report
 
 
-__all__ = ["PrepareReport", "find_blinks", "interpolate_missing", "prepare_video", "track_landmarks"]
+__all__ = ["PrepareReport", "Tracking", "find_blinks", "interpolate_missing", "prepare_video", "track_landmarks"]

@@ -6,9 +6,10 @@ Everything goes through the ffmpeg binary shipped with ``imageio-ffmpeg``
 * :func:`probe` reads the container header (``ffmpeg -i``) and refuses what is
   not a usable video: a missing file, a file ffmpeg cannot open (not a video,
   or truncated so badly its index is gone), a file without a video stream.
-* :func:`decode` streams RGB frames resampled to 25 fps by ffmpeg's ``fps``
-  filter (frames are dropped or repeated at the nearest time stamp) and
-  downscaled so the longer side is at most ``max_size`` (aspect kept; the
+* :func:`decode` streams RGB frames as a player shows them (a phone's display
+  rotation and flip applied, non-square pixels stretched to the display
+  aspect), resampled to 25 fps by ffmpeg's ``fps`` filter (frames are dropped
+  or repeated at the nearest time stamp) and downscaled so the longer side is at most ``max_size`` (aspect kept; the
   decision for very large inputs is *downscale with a message*, not refuse).
   Frames go into a ``np.memmap`` so a 3-minute 512x512 clip (3.5 GB) does not
   have to fit in RAM. Decoding errors ffmpeg conceals (corrupt packets) are
@@ -38,13 +39,23 @@ _CORRUPT = re.compile(r"error while decoding|corrupt|invalid nal|concealing|miss
                       r"invalid data found|partial file|decode_slice|error splitting", re.I)
 
 
+#: the filter that makes pixels square the way a player does: the shorter axis is stretched by the sample
+#: aspect ratio ffmpeg settled on (stream or codec SAR), so nothing is thrown away
+SQUARE_PIXELS = "scale='if(gt(sar,1),trunc(iw*sar/2)*2,iw)':'if(lt(sar,1),trunc(ih/sar/2)*2,ih)',setsar=1"
+
+
 class VideoError(ValueError):
     """A video that cannot be used (the message says why and what to do)."""
 
 
 @dataclasses.dataclass
 class VideoInfo:
-    """What the container header says about a file."""
+    """What the container header says about a file, and how a player displays its frames.
+
+    ``width``/``height`` are the stored (coded) size; ``display_width``/``display_height``
+    the size after the container's display rotation and sample aspect ratio, which is
+    what :func:`decode` produces (before downscaling).
+    """
 
     path: Path
     width: int
@@ -53,11 +64,51 @@ class VideoInfo:
     duration: float
     has_audio: bool
     codec: str
+    rotation: float = 0.0  # display-matrix rotation in degrees, as ffmpeg prints it (0: none)
+    sar: str = "1:1"  # sample (pixel) aspect ratio of the stream
+    display_width: int = 0
+    display_height: int = 0
+
+    def __post_init__(self):
+        self.display_width = self.display_width or self.width
+        self.display_height = self.display_height or self.height
 
     @property
     def expected_frames(self) -> int:
         """Frames at 25 fps over the header's duration."""
         return int(round(self.duration * TARGET_FPS))
+
+    @property
+    def display_size(self) -> Tuple[int, int]:
+        """``(width, height)`` of the frames as displayed (rotation and pixel aspect applied)."""
+        return self.display_width, self.display_height
+
+    def geometry_notes(self) -> List[str]:
+        """What changes between the stored and the displayed frame (for reports)."""
+        out = []
+        if self.rotation % 360:
+            turned = (self.display_width, self.display_height) != (self.width, self.height)
+            if self.rotation % 90:
+                out.append(f"the container asks for a display rotation of {self.rotation:g} degrees, which ffmpeg "
+                           "cannot apply (only multiples of 90): frames used as stored. Re-export the clip upright")
+            else:
+                out.append(f"display rotation {self.rotation:g} degrees (a phone's orientation flag) applied: frames "
+                           f"stored {self.width}x{self.height} are used upright"
+                           + (f" as {self.display_width}x{self.display_height}" if turned else ""))
+        if self.sar not in ("1:1", "0:1"):
+            out.append(f"non-square pixels (sample aspect ratio {self.sar}): frames stretched to the display aspect "
+                       f"{self.display_width}x{self.display_height}")
+        return out
+
+
+def _display_geometry(path: Path) -> Optional[Tuple[int, int]]:
+    """Size of the first frame as ffmpeg's decoder + autorotation + :data:`SQUARE_PIXELS` produce it."""
+    proc = subprocess.run([_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
+                           "-vf", SQUARE_PIXELS, "-f", "image2pipe", "-c:v", "ppm", "-"], capture_output=True)
+    head = proc.stdout[:32].split()
+    if len(head) >= 3 and head[0] == b"P6":
+        return int(head[1]), int(head[2])
+    return None
 
 
 def _ffmpeg() -> str:
@@ -92,9 +143,16 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
     rate = re.search(r"Stream #\d+:\d+.*?: Video:.*?([\d.]+) (?:fps|tbr)", log)
     dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", log)
     duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else 0.0
-    return VideoInfo(path=path, codec=video.group(1), width=int(video.group(2)), height=int(video.group(3)),
+    rotation = re.search(r"rotation of (-?[\d.]+) degrees", log)
+    sar = re.search(r"Stream #\d+:\d+.*?: Video:.*?\[SAR (\d+:\d+) DAR", log)
+    display = _display_geometry(path)
+    width, height = int(video.group(2)), int(video.group(3))
+    return VideoInfo(path=path, codec=video.group(1), width=width, height=height,
                      fps=float(rate.group(1)) if rate else 0.0, duration=duration,
-                     has_audio=re.search(r"Stream #\d+:\d+.*?: Audio:", log) is not None)
+                     has_audio=re.search(r"Stream #\d+:\d+.*?: Audio:", log) is not None,
+                     rotation=float(rotation.group(1)) if rotation else 0.0,
+                     sar=sar.group(1) if sar else "1:1",
+                     display_width=display[0] if display else width, display_height=display[1] if display else height)
 
 
 def output_size(width: int, height: int, max_size: int = MAX_SIZE) -> Tuple[int, int]:
@@ -122,20 +180,28 @@ class DecodedVideo:
     def n_frames(self) -> int:
         return int(len(self.frames))
 
-    def notes(self) -> List[str]:
-        """Human-readable lines about resampling, downscaling and damage."""
-        out = []
+    def notes(self, audio_seconds: Optional[float] = None) -> List[str]:
+        """Human-readable lines about display geometry, resampling, downscaling and damage.
+
+        ``audio_seconds``: the length of the same file's audio track, if known. A header duration that only
+        the audio reaches is the audio's, not a sign that the video was cut short.
+        """
+        out = self.info.geometry_notes()
         if abs(self.info.fps - TARGET_FPS) > 0.01:
             out.append(f"frame rate {self.info.fps:g} fps resampled to {TARGET_FPS:g} fps "
                        f"(ffmpeg fps filter: frames dropped/repeated at the nearest time stamp)")
-        if self.size != (self.info.width, self.info.height):
-            out.append(f"resolution {self.info.width}x{self.info.height} downscaled to {self.size[0]}x{self.size[1]} "
+        if self.size != self.info.display_size:
+            out.append(f"resolution {self.info.display_width}x{self.info.display_height} downscaled to {self.size[0]}x{self.size[1]} "
                        f"(longer side capped at max_size; pass a larger --max-size to keep more detail)")
         if self.corrupt_messages:
             out.append(f"{len(self.corrupt_messages)} decoding errors concealed by ffmpeg (corrupt packets), "
                        f"first: {self.corrupt_messages[0]}")
         if self.truncated_frames > 1:
-            out.append(f"the file ended {self.truncated_frames} frames before its header's duration (truncated?)")
+            if audio_seconds is not None and audio_seconds >= self.info.duration - 2 / TARGET_FPS:
+                out.append(f"the video track ({self.n_frames / TARGET_FPS:.2f} s) is shorter than the file's audio "
+                           f"track ({audio_seconds:.2f} s)")
+            else:
+                out.append(f"the file ended {self.truncated_frames} frames before its header's duration (truncated?)")
         return out
 
     def close(self) -> None:
@@ -148,7 +214,7 @@ class DecodedVideo:
 
 def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float = TARGET_FPS,
            workdir: Optional[Union[str, os.PathLike]] = None, progress: bool = True,
-           info: Optional[VideoInfo] = None) -> DecodedVideo:
+           info: Optional[VideoInfo] = None, prefix: str = ".talkface-decode-") -> DecodedVideo:
     """Decode a video to RGB frames at ``fps``, downscaled to at most ``max_size``.
 
     Args:
@@ -158,6 +224,8 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
         workdir: where the temporary frame store goes (default: the system temp folder).
         progress: tqdm bar over frames.
         info: a :func:`probe` result to reuse.
+        prefix: name prefix of the temporary frame-store folder (``prepare`` puts its pid in it, so the next
+            run can remove the store of a killed one: :mod:`talkface_lite.data.leftovers`).
 
     Returns:
         :class:`DecodedVideo` whose ``frames`` is ``(T, H, W, 3)`` uint8.
@@ -170,13 +238,13 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
     from tqdm.auto import tqdm
 
     info = probe(path) if info is None else info
-    w, h = output_size(info.width, info.height, max_size)
-    tmp = tempfile.TemporaryDirectory(prefix=".talkface-decode-", dir=workdir)
+    w, h = output_size(*info.display_size, max_size)
+    tmp = tempfile.TemporaryDirectory(prefix=prefix, dir=workdir)
     store = Path(tmp.name) / "frames.u8"
     log_path = Path(tmp.name) / "ffmpeg.log"
     frame_bytes = h * w * 3
     cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-err_detect", "ignore_err", "-i", str(path), "-map", "0:v:0",
-           "-vf", f"fps={fps:g},scale={w}:{h}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+           "-vf", f"fps={fps:g},{SQUARE_PIXELS},scale={w}:{h}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     n = 0
     with open(log_path, "wb") as log, open(store, "wb") as sink:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, bufsize=frame_bytes * 4)
