@@ -1,20 +1,27 @@
 """``talkface-lite prepare``: a real talking-head video -> the dataset format.
 
-Steps, each reported in :class:`PrepareReport`:
+Steps, each reported in :class:`PrepareReport` (its ``notes`` list every adjustment made: display
+rotation, pixel aspect, frame-rate resampling, downscaling, audio padded or trimmed, frames without
+speech, frames without a face, AU45 frames the OpenFace CSV did not cover, leftovers removed):
 
-1. probe the file and refuse early what cannot work: missing, not a video,
-   corrupt/truncated index, no audio stream (unless a separate ``audio`` file
-   is given), an output folder that already holds a dataset (without
-   ``overwrite``);
-2. audio to 16 kHz mono (:func:`talkface_lite.audio.load_audio`);
-3. frames resampled to 25 fps and downscaled to ``max_size``
-   (:func:`talkface_lite.data.video.decode`);
-4. 68 landmarks per frame with dlib, detection + tracking, in blocks spread
-   over ``workers`` processes; frames without a face get landmarks linearly
-   interpolated from their neighbours; fewer than ``min_detection_rate``
-   detected frames is an error ("no face in most frames");
+1. check everything the arguments and input files can tell before any decoding, and refuse what cannot
+   work: settings out of range, a missing file or one that is not a video, no audio stream or silent
+   audio (unless a separate ``audio`` file with speech is given), audio that would leave most frames
+   without speech, an OpenFace CSV without AU45, imported features with a bad name, layout or length,
+   an output folder that already holds a dataset (without ``overwrite``). Temporary folders of a
+   killed earlier run are removed first (:mod:`talkface_lite.data.leftovers`);
+2. audio to 16 kHz mono (:func:`talkface_lite.audio.load_audio`), later padded with silence or trimmed
+   to exactly the frames' length (:func:`talkface_lite.audio.fit_to_frames`);
+3. frames as a player shows them (display rotation, square pixels), resampled to 25 fps and downscaled
+   to ``max_size`` (:func:`talkface_lite.data.video.decode`);
+4. 68 landmarks per frame with dlib, detection + tracking, in blocks spread over ``workers`` processes;
+   a frame has a face only where it is confirmed, one identity is followed
+   (:class:`~talkface_lite.data.face_detect.LandmarkTracker`); frames without a face get landmarks
+   linearly interpolated from their neighbours; fewer than ``min_detection_rate`` detected frames is
+   an error ("no face in most frames");
 5. AU45 from the eye aspect ratio calibrated on the speaker
-   (:func:`talkface_lite.landmarks.au45_from_ear`), or from an OpenFace CSV;
+   (:func:`talkface_lite.landmarks.au45_from_ear`), or from an OpenFace CSV, whose uncovered frames
+   get the eye-aspect-ratio estimate;
 6. head pose by PnP against the generic template, smoothed over time, folded
    into camera-to-world poses; head-frame 3D landmarks by back-projection
    (:mod:`talkface_lite.data.pose`);
@@ -170,7 +177,7 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
         :class:`Tracking`: ``(T, 68, 2)`` float32 landmarks with NaN rows where no face was confirmed,
         the number of detector runs and of frames with more than one face.
 
-    Explained in notebooks/03_triplane_nerf.ipynb.
+    Explained in README.md ("Preparing your own video").
     """
     from tqdm.auto import tqdm
 
