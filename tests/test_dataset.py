@@ -168,3 +168,19 @@ def test_add_pre_extracted_features(written, tmp_path):
     with pytest.raises(ValueError, match="short lowercase name"):
         ds.add_features(d, "Deep Speech!", aud_ds)
     assert not list(d.glob(".*"))
+
+
+def test_write_dataset_removes_the_temp_folder_of_a_killed_writer(tmp_path):
+    import subprocess
+    import sys
+
+    from talkface_lite.data.leftovers import LeftoverWarning
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # its pid no longer runs: what `kill -9` during `synth` leaves looks like this
+    stale = tmp_path / f".spk.tmp-{proc.pid}"
+    (stale / "frames").mkdir(parents=True)
+    (stale / "frames" / "000000.png").write_bytes(b"\0" * 1000)
+    with pytest.warns(LeftoverWarning, match=rf"removed \.spk\.tmp-{proc.pid} \(0\.00 GB\) left by a run that was killed"):
+        ds.write_dataset(toy_recording(T=6), tmp_path / "spk", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["spk"]

@@ -136,3 +136,30 @@ def test_corrupt_packets_are_concealed_and_counted(tmp_path):
         assert any("decoding errors concealed" in n for n in dec.notes())
     finally:
         dec.close()
+
+
+@pytest.mark.parametrize("angle, turned", [(90, True), (180, False), (-90, True), (45, False)])
+def test_display_rotation_is_applied_when_ffmpeg_can(tmp_path, angle, turned):
+    """A white top-left square on a 48x32 frame: after the flag is applied it must be where a player shows it."""
+    up = np.zeros((32, 48, 3), np.uint8)
+    up[:8, :8] = 255
+    raw = tmp_path / "f.rgb"
+    raw.write_bytes(up.tobytes() * 25)
+    ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "48x32", "-r", "25", "-i", str(raw), "-c:v", "libx264",
+           "-qp", "0", "-pix_fmt", "yuv444p", str(tmp_path / "plain.mp4"))
+    ffmpeg("-display_rotation", str(angle), "-i", str(tmp_path / "plain.mp4"), "-c", "copy", str(tmp_path / "r.mp4"))
+    info = video.probe(tmp_path / "r.mp4")
+    assert abs(info.rotation) == abs(angle) and info.display_size == ((32, 48) if turned else (48, 32))
+    dec = video.decode(tmp_path / "r.mp4", progress=False)
+    try:
+        frame = np.array(dec.frames[0])
+        notes = dec.notes()
+    finally:
+        dec.close()
+    # ffmpeg's display matrix turns the stored picture counter-clockwise by `angle` for display
+    expected = {90: np.rot90(up, 1), -90: np.rot90(up, -1), 180: np.rot90(up, 2), 45: up}[angle]
+    assert np.abs(frame.astype(int) - expected).mean() < 4
+    if angle == 45:
+        assert any("cannot apply (only multiples of 90): frames used as stored" in n for n in notes)
+    else:
+        assert any(f"display rotation {info.rotation:g} degrees" in n for n in notes)

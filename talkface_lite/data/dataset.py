@@ -41,6 +41,7 @@ import datetime as _dt
 import json
 import os
 import shutil
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Optional, Sequence, Union
@@ -50,6 +51,7 @@ import numpy as np
 from .. import audio as _audio
 from ..checks import count_non_finite
 from . import masks as _masks
+from .leftovers import LeftoverWarning, clean_leftovers
 
 FORMAT_VERSION = 1
 ARRAY_FILES = {"poses.npy": (4, 4), "landmarks.npy": (68, 3), "landmarks2d.npy": (68, 2), "au45.npy": ()}
@@ -229,6 +231,8 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
                              f"got {np.asarray(arr).shape}")
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    for note in clean_leftovers(out.parent, out.name):  # a killed synth/prepare's .tmp folder (prepare already said)
+        warnings.warn(note, LeftoverWarning, stacklevel=2)
     replace = check_output_folder(out, overwrite)
     if out.is_dir() and not replace:
         out.rmdir()  # an empty folder (check_output_folder refused anything else)

@@ -23,6 +23,10 @@ from typing import List, Optional, Union
 DECODE_PREFIX = ".talkface-decode-"
 
 
+class LeftoverWarning(UserWarning):
+    """Something a killed run left was removed or restored (the message says what)."""
+
+
 def decode_prefix() -> str:
     """Prefix of this process's frame-store folders: ``.talkface-decode-<pid>-``."""
     return f"{DECODE_PREFIX}{os.getpid()}-"
@@ -95,4 +99,4 @@ def clean_leftovers(folder: Union[str, os.PathLike], name: Optional[str] = None)
     return notes
 
 
-__all__ = ["DECODE_PREFIX", "clean_leftovers", "decode_prefix", "pid_alive"]
+__all__ = ["DECODE_PREFIX", "LeftoverWarning", "clean_leftovers", "decode_prefix", "pid_alive"]

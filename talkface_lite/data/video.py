@@ -101,10 +101,16 @@ class VideoInfo:
         return out
 
 
-def _display_geometry(path: Path) -> Optional[Tuple[int, int]]:
+def _rotate_args(rotation: float) -> List[str]:
+    """ffmpeg input options: rotate by the display matrix only for multiples of 90 degrees."""
+    return [] if rotation % 90 == 0 else ["-noautorotate"]
+
+
+def _display_geometry(path: Path, rotation: float) -> Optional[Tuple[int, int]]:
     """Size of the first frame as ffmpeg's decoder + autorotation + :data:`SQUARE_PIXELS` produce it."""
-    proc = subprocess.run([_ffmpeg(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-frames:v", "1",
-                           "-vf", SQUARE_PIXELS, "-f", "image2pipe", "-c:v", "ppm", "-"], capture_output=True)
+    proc = subprocess.run([_ffmpeg(), "-nostdin", "-v", "error", *_rotate_args(rotation), "-i", str(path),
+                           "-map", "0:v:0", "-frames:v", "1", "-vf", SQUARE_PIXELS, "-f", "image2pipe", "-c:v", "ppm",
+                           "-"], capture_output=True)
     head = proc.stdout[:32].split()
     if len(head) >= 3 and head[0] == b"P6":
         return int(head[1]), int(head[2])
@@ -144,13 +150,14 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
     dur = re.search(r"Duration: (\d+):(\d+):([\d.]+)", log)
     duration = int(dur.group(1)) * 3600 + int(dur.group(2)) * 60 + float(dur.group(3)) if dur else 0.0
     rotation = re.search(r"rotation of (-?[\d.]+) degrees", log)
+    rotation = float(rotation.group(1)) if rotation else 0.0
     sar = re.search(r"Stream #\d+:\d+.*?: Video:.*?\[SAR (\d+:\d+) DAR", log)
-    display = _display_geometry(path)
+    display = _display_geometry(path, rotation)
     width, height = int(video.group(2)), int(video.group(3))
     return VideoInfo(path=path, codec=video.group(1), width=width, height=height,
                      fps=float(rate.group(1)) if rate else 0.0, duration=duration,
                      has_audio=re.search(r"Stream #\d+:\d+.*?: Audio:", log) is not None,
-                     rotation=float(rotation.group(1)) if rotation else 0.0,
+                     rotation=rotation,
                      sar=sar.group(1) if sar else "1:1",
                      display_width=display[0] if display else width, display_height=display[1] if display else height)
 
@@ -243,7 +250,8 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
     store = Path(tmp.name) / "frames.u8"
     log_path = Path(tmp.name) / "ffmpeg.log"
     frame_bytes = h * w * 3
-    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-err_detect", "ignore_err", "-i", str(path), "-map", "0:v:0",
+    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-err_detect", "ignore_err", *_rotate_args(info.rotation),
+           "-i", str(path), "-map", "0:v:0",
            "-vf", f"fps={fps:g},{SQUARE_PIXELS},scale={w}:{h}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
     n = 0
     with open(log_path, "wb") as log, open(store, "wb") as sink:
