@@ -134,3 +134,25 @@ def test_dlib_finds_the_face_and_its_landmarks_agree_at_256():
     res = C.dlib_agreement(clip.frames[::3], clip.landmarks2d[::3])
     assert res["detection_rate"] >= 0.9
     assert res["mean_px"] < 6.0, res
+
+
+def test_gaze_episodes_lower_the_lids_with_the_eyes_open_and_change_nothing_else():
+    plain, looks = S.make_script(30.0, seed=0), S.make_script(30.0, seed=0, gaze=True)
+    assert plain.gaze == [] and len(looks.gaze) >= 2
+    for g in looks.gaze:  # episodes of 0.5-2 s, lid lowered 40-60 %, head pitched 3-7 degrees down
+        assert 0.5 <= g.duration <= 2.0 and 0.4 <= g.lid <= 0.6 and 3.0 <= np.degrees(g.pitch) <= 7.0
+    np.testing.assert_array_equal(plain.au45, looks.au45)  # the eyes stay open: true AU45 unchanged (0 there)
+    np.testing.assert_array_equal(plain.audio, looks.audio)
+    g = looks.gaze[0]
+    plateau = np.arange(int(np.ceil((g.start + 0.15) * 25)), int((g.start + g.duration - 0.15) * 25))
+    mid = int(plateau[looks.au45[plateau] == 0][0])  # a plateau frame without a blink (people blink looking down too)
+    assert looks.states[mid].close_left == pytest.approx(g.lid)
+    assert looks.motion[mid, 1] - plain.motion[mid, 1] == pytest.approx(g.pitch)  # pitched down by the episode's angle
+    outside = np.array([all(not (e.start - 0.2 <= t / 25 <= e.start + e.duration + 0.2) for e in looks.gaze)
+                        for t in range(len(plain.states))])
+    assert [s.close_left for s, o in zip(looks.states, outside) if o] == [s.close_left for s, o in zip(plain.states, outside) if o]
+    # in the rendered landmarks the lowered lid narrows the eye like a half blink, for 0.5-2 s
+    model, _, _ = S.build_speaker_model(64, 0)
+    ear_open = L.eye_aspect_ratio(model.landmarks(plain.states[mid])[None, :, :2]).mean()
+    ear_gaze = L.eye_aspect_ratio(model.landmarks(looks.states[mid])[None, :, :2]).mean()
+    assert ear_gaze < 0.75 * ear_open

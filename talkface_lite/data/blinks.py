@@ -21,7 +21,7 @@ Explained in notebooks/06_blink_prediction.ipynb.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 
@@ -64,6 +64,50 @@ def sample_blinks(seconds: float, rng: np.random.Generator, rate_per_min: float 
             break
         out.append(Blink(t, dur, peak))
         t += max(mean * float(rng.uniform(0.65, 1.35)), dur + 0.3)
+    return out
+
+
+@dataclass(frozen=True)
+class Gaze:
+    """One look down (or aside and down): onset (s), total duration (s), upper-lid lowering (0-1 of a closure),
+    head pitch (radians, positive = chin down)."""
+
+    start: float
+    duration: float
+    lid: float
+    pitch: float
+
+
+GAZE_RAMP = 0.15  # seconds to look down and to look back up
+
+
+def sample_gaze(seconds: float, rng: np.random.Generator, every: Tuple[float, float] = (5.0, 10.0)) -> List[Gaze]:
+    """Episodes of looking down for 0.5-2 s, one every 5-10 s: the upper lid follows the eye down (by 40-60 %
+    of a closure), the head pitches down 3-7 degrees, and the eye stays open (true AU45 = 0).
+
+    Why: on real footage this is what an eye-aspect-ratio blink detector most often mistakes for a long
+    blink; the synthetic speaker has it so the detector's failure is in our own test data.
+    """
+    out: List[Gaze] = []
+    t = float(rng.uniform(*every)) * 0.5
+    while True:
+        dur = float(rng.uniform(0.5, 2.0))
+        if t + dur > seconds - 0.2:
+            break
+        out.append(Gaze(t, dur, float(rng.uniform(0.4, 0.6)), float(np.deg2rad(rng.uniform(3.0, 7.0)))))
+        t += dur + float(rng.uniform(*every))
+    return out
+
+
+def gaze_trace(episodes: List[Gaze], times: np.ndarray) -> np.ndarray:
+    """``(T, 2)`` lid lowering (0-1) and head pitch (radians) of the gaze episodes at ``times`` (smooth ramps)."""
+    out = np.zeros((len(times), 2))
+    for g in episodes:
+        ramp = min(GAZE_RAMP, g.duration / 3)
+        u = np.clip(np.minimum(times - g.start, g.start + g.duration - times) / ramp, 0.0, 1.0)  # 0 -> 1 -> 0
+        level = 0.5 - 0.5 * np.cos(np.pi * u)
+        out[:, 0] = np.maximum(out[:, 0], g.lid * level)
+        out[:, 1] += g.pitch * level
     return out
 
 

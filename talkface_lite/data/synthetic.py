@@ -54,7 +54,7 @@ from .head_model import FaceLayout, FaceState, HeadModel, step_for_size
 GENERATOR_VERSION = 1
 FPS = 25.0
 SAMPLE_RATE = speech_synth.SAMPLE_RATE
-_STREAMS = {"identity": 1, "speech": 2, "voice": 3, "blinks": 4, "motion": 5, "texture": 6}
+_STREAMS = {"identity": 1, "speech": 2, "voice": 3, "blinks": 4, "motion": 5, "texture": 6, "gaze": 7}
 MIN_SIZE, MAX_SIZE = 32, 2048
 MAX_SECONDS = 3600.0  # one hour of footage; longer clips are not what a talking-head dataset is
 MAX_MOTION = 5.0  # head-motion scale that keeps every landmark in frame (seed 0 leaves the frame above ~12)
@@ -119,10 +119,16 @@ class SpeakerScript:
     blinks: list
     motion: np.ndarray
     poses: np.ndarray
+    gaze: list = dataclasses.field(default_factory=list)  # looking-down episodes (eyes open, true AU45 0)
 
 
-def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0) -> SpeakerScript:
-    """Audio, visemes, blinks and head motion of a clip (fast; no rendering)."""
+def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0, gaze: bool = False) -> SpeakerScript:
+    """Audio, visemes, blinks and head motion of a clip (fast; no rendering).
+
+    ``gaze=True`` adds looking-down episodes (:func:`talkface_lite.data.blinks.sample_gaze`): lids lowered
+    and head pitched down with the eyes open (true AU45 stays 0). Off by default, so clips made before it
+    existed are unchanged; it draws from its own random stream.
+    """
     if not np.isfinite(seconds) or seconds < 1.0:
         raise ValueError(f"seconds must be >= 1 (a clip needs at least one phrase), got {seconds}")
     n_frames = int(round(seconds * fps))
@@ -133,10 +139,14 @@ def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0
     blink_events = _blinks.sample_blinks(seconds, _rng(seed, "blinks"))
     au45 = _blinks.au45_trace(blink_events, times)
     mot = head_motion(n_frames, fps, _rng(seed, "motion"), segs, motion)
+    looks = _blinks.sample_gaze(seconds, _rng(seed, "gaze")) if gaze else []
+    lids = _blinks.gaze_trace(looks, times)  # (T, 2): lid lowering, head pitch
+    mot[:, 1] += lids[:, 1]
+    close = np.maximum(au45 / 5.0, lids[:, 0])
     states = [FaceState(jaw=float(v[0]), spread=float(v[1]), round=float(v[2]),
-                        close_right=float(a / 5.0), close_left=float(a / 5.0)) for v, a in zip(vis, au45)]
+                        close_right=float(c), close_left=float(c)) for v, c in zip(vis, close)]
     poses = np.stack([hr.camera_pose(*m[:3], translation=m[3:]) for m in mot]).astype(np.float32)
-    return SpeakerScript(seconds, audio, segs, states, au45.astype(np.float32), blink_events, mot, poses)
+    return SpeakerScript(seconds, audio, segs, states, au45.astype(np.float32), blink_events, mot, poses, looks)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -223,7 +233,7 @@ def _render_chunk(indices):
 
 
 def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps: float = FPS, motion: float = 1.0,
-                     progress: bool = True, workers: int = 1):
+                     progress: bool = True, workers: int = 1, gaze: bool = False):
     """Generate a synthetic talking-head clip.
 
     Args:
@@ -235,6 +245,8 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
         progress: show a tqdm progress bar while rendering.
         workers: render in this many forked processes (Linux/macOS; frames are
             independent, so the output is identical to ``workers=1``).
+        gaze: add looking-down episodes (eyes open, lids lowered, head pitched down; true AU45 0), listed
+            in ``extra["gaze"]`` as [start s, duration s, lid, pitch degrees] (see :func:`make_script`).
 
     Returns:
         A :class:`~talkface_lite.data.dataset.SpeakerRecording` with frames (T, size, size, 3)
@@ -245,7 +257,7 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
 
     check_args(seconds, size, seed, motion)
     check_resources(seconds, size, workers=workers)
-    script = make_script(float(seconds), int(seed), fps, motion)
+    script = make_script(float(seconds), int(seed), fps, motion, gaze=gaze)
     model, look, k = build_speaker_model(int(size), int(seed))
     n = len(script.states)
     frames = np.empty((n, size, size, 3), dtype=np.uint8)
@@ -276,6 +288,8 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
         "layout": dataclasses.asdict(model.layout),
         "phones": [[s.phone, round(s.start, 5), round(s.duration, 5), int(s.stress)] for s in script.segments],
         "blinks": [[round(b.start, 4), round(b.duration, 4), round(b.peak, 3)] for b in script.blinks],
+        **({"gaze": [[round(g.start, 4), round(g.duration, 4), round(g.lid, 3), round(float(np.degrees(g.pitch)), 2)]
+                     for g in script.gaze]} if gaze else {}),
         "visemes": [[round(s.jaw, 4), round(s.spread, 4), round(s.round, 4)] for s in script.states],
         "head_frame": "x: subject's left, y: up, z: out of the face; decimetres (talkface_lite.landmarks)",
     }
