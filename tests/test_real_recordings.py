@@ -22,6 +22,7 @@ from talkface_lite import audio
 from talkface_lite.cli import main as cli
 from talkface_lite.data import dataset as ds
 from talkface_lite.data import leftovers, prepare, video
+from talkface_lite.eye_state import detect_blinks
 
 SIZE = 160
 
@@ -214,7 +215,7 @@ def test_openface_csv_ending_early_is_filled_by_our_estimate(speaker, tmp_path):
     au = ds.load_dataset(tmp_path / "spk").au45.numpy()
     assert np.allclose(au[:80], np.clip(speaker.au45[:80], 0, 5), atol=1e-3)  # CSV frames kept as they are
     assert not np.allclose(au[80:], au[79])  # not the last value repeated ...
-    true_late = [b for b in prepare.find_blinks(speaker.au45) if b[0] >= 80]
+    true_late = [tuple(b[:2]) for b in detect_blinks(speaker.au45) if b[0] >= 80]
     assert len(true_late) == 1  # ... the blink at 3.42 s (frames 85-93) is still there
     assert any(a <= true_late[0][1] and b >= true_late[0][0] for a, b in report.blinks if a >= 80)
 

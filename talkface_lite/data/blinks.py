@@ -11,10 +11,11 @@ Generation (:func:`sample_blinks`, :func:`au45_trace`):
   (~30 % of the blink) and a slower reopening, each a smooth (cosine) ramp;
   90 % of blinks close fully (AU45 4.5-5), the rest are partial (2.5-4).
 
-Measurement (:func:`measure_blinks`) is what a tool would do on a real
-AU45 trace (OpenFace's, or ours from the eye aspect ratio): an event is a run
-of frames above a threshold (0.5 on the 0-5 scale), its duration the time
-between the linearly interpolated threshold crossings.
+Gaze (:func:`sample_gaze`, :func:`gaze_trace`): episodes of looking down with
+the eyes open, the case a blink detector must not count.
+
+Measurement is the package's one blink detector,
+:func:`talkface_lite.eye_state.detect_blinks` / :class:`~talkface_lite.eye_state.BlinkStatistics`.
 
 Explained in notebooks/06_blink_prediction.ipynb.
 """
@@ -28,7 +29,6 @@ import numpy as np
 from ..landmarks import AU45_MAX
 
 CLOSE_FRACTION = 0.3
-THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -127,53 +127,3 @@ def au45_trace(blinks: List[Blink], times: np.ndarray) -> np.ndarray:
     for b in blinks:
         au = np.maximum(au, b.peak * blink_profile((times - b.start) / b.duration))
     return np.clip(au, 0.0, AU45_MAX)
-
-
-@dataclass(frozen=True)
-class BlinkStats:
-    """Blinks found in an AU45 trace."""
-
-    count: int
-    rate_per_min: float
-    durations_ms: np.ndarray
-    onsets_s: np.ndarray
-
-    def summary(self) -> str:
-        d = self.durations_ms
-        rng = f"{d.min():.0f}-{d.max():.0f} ms (mean {d.mean():.0f})" if len(d) else "n/a"
-        return f"{self.count} blinks, {self.rate_per_min:.1f}/min, durations {rng}"
-
-
-def measure_blinks(au45: np.ndarray, fps: float = 25.0, threshold: float = THRESHOLD) -> BlinkStats:
-    """Detect blinks in an AU45 trace.
-
-    Args:
-        au45: (T,) intensities on the 0-5 scale.
-        fps: frame rate.
-        threshold: an event is a run of frames with AU45 > threshold.
-
-    Returns:
-        :class:`BlinkStats`; durations between interpolated threshold crossings.
-    """
-    a = np.asarray(au45, dtype=np.float64)
-    if a.ndim != 1 or len(a) < 2:
-        raise ValueError(f"au45 must be a (T,) trace with T >= 2, got shape {a.shape}")
-    above = a > threshold
-    edges = np.diff(above.astype(int))
-    starts = list(np.nonzero(edges == 1)[0] + 1)
-    ends = list(np.nonzero(edges == -1)[0] + 1)
-    if above[0]:
-        starts.insert(0, 0)
-    if above[-1]:
-        ends.append(len(a))
-    durations, onsets = [], []
-    for s, e in zip(starts, ends):
-        t0 = s - 1 + (threshold - a[s - 1]) / (a[s] - a[s - 1]) if s > 0 else 0.0
-        t1 = e - 1 + (a[e - 1] - threshold) / (a[e - 1] - a[e]) if e < len(a) else len(a) - 1.0
-        durations.append((t1 - t0) / fps * 1000.0)
-        onsets.append(t0 / fps)
-    minutes = len(a) / fps / 60.0
-    return BlinkStats(len(durations), len(durations) / minutes, np.array(durations), np.array(onsets))
-
-
-__all__ = ["Blink", "BlinkStats", "sample_blinks", "blink_profile", "au45_trace", "measure_blinks"]

@@ -95,8 +95,8 @@ def _runs(mask: np.ndarray) -> List[Tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0,
-               fallback: Optional[np.ndarray] = None) -> Tuple[np.ndarray, List[str], int]:
+def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0, fallback: Optional[np.ndarray] = None,
+               fallback_name: str = "eye aspect ratio") -> Tuple[np.ndarray, List[str], int]:
     """AU45 at the video's frame times from a loaded CSV.
 
     Args:
@@ -105,6 +105,7 @@ def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0,
         fps: their frame rate.
         fallback: ``(n_frames,)`` AU45 to use where the CSV says nothing (default: the nearest CSV value,
             with a note that blinks there are lost).
+        fallback_name: where ``fallback`` came from, for the note.
 
     Returns:
         ``au45 (n_frames,)`` in [0, 5], notes on the alignment, and the number of frames without CSV AU45.
@@ -146,7 +147,7 @@ def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0,
             if fallback.shape != (n_frames,):
                 raise ValueError(f"fallback AU45 must be ({n_frames},), got {fallback.shape}")
             au[missing] = fallback[missing]
-            how = "filled with the package's own AU45 estimate (eye aspect ratio)"
+            how = f"filled with the package's own AU45 estimate ({fallback_name})"
         else:
             how = "filled with the nearest CSV value (a blink there is lost)"
         notes.append(f"OpenFace CSV has no AU45 for {int(missing.sum())} of {n_frames} frames ({spans}): {how}")

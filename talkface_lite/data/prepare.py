@@ -19,9 +19,9 @@ speech, frames without a face, AU45 frames the OpenFace CSV did not cover, lefto
    (:class:`~talkface_lite.data.face_detect.LandmarkTracker`); frames without a face get landmarks
    linearly interpolated from their neighbours; fewer than ``min_detection_rate`` detected frames is
    an error ("no face in most frames");
-5. AU45 from the eye aspect ratio calibrated on the speaker
-   (:func:`talkface_lite.landmarks.au45_from_ear`), or from an OpenFace CSV, whose uncovered frames
-   get the eye-aspect-ratio estimate;
+5. AU45 from MediaPipe's eyelids or dlib's eye aspect ratio, with the speaker's own open-eye baseline,
+   head pitch undone and closures longer than a blink removed (:func:`talkface_lite.eye_state.au45_from_video`),
+   or from an OpenFace CSV, whose uncovered frames get that estimate;
 6. head pose by PnP against the generic template, smoothed over time, folded
    into camera-to-world poses; head-frame 3D landmarks by back-projection
    (:mod:`talkface_lite.data.pose`);
@@ -43,13 +43,15 @@ from typing import List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .. import audio as _audio
-from .. import landmarks as _lmk
+from .. import eye_state as _eyes
 from ..checks import require_room
 from . import dataset as _ds
 from . import pose as _pose
 from . import video as _video
 from .leftovers import clean_leftovers, decode_prefix
 
+_AU45_LABELS = {"ear": "eye aspect ratio (dlib)", "mediapipe": "MediaPipe eyelids"}
+AU45_SOURCES = ("auto", "ear", "mediapipe", "openface")
 MIN_AUDIO_COVERAGE = 0.5  # refuse clips where more than half of the frames would have no speech under them
 MUX_HINT = "ffmpeg -i video.mp4 -i speech.wav -map 0:v -map 1:a -c:v copy out.mp4"
 BLOCK = 200  # frames per tracking job
@@ -71,7 +73,7 @@ class PrepareReport:
     detector_calls: int = 0
     multi_face_frames: int = 0
     blinks: List[Tuple[int, int]] = dataclasses.field(default_factory=list)
-    au45_source: str = "eye aspect ratio"
+    au45_source: str = ""
     pnp_rms_px: float = 0.0
     audio_seconds: float = 0.0  # as loaded, before fitting to the frames
     audio_padded_seconds: float = 0.0  # silence appended: the audio ended before the video
@@ -237,27 +239,20 @@ def interpolate_missing(lm: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int
     return flat.reshape(lm.shape), runs
 
 
-def find_blinks(au45: np.ndarray, threshold: float = 2.5, min_gap: int = 3) -> List[Tuple[int, int]]:
-    """Blink events ``[start, end)``: runs of ``au45 >= threshold`` (runs closer than ``min_gap`` frames merged)."""
-    above = np.asarray(au45) >= threshold
-    runs: List[Tuple[int, int]] = []
-    i = 0
-    while i < len(above):
-        if above[i]:
-            j = i
-            while j < len(above) and above[j]:
-                j += 1
-            if runs and i - runs[-1][1] < min_gap:
-                runs[-1] = (runs[-1][0], j)
-            else:
-                runs.append((i, j))
-            i = j
-        else:
-            i += 1
-    return runs
-
-
 # ----------------------------------------------------------------------------- the pipeline
+def _check_au45_source(source: str, openface_csv) -> None:
+    """Refuse an unknown AU45 source, ``openface`` without a CSV, or ``mediapipe`` when it is not installed."""
+    if source not in AU45_SOURCES:
+        raise ValueError(f"au45_source must be one of {', '.join(AU45_SOURCES)}, got {source!r}")
+    if source == "openface" and openface_csv is None:
+        raise ValueError("au45_source 'openface' needs the CSV: pass --openface-csv (OpenFace FeatureExtraction -aus)")
+    if source in ("ear", "mediapipe") and openface_csv is not None:
+        raise ValueError(f"--openface-csv was given with au45_source {source!r}: drop one of them")
+    if source == "mediapipe" and not _eyes.mediapipe_available():
+        raise ImportError("au45_source 'mediapipe' needs the blink extra: pip install 'talkface_lite[blink]' "
+                          "(mediapipe and the face_landmarker.task bundle), or use 'ear'")
+
+
 def _check_audio_coverage(speech: np.ndarray, n_frames: int, speech_source, video) -> None:
     """Refuse when more than half of ``n_frames`` would have no speech under them (:data:`MIN_AUDIO_COVERAGE`)."""
     silent = n_frames - min(n_frames, int(np.ceil(len(speech) / _audio.SAMPLES_PER_FRAME - 1e-9)))
@@ -290,7 +285,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
                   max_size: int = _video.MAX_SIZE, focal: Optional[float] = None, workers: int = 2,
                   redetect_every: int = 10, min_detection_rate: float = 0.5, val_fraction: float = 0.1,
                   pose_sigma: float = 3.0, import_features: Optional[dict] = None,
-                  progress: bool = True) -> PrepareReport:
+                  progress: bool = True, au45_source: str = "auto") -> PrepareReport:
     """Turn a talking-head video into a dataset folder (see the module docstring for the steps).
 
     Args:
@@ -310,6 +305,9 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         import_features: pre-extracted features to store as well, kind -> ``.npy`` path
             (e.g. ``{"deepspeech": "aud_ds.npy"}``), checked against the frame count before writing.
         progress: tqdm bars.
+        au45_source: where AU45 comes from: ``"auto"`` (an OpenFace CSV when given, else MediaPipe's eyelids
+            when the ``blink`` extra is installed, else dlib's eye aspect ratio), ``"ear"``, ``"mediapipe"``
+            or ``"openface"`` (needs ``openface_csv``); see :mod:`talkface_lite.eye_state`.
 
     Returns:
         The :class:`PrepareReport` (also stored in ``meta.json`` under ``extra.prepare``).
@@ -331,6 +329,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
 
     out = Path(out_dir).resolve()
     check_arguments(max_size, focal, workers, redetect_every, min_detection_rate, val_fraction, pose_sigma)
+    _check_au45_source(au45_source, openface_csv)
     leftover_notes = clean_leftovers(out.parent, out.name)
     _ds.check_output_folder(out, overwrite)
     info = _video.probe(video)
@@ -414,14 +413,19 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         lm3d = _pose.backproject_landmarks(lm2d, rot, trans, K, face)
         near, far = _pose.near_far(trans)
         lap("pose")
-        au45 = _lmk.au45_from_ear(_lmk.eye_aspect_ratio(lm2d))
+        pitch = np.arcsin(np.clip(rot[:, 1, 2], -1.0, 1.0))  # elevation of the face normal in the camera frame
+        au45, used = _eyes.au45_from_video(decoded.frames, lm2d, source="auto" if table is not None else au45_source,
+                                           pitch=pitch, progress=progress)
+        report.au45_source = _AU45_LABELS[used]
         if table is not None:
             from .openface import align_au45
 
-            au45, notes, report.au45_estimated_frames = align_au45(table, decoded.n_frames, fallback=au45)
+            au45, notes, report.au45_estimated_frames = align_au45(table, decoded.n_frames, fallback=au45,
+                                                                   fallback_name=_AU45_LABELS[used])
             report.notes += notes
-            report.au45_source = f"OpenFace CSV {Path(openface_csv).name}"
-        report.blinks = find_blinks(au45)
+            report.au45_source = f"OpenFace CSV {Path(openface_csv).name}" + (
+                f" ({report.au45_estimated_frames} frames from {_AU45_LABELS[used]})" if report.au45_estimated_frames else "")
+        report.blinks = [(int(a), int(b)) for a, b, _ in _eyes.detect_blinks(au45)]
         lap("au45")
         report.output = str(out)
         rec = _ds.SpeakerRecording(
@@ -438,4 +442,4 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     return report
 
 
-__all__ = ["PrepareReport", "Tracking", "find_blinks", "interpolate_missing", "prepare_video", "track_landmarks"]
+__all__ = ["AU45_SOURCES", "PrepareReport", "Tracking", "interpolate_missing", "prepare_video", "track_landmarks"]

@@ -14,8 +14,8 @@ eye and predicts the next frame's eye state. This module implements:
   :class:`BlinkModel`: per frame ``[AU45, EAR (2), eye landmarks (12x3),
   global feature of the audio segment]`` -> eye condition ``c_t`` -> GRU ->
   next frame's AU45 and eye landmarks (predicted as a change from frame t).
-* :func:`detect_blinks`, :class:`BlinkStatistics` and :class:`BlinkGenerator`:
-  at inference, blinks are *generated* from the speaker's own statistics: a
+* :class:`BlinkGenerator` (with :func:`~talkface_lite.eye_state.detect_blinks` and
+  :class:`~talkface_lite.eye_state.BlinkStatistics`, the package's one blink detector): at inference, blinks are *generated* from the speaker's own statistics: a
   renewal (semi-Markov) process whose inter-blink intervals and durations are
   log-normal fits to the speaker's, peak heights resampled from the speaker's,
   and whose waveform is the speaker's mean blink profile, instead of replaying
@@ -34,16 +34,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..eye_state import (BLINK_THRESHOLD, GENEFACE_PROFILE, PROFILE_MARGIN, PROFILE_POINTS, BlinkStatistics,
+                         _resample, detect_blinks)
+
 AU45_MAX = 5.0
-#: AU45 above this (0-5 scale) counts as "eyes closing" when detecting blinks.
-BLINK_THRESHOLD = 1.0
 #: Prior used when a clip has too few blinks to fit (adults at rest/speaking:
 #: ~15-20 blinks/min, i.e. intervals of ~3-4 s; blinks last ~0.1-0.4 s).
 PRIOR_INTERVAL_S = (np.log(3.5), 0.5)  # log-normal (mu, sigma) of seconds
 PRIOR_DURATION_S = (np.log(0.2), 0.3)
-PROFILE_POINTS = 16
-PROFILE_MARGIN = 2  # frames added on each side of a detected blink for its profile
-GENEFACE_PROFILE = (0.1, 0.5, 0.7, 1.0, 0.7, 0.5, 0.1)
 EYE_POINTS = tuple(range(36, 48))
 
 
@@ -51,90 +49,6 @@ def eye_condition(au45, scale: float = AU45_MAX) -> torch.Tensor:
     """AU45 ``(..., T)`` on the 0-5 scale -> eye state ``(..., T, 1)`` in [0, 1] (1 = closed)."""
     a = torch.as_tensor(np.asarray(au45, dtype=np.float32) if not torch.is_tensor(au45) else au45).float()
     return (a.clamp(0.0, scale) / scale).unsqueeze(-1)
-
-
-def detect_blinks(au45: np.ndarray, threshold: float = BLINK_THRESHOLD) -> np.ndarray:
-    """Blinks as runs of frames with ``AU45 > threshold``.
-
-    Args:
-        au45: ``(T,)`` AU45 on the 0-5 scale.
-        threshold: closing threshold.
-
-    Returns:
-        ``(n_blinks, 3)`` int array of ``[onset, offset, peak_frame]`` with
-        ``offset`` exclusive. A run touching the clip's end is kept (it is
-        still a blink onset) but its duration is a lower bound.
-    """
-    a = np.asarray(au45, dtype=np.float64)
-    if a.ndim != 1:
-        raise ValueError(f"au45 must be a (T,) sequence, got shape {a.shape}")
-    above = np.concatenate([[False], a > threshold, [False]])
-    edges = np.flatnonzero(np.diff(above.astype(np.int8)))
-    onsets, offsets = edges[0::2], edges[1::2]
-    peaks = [on + int(np.argmax(a[on:off])) for on, off in zip(onsets, offsets)]
-    return np.stack([onsets, offsets, np.asarray(peaks, dtype=np.int64)], axis=1).astype(np.int64) \
-        if len(onsets) else np.zeros((0, 3), np.int64)
-
-
-def _resample(y: np.ndarray, n: int) -> np.ndarray:
-    return np.interp(np.linspace(0, len(y) - 1, n), np.arange(len(y)), y)
-
-
-@dataclasses.dataclass
-class BlinkStatistics:
-    """A speaker's blink statistics, measured from an AU45 sequence.
-
-    Attributes:
-        fps: frame rate.
-        n_frames: length of the measured sequence.
-        durations_s: ``(n,)`` blink durations in seconds (frames above threshold / fps).
-        intervals_s: ``(n-1,)`` onset-to-onset intervals in seconds.
-        peaks: ``(n,)`` peak AU45 of each blink.
-        profile: ``(PROFILE_POINTS,)`` mean blink waveform (peak-normalised,
-            including ``PROFILE_MARGIN`` frames either side).
-        baseline: median AU45 outside blinks; ``noise``: its std.
-        onsets: ``(n,)`` onset frames.
-    """
-
-    fps: float
-    n_frames: int
-    onsets: np.ndarray
-    durations_s: np.ndarray
-    intervals_s: np.ndarray
-    peaks: np.ndarray
-    profile: np.ndarray
-    baseline: float
-    noise: float
-
-    @property
-    def rate_per_min(self) -> float:
-        """Blinks per minute over the whole sequence."""
-        return 60.0 * len(self.durations_s) / max(self.n_frames / self.fps, 1e-9)
-
-    @classmethod
-    def from_au45(cls, au45: np.ndarray, fps: float = 25.0, threshold: float = BLINK_THRESHOLD) -> "BlinkStatistics":
-        """Measure statistics from ``au45 (T,)``."""
-        a = np.asarray(au45, dtype=np.float64)
-        ev = detect_blinks(a, threshold)
-        durations = (ev[:, 1] - ev[:, 0]) / fps
-        intervals = np.diff(ev[:, 0]) / fps
-        peaks = a[ev[:, 2]] if len(ev) else np.zeros(0)
-        profiles = []
-        for on, off, pk in ev:
-            lo, hi = on - PROFILE_MARGIN, off + PROFILE_MARGIN
-            if lo < 0 or hi > len(a):
-                continue
-            profiles.append(_resample(a[lo:hi], PROFILE_POINTS) / max(a[pk], 1e-6))
-        if profiles:
-            profile = np.mean(profiles, axis=0)
-        else:  # no complete blink: the GeneFace++ profile as a prior
-            profile = _resample(np.asarray(GENEFACE_PROFILE), PROFILE_POINTS)
-        inside = np.zeros(len(a), bool)
-        for on, off, _ in ev:
-            inside[max(on - PROFILE_MARGIN, 0):off + PROFILE_MARGIN] = True
-        rest = a[~inside] if (~inside).any() else a
-        return cls(fps=fps, n_frames=len(a), onsets=ev[:, 0].copy(), durations_s=durations, intervals_s=intervals, peaks=peaks,
-                   profile=profile, baseline=float(np.median(rest)), noise=float(np.std(rest)))
 
 
 def _lognormal_fit(x: np.ndarray, prior, min_n: int = 3):
