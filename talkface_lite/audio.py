@@ -171,9 +171,12 @@ def resample(audio: np.ndarray, sr_in: int, sr_out: int = SAMPLE_RATE) -> np.nda
     return resample_poly(audio, int(sr_out) // g, int(sr_in) // g).astype(np.float32)
 
 
-def _decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
+def _decode_ffmpeg(path: Path, sr: int, align_start: bool = False) -> np.ndarray:
+    # align_start: a stream that starts after the file's time 0 (a late audio track in a video) is preceded by
+    # silence, so sample i plays at i / sr seconds, as a player plays it beside the video
+    align = ["-af", "aresample=async=1:first_pts=0"] if align_start else []
     cmd = [_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-           "-vn", "-ac", "1", "-ar", str(sr), "-f", "f32le", "-"]
+           "-vn", "-ac", "1", "-ar", str(sr), *align, "-f", "f32le", "-"]
     proc = subprocess.run(cmd, capture_output=True)
     err = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
@@ -191,12 +194,14 @@ def _decode_ffmpeg(path: Path, sr: int) -> np.ndarray:
     return audio
 
 
-def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE) -> np.ndarray:
+def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE, align_start: bool = False) -> np.ndarray:
     """Load a wav file or the first audio stream of any media file as mono float32.
 
     Args:
         path: ``.wav`` (read by SciPy) or any container ffmpeg reads (mp4, mkv, mp3, ...).
         sr: target sample rate (16 kHz everywhere in this package).
+        align_start: for a media file, keep the audio stream's start time (silence before a stream that
+            starts late), so the samples line up with the video's frames.
 
     Returns:
         ``(N,)`` float32 samples in [-1, 1] at ``sr`` (a float file that goes beyond full scale is scaled down,
@@ -223,7 +228,7 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE) -> np.ndarr
         except ValueError:
             audio = _decode_ffmpeg(path, sr)  # compressed or unusual wav: let ffmpeg decode it
     else:
-        audio = _decode_ffmpeg(path, sr)
+        audio = _decode_ffmpeg(path, sr, align_start)
     require_finite(audio, str(path), "the file holds NaN or inf samples; re-export it")
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 1.0:  # float files may exceed full scale; the package's contract is [-1, 1]

@@ -42,7 +42,7 @@ def ffmpeg(*args):
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], check=True)
 
 
-def write_clip(path, frames, speech=None, vf=None, rotation=None):
+def write_clip(path, frames, speech=None, vf=None, rotation=None, crf=12):
     """Encode ``(T, H, W, 3)`` frames at 25 fps with ``speech`` (16 kHz) as AAC; optional filter / display rotation."""
     t, h, w, _ = frames.shape
     raw = path.with_suffix(".rgb")
@@ -53,7 +53,7 @@ def write_clip(path, frames, speech=None, vf=None, rotation=None):
     if vf:
         args += ["-vf", vf]
     target = path.with_name("plain-" + path.name) if rotation is not None else path
-    ffmpeg(*args, "-c:v", "libx264", "-crf", "12", "-pix_fmt", "yuv420p", str(target))
+    ffmpeg(*args, "-c:v", "libx264", "-crf", str(crf), "-pix_fmt", "yuv420p", str(target))
     if rotation is not None:
         ffmpeg("-display_rotation", str(rotation), "-i", str(target), "-c", "copy", str(path))
     return path
@@ -144,6 +144,50 @@ def test_second_face_is_reported_and_never_followed(speaker, tmp_path):
     err = np.linalg.norm(lm - truth, axis=-1)  # (T, 68); the other face is 160 px away
     assert np.median(err, axis=1).max() < 4.0 and err.max() < 20.0
     assert report.multi_face_frames >= 10 and any("a second face was seen" in n for n in report.notes)
+
+
+def test_a_larger_face_entering_later_does_not_take_over_at_a_block_boundary():
+    """Blocks are tracked independently; one that starts with a bigger second face in view must stay on the speaker."""
+    from talkface_lite.data import synthetic
+
+    needs_dlib()
+    me = synthetic.generate_speaker(seconds=6, size=SIZE, seed=0, progress=False)
+    other = synthetic.generate_speaker(seconds=6, size=256, seed=1, progress=False)  # a face ~1.7x as wide
+    frames = np.empty((150, 256, 416, 3), np.uint8)
+    frames[:] = me.frames[:, :1, :1]  # the speaker's background colour
+    frames[:, 48:208, :SIZE] = me.frames
+    frames[60:, :, SIZE:] = other.frames[60:]  # a closer person steps in at frame 60, before the block at 100
+    tracking = prepare.track_landmarks(frames, workers=1, block=50, progress=False)
+    centre_x = tracking.landmarks[:, :, 0].mean(axis=1)
+    assert np.isfinite(centre_x).all() and centre_x.max() < SIZE  # the speaker in every block
+    assert tracking.multi_face_frames >= 1
+    truth = me.landmarks2d + np.array([0.0, 48.0], np.float32)
+    assert np.median(np.linalg.norm(tracking.landmarks - truth, axis=-1), axis=1).max() < 4.0
+
+
+def test_tracked_landmarks_whose_shape_collapses_are_not_kept(tmp_path):
+    """Seed 1 at 160 px: the tracker's predictor collapsed the face in 5 of 150 tracked frames (8-13 px off)."""
+    from talkface_lite.data import synthetic
+    from talkface_lite.data.face_detect import LandmarkTracker
+
+    needs_dlib()
+    rec = synthetic.generate_speaker(seconds=6, size=SIZE, seed=1, progress=False)
+    dec = video.decode(write_clip(tmp_path / "s1.mp4", rec.frames, rec.audio, crf=18), progress=False)
+    try:
+        lm = prepare.track_landmarks(np.array(dec.frames), workers=1, progress=False).landmarks
+    finally:
+        dec.close()
+    err = np.linalg.norm(lm - rec.landmarks2d, axis=-1).mean(axis=1)  # (T,) mean error per frame
+    assert np.isfinite(err).all() and err.max() < 6.0 and np.median(err) < 3.0
+    # the check itself: a similarity transform of the face costs nothing, a talking mouth is left out
+    face = rec.landmarks2d[0].astype(np.float64)
+    turned = 1.2 * face @ np.array([[0.96, -0.28], [0.28, 0.96]]).T + 7.0
+    talking = face.copy()
+    talking[48:] += np.array([0.0, 6.0])
+    collapsed = face.copy()
+    collapsed[:17] = collapsed[:17].mean(axis=0)  # the jaw line folded onto one point
+    assert LandmarkTracker.shape_change(face, turned) < 1e-9 and LandmarkTracker.shape_change(face, talking) < 1e-9
+    assert LandmarkTracker.shape_change(face, collapsed) > 0.05
 
 
 # ----------------------------------------------------------------------------- 3./4. audio that does not match
@@ -248,7 +292,7 @@ def test_inputs_are_checked_before_decoding(speaker, tmp_path, monkeypatch, caps
     out = str(tmp_path / "spk")
     cases = [
         (["--openface-csv", str(bad_csv)], "has no AU45_r column"),
-        (["--import-features", f"deepspeech={tmp_path / 'ds_other.npy'}"], "(deepspeech) covers 60 video frames but"),
+        (["--import-features", f"deepspeech={tmp_path / 'ds_other.npy'}"], "ds_other.npy covers 60 video frames but the video has 100"),
         (["--import-features", f"deepspeech={tmp_path / 'ds.npy'}", "--import-features",
           f"deepspeech={tmp_path / 'ds_other.npy'}"], "gives 'deepspeech' twice"),
         (["--import-features", f"mel={tmp_path / 'ds.npy'}"], "a kind this dataset computes itself"),
@@ -295,3 +339,33 @@ def test_clean_leftovers_restores_a_dataset_whose_replacement_was_killed(tmp_pat
     assert (tmp_path / "spk" / "meta.json").read_text() == "{}" and not old.exists() and running.is_dir()
     assert notes == [f"restored the dataset spk from .spk.old-{proc.pid}: a run replacing it was killed (pid {proc.pid})",
                      f".spk.tmp-{os.getppid()} belongs to a run still going (pid {os.getppid()}); left alone"]
+
+
+def test_late_audio_stream_is_kept_at_its_time_and_every_adjustment_is_in_the_report(speaker, tmp_path):
+    plain = write_clip(tmp_path / "plain.mp4", speaker.frames, speaker.audio)
+    late = tmp_path / "late.mp4"  # the same audio track, starting 0.5 s into the file (an export with an offset)
+    ffmpeg("-i", str(plain), "-itsoffset", "0.5", "-i", str(plain), "-map", "0:v", "-map", "1:a", "-c", "copy",
+           "-t", "4", str(late))
+    ds_feats = tmp_path / "ds.npy"
+    np.save(ds_feats, np.ones((98, 16, 29), np.float32))  # two windows short: padded, with a note
+    report = prepare.prepare_video(late, tmp_path / "spk", import_features={"deepspeech": ds_feats}, workers=1,
+                                   progress=False)
+    assert any(n.startswith("the audio stream starts 0.4") or n.startswith("the audio stream starts 0.5") for n in report.notes)
+    assert any("repeated the last window 2 time(s)" in n and "ds.npy" in n for n in report.notes)
+    got = ds.load_dataset(tmp_path / "spk").audio()
+    lag = int(np.argmax(np.abs(got) > 0.05)) - int(np.argmax(np.abs(speaker.audio) > 0.05))
+    assert abs(lag - 8000) < 400  # the speech plays 0.5 s later, as in a player (AAC priming: a few ms)
+    meta = json.loads((tmp_path / "spk" / "meta.json").read_text())["extra"]["prepare"]
+    assert meta["notes"] == report.notes
+
+
+def test_openface_csv_of_another_clip_and_folders_are_refused_before_decoding(speaker, tmp_path, monkeypatch, capsys):
+    clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
+    csv = tmp_path / "other.csv"
+    csv.write_text("frame, timestamp, success, AU45_r\n" + "".join(f"{i}, {10 + i / 25:.3f}, 1, 0.1\n" for i in range(150)))
+    no_decoding(monkeypatch)
+    assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--openface-csv", str(csv), "--quiet"]) == 2
+    assert "covers 10.00-15.96 s but clip.mp4 lasts 4.00 s: was it made from this clip?" in capsys.readouterr().err
+    assert cli(["prepare", str(tmp_path), str(tmp_path / "spk"), "--quiet"]) == 2
+    assert "is a folder, not a video file" in capsys.readouterr().err
+    assert not (tmp_path / "spk").exists()

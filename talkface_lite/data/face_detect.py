@@ -14,7 +14,8 @@ predictor takes about a millisecond. :class:`LandmarkTracker` therefore
 * on the next frames predicts landmarks in the box of the previous frame's
   landmarks (the predictor refines from there), and
 * re-detects every ``redetect_every`` frames and whenever tracking looks lost
-  (the landmark box jumps or changes size by more than 35 %).
+  (the landmark box jumps or changes size by more than 35 %, or the face's
+  shape changes by more than :data:`MAX_SHAPE_CHANGE` from one frame to the next).
 
 A tracked frame counts as having a face only when the face is *confirmed* in
 it: the predictor always returns 68 points, even on a covered face or a black
@@ -25,7 +26,9 @@ that face (an occlusion, a cut to black, landmarks that drifted off the face,
 or just a wide-open mouth) sends the tracker to the detector; when the
 detector misses too, the tracked face is kept only if the detector, run with a
 lower threshold (:data:`LOCAL_THRESHOLD`) on a crop around it, still finds a
-face there (HOG misses tilted heads that are plainly visible). With several faces in view the one
+face there (HOG misses tilted heads that are plainly visible), and the landmarks are then predicted
+afresh in that detection's box. A tracked shape that changed too much in one frame
+(:meth:`LandmarkTracker.shape_change`; the predictor collapses in a stale box) is unconfirmed too. With several faces in view the one
 nearest the previously followed face is kept (the largest at the start), so
 the landmarks never jump to another person; frames with a second face are
 counted (``n_multi_face``).
@@ -43,6 +46,7 @@ import numpy as np
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 MIN_APPEARANCE = 0.6  # NCC of a tracked face patch with the last detected one at or above this: confirmed
+MAX_SHAPE_CHANGE = 0.05  # mean change of points 0-47 between frames, after a similarity fit, per face width
 LOCAL_THRESHOLD = -1.0  # HOG score offset for confirming a tracked face near where it was (a tilted head)
 PATCH = 24  # side of the face patch compared between frames (pixels)
 PREDICTOR_ENV = "TALKFACE_DLIB_PREDICTOR"
@@ -121,11 +125,18 @@ class LandmarkTracker:
         self.detect_max, self.upsample, self.redetect_every = int(detect_max), int(upsample), int(redetect_every)
         self.reset()
 
-    def reset(self) -> None:
-        """Forget the tracked face and who it was (the next frame runs the detector)."""
+    def reset(self, follow: Optional[np.ndarray] = None) -> None:
+        """Forget the tracked face (the next frame runs the detector).
+
+        ``follow``: landmarks ``(68, 2)`` of the person to follow from now on (the detection nearest them
+        is taken); None: the largest face of the next detection.
+        """
         self._prev: Optional[np.ndarray] = None
         self._template: Optional[np.ndarray] = None
         self._anchor: Optional[np.ndarray] = None  # centre and width of the followed face when last confirmed
+        if follow is not None:
+            lo, hi = follow.min(axis=0), follow.max(axis=0)
+            self._anchor = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[0] - lo[0]])
         self._since = 0
         self._misses = 0
         self.n_detections = 0
@@ -168,8 +179,8 @@ class LandmarkTracker:
             return None
         return patch / norm
 
-    def confirm_locally(self, gray: np.ndarray, lm: np.ndarray) -> bool:
-        """Does a relaxed-threshold detection on a crop around landmarks ``(68, 2)`` overlap their box?"""
+    def local_box(self, gray: np.ndarray, lm: np.ndarray) -> Optional[Tuple[int, int, int, int]]:
+        """A relaxed-threshold detection on a crop around landmarks ``(68, 2)`` that overlaps their box, or None."""
         h, w = gray.shape
         x0, y0, x1, y1 = self.box_of(lm)
         side = max(x1 - x0, y1 - y0)
@@ -184,8 +195,8 @@ class LandmarkTracker:
             inter = max(0, min(a1, x1) - max(a0, x0)) * max(0, min(b1, y1) - max(b0, y0))
             union = (a1 - a0) * (b1 - b0) + (x1 - x0) * (y1 - y0) - inter
             if inter / max(union, 1e-9) > 0.3:
-                return True
-        return False
+                return int(a0), int(b0), int(a1), int(b1)
+        return None
 
     def _confirmed(self, gray: np.ndarray, lm: np.ndarray) -> bool:
         """Does the patch under ``lm`` still look like the face of the last detection?"""
@@ -215,6 +226,20 @@ class LandmarkTracker:
         outside = c0 < -0.2 * w_new or d0 < -0.2 * w_new or c1 > w + 0.2 * w_new or d1 > h + 0.2 * w_new
         return abs(w_new / w_prev - 1) > 0.35 or jump > 0.35 or outside
 
+    @staticmethod
+    def shape_change(prev: np.ndarray, lm: np.ndarray) -> float:
+        """How much the face's shape (jaw, brows, nose, eyes: points 0-47) changed between two frames.
+
+        The mean distance after the best similarity transform, over the face width: head motion costs
+        nothing and the lips are left out. A predictor that collapsed the shape in a stale box scores
+        0.07 and more; so does a wide-open mouth snapping shut (the jaw), which is why a large change sends
+        the frame to the detector instead of dropping it.
+        """
+        from ..landmarks import procrustes_align
+
+        aligned, *_ = procrustes_align(lm[:48], prev[:48])
+        return float(np.linalg.norm(aligned - prev[:48], axis=-1).mean() / max(np.ptp(prev[:, 0]), 1e-9))
+
     def __call__(self, frame: np.ndarray) -> Optional[np.ndarray]:
         """Landmarks ``(68, 2)`` of the next frame ``(H, W, 3)`` or ``(H, W)`` uint8, or None (no face).
 
@@ -231,7 +256,7 @@ class LandmarkTracker:
             if self._lost(tracked, gray):
                 tracked = None
             else:
-                confirmed = self._confirmed(gray, tracked)
+                confirmed = self._confirmed(gray, tracked) and self.shape_change(self._prev, tracked) <= MAX_SHAPE_CHANGE
         if tracked is not None and confirmed and self._since < self.redetect_every:
             lm = tracked
         else:
@@ -243,8 +268,9 @@ class LandmarkTracker:
                 self._template = self.appearance(gray, lm)
             else:
                 self._misses += 1
-                if tracked is not None and not confirmed and self.confirm_locally(gray, tracked):
-                    confirmed = True
+                if tracked is not None and not confirmed:  # a face HOG misses at its usual threshold (a tilt)?
+                    near = self.local_box(gray, tracked)
+                    tracked, confirmed = (self.predict(gray, near), True) if near is not None else (None, False)
                 lm = tracked if confirmed else None
         if lm is None:
             self._prev = None
@@ -256,4 +282,4 @@ class LandmarkTracker:
         return lm
 
 
-__all__ = ["INSTALL_HINT", "LOCAL_THRESHOLD", "LandmarkTracker", "MIN_APPEARANCE", "PATCH", "dlib_available", "predictor_path"]
+__all__ = ["INSTALL_HINT", "LOCAL_THRESHOLD", "LandmarkTracker", "MAX_SHAPE_CHANGE", "MIN_APPEARANCE", "PATCH", "dlib_available", "predictor_path"]

@@ -36,6 +36,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple, Union
@@ -126,7 +127,8 @@ def _init_worker(detect_max: int, redetect_every: int) -> None:
     _TRACKER = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
 
 
-def _run_block(tracker, frames, start: int, stop: int, overlap: int) -> Tuple[np.ndarray, int, int]:
+def _run_block(tracker, frames, start: int, stop: int, overlap: int,
+               follow: Optional[np.ndarray] = None) -> Tuple[np.ndarray, int, int]:
     """Track frames ``start - overlap … stop``; return landmarks ``(stop - start, 68, 2)`` (NaN: no face).
 
     The ``overlap`` frames before the block only warm the tracker up, so a
@@ -134,10 +136,13 @@ def _run_block(tracker, frames, start: int, stop: int, overlap: int) -> Tuple[np
     tracked from its predecessor, and the result does not depend on how the
     blocks are spread over workers.
 
+    ``follow``: landmarks of the person followed at the end of the previous block, so a block starts on
+    the same person (see :func:`track_landmarks`).
+
     Returns:
         the landmarks, the detector runs, and the block's frames in which the detector saw more than one face.
     """
-    tracker.reset()
+    tracker.reset(follow)
     out = np.full((stop - start, 68, 2), np.nan, np.float32)
     multi = 0
     for i in range(max(0, start - overlap), stop):
@@ -207,7 +212,38 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
             calls, multi = calls + n, multi + m
             bar.update(stop - start)
     bar.close()
+    if multi:
+        calls += _same_person_across_blocks(frames, out, jobs, detect_max, redetect_every)
     return Tracking(out, calls, multi)
+
+
+def _centre_and_width(lm: np.ndarray) -> Tuple[np.ndarray, float]:
+    lo, hi = lm.min(axis=0), lm.max(axis=0)
+    return (lo + hi) / 2, float(hi[0] - lo[0])
+
+
+def _same_person_across_blocks(frames, out: np.ndarray, jobs, detect_max: int, redetect_every: int) -> int:
+    """Re-track, in order, every block that started on another person than the previous block ended on.
+
+    Blocks are tracked independently (in parallel), each picking the largest face at its start; with two
+    people in view that may be the other one. Only clips where the detector saw a second face get here.
+    Returns the extra detector runs.
+    """
+    from .face_detect import LandmarkTracker
+
+    tracker, calls = None, 0
+    for (_, _, start, stop, overlap) in jobs[1:]:
+        before = out[:start][np.isfinite(out[:start]).all(axis=(1, 2))]
+        first = out[start:stop][np.isfinite(out[start:stop]).all(axis=(1, 2))]
+        if not len(before) or not len(first):
+            continue
+        (c0, w0), (c1, _) = _centre_and_width(before[-1]), _centre_and_width(first[0])
+        if np.linalg.norm(c1 - c0) <= 0.5 * w0:
+            continue
+        tracker = tracker or LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
+        out[start:stop], n, _ = _run_block(tracker, frames, start, stop, 0, follow=before[-1])
+        calls += n
+    return calls
 
 
 def interpolate_missing(lm: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int]]]:
@@ -331,7 +367,12 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     check_arguments(max_size, focal, workers, redetect_every, min_detection_rate, val_fraction, pose_sigma)
     _check_au45_source(au45_source, openface_csv)
     leftover_notes = clean_leftovers(out.parent, out.name)
-    _ds.check_output_folder(out, overwrite)
+    try:
+        _ds.check_output_folder(out, overwrite)
+    except (FileExistsError, NotADirectoryError, ValueError) as exc:
+        if leftover_notes:  # say what was cleaned or restored even though this run stops here
+            raise type(exc)("; ".join(leftover_notes) + f". {exc}") from None
+        raise
     info = _video.probe(video)
     if not info.has_audio and audio_path is None:
         raise _audio.NoAudioStreamError(
@@ -345,17 +386,26 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         from .openface import load_openface_csv
 
         table = load_openface_csv(openface_csv)
-    n = max(1, info.expected_frames)
+        if table.timestamp is not None and info.video_seconds > 0:
+            ok_t = table.timestamp[table.ok]
+            overlap = max(0.0, min(ok_t.max(), info.video_seconds) - max(ok_t.min(), 0.0))
+            if overlap < 0.5 * info.video_seconds:
+                raise ValueError(f"the OpenFace CSV {Path(openface_csv).name} covers {ok_t.min():.2f}-{ok_t.max():.2f} s but "
+                                 f"{Path(video).name} lasts {info.video_seconds:.2f} s: was it made from this clip? "
+                                 "Re-run FeatureExtraction on it, or leave out --openface-csv")
+    n = max(1, info.video_frames)
     imported_raw = {}
     for kind, npy in (import_features or {}).items():
         _ds.check_feature_kind(kind, features)
         if not Path(npy).is_file():
             raise FileNotFoundError(f"features to import ({kind}) {npy} do not exist")
-        imported_raw[kind] = _audio.load_feature_array(npy)  # layout and NaN/inf now, the exact count after decoding
-        covers = len(imported_raw[kind])
-        if abs(covers - n) > max(3, 0.02 * n):
-            raise ValueError(f"{npy} ({kind}) covers {covers} video frames but {video} is about {n} frames long "
-                             f"({info.duration:.2f} s at 25 fps): were the features extracted from this clip's audio?")
+        try:  # layout, NaN/inf and length now, against the video stream's frame count; exactly after decoding
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", _audio.AudioAdjustmentWarning)
+                _audio.load_feature_array(npy, n_frames=n)
+        except ValueError as exc:
+            raise ValueError(f"{kind} features: {exc}") from None
+        imported_raw[kind] = npy
     w, h = _video.output_size(*info.display_size, max_size)
     # decoded frames go to a memmap beside the output (n*w*h*3 bytes) until the dataset (~2.5 bytes/px) is written
     require_room(f"{Path(video).name} ({n} frames at {w}x{h})", memory_bytes=n * 68 * 2 * 4 * 4,
@@ -363,7 +413,13 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
     report.notes += leftover_notes
     speech_source = audio_path if audio_path is not None else video
-    speech = _audio.load_audio(speech_source)
+    with warnings.catch_warnings(record=True) as adjusted:
+        warnings.simplefilter("always", _audio.AudioAdjustmentWarning)
+        speech = _audio.load_audio(speech_source, align_start=audio_path is None)
+    report.notes += [str(w.message) for w in adjusted if issubclass(w.category, _audio.AudioAdjustmentWarning)]
+    if audio_path is None and info.audio_start >= 1 / _video.TARGET_FPS:
+        report.notes.append(f"the audio stream starts {info.audio_start:.2f} s into the file: kept at that time "
+                            "(silence before it), as a player plays it with the video")
     _audio.require_speech(speech, str(speech_source), "A talking head is driven by the speech in the clip: "
                           f"pass the recording's speech with --audio speech.wav, or mux it in ({MUX_HINT}).")
     report.audio_seconds = round(len(speech) / _audio.SAMPLE_RATE, 3)
@@ -375,7 +431,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     try:
         lap("decode")
         report.n_frames, report.output_size = decoded.n_frames, decoded.size
-        report.notes += decoded.notes(audio_seconds=report.audio_seconds if audio_path is None else None)
+        report.notes += decoded.notes()
         if decoded.n_frames < 25:
             raise _video.VideoError(f"{video} decodes to only {decoded.n_frames} frames (< 1 s at 25 fps): too short")
         _check_audio_coverage(speech, decoded.n_frames, speech_source, video)
@@ -383,7 +439,10 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         report.frames_without_audio = fit.frames_without_audio
         report.audio_padded_seconds, report.audio_trimmed_seconds = fit.padded_seconds, fit.trimmed_seconds
         report.notes += fit.notes(f"the audio of {Path(speech_source).name}")
-        imported = {kind: _audio.load_feature_array(arr, n_frames=decoded.n_frames) for kind, arr in imported_raw.items()}
+        with warnings.catch_warnings(record=True) as adjusted:
+            warnings.simplefilter("always", _audio.AudioAdjustmentWarning)
+            imported = {kind: _audio.load_feature_array(npy, n_frames=decoded.n_frames) for kind, npy in imported_raw.items()}
+        report.notes += [str(w.message) for w in adjusted if issubclass(w.category, _audio.AudioAdjustmentWarning)]
         tracking = track_landmarks(decoded.frames, workers=workers, redetect_every=redetect_every, progress=progress)
         lm2d, report.detector_calls = tracking.landmarks, tracking.detector_calls
         report.multi_face_frames = tracking.multi_face_frames

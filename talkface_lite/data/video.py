@@ -68,6 +68,9 @@ class VideoInfo:
     sar: str = "1:1"  # sample (pixel) aspect ratio of the stream
     display_width: int = 0
     display_height: int = 0
+    video_seconds: float = 0.0  # span of the video stream's packets (0: not measured)
+    audio_seconds: float = 0.0  # span of the first audio stream's packets (0: none or not measured)
+    audio_start: float = 0.0  # when the first audio stream starts, on the file's clock (s)
 
     def __post_init__(self):
         self.display_width = self.display_width or self.width
@@ -75,8 +78,13 @@ class VideoInfo:
 
     @property
     def expected_frames(self) -> int:
-        """Frames at 25 fps over the header's duration."""
+        """Frames at 25 fps over the header's duration (the longest stream; what an intact file holds)."""
         return int(round(self.duration * TARGET_FPS))
+
+    @property
+    def video_frames(self) -> int:
+        """Frames at 25 fps over the video stream itself (a longer audio track does not count)."""
+        return int(round(self.video_seconds * TARGET_FPS)) if self.video_seconds > 0 else self.expected_frames
 
     @property
     def display_size(self) -> Tuple[int, int]:
@@ -92,7 +100,8 @@ class VideoInfo:
                 out.append(f"the container asks for a display rotation of {self.rotation:g} degrees, which ffmpeg "
                            "cannot apply (only multiples of 90): frames used as stored. Re-export the clip upright")
             else:
-                out.append(f"display rotation {self.rotation:g} degrees (a phone's orientation flag) applied: frames "
+                angle = abs(self.rotation) if abs(self.rotation) == 180 else self.rotation
+                out.append(f"display rotation {angle:g} degrees (a phone's orientation flag) applied: frames "
                            f"stored {self.width}x{self.height} are used upright"
                            + (f" as {self.display_width}x{self.display_height}" if turned else ""))
         if self.sar not in ("1:1", "0:1"):
@@ -117,6 +126,21 @@ def _display_geometry(path: Path, rotation: float) -> Optional[Tuple[int, int]]:
     return None
 
 
+def _stream_seconds(path: Path, stream: str, fps: float = 0.0) -> float:
+    """Time span of one stream's packets (``"v"`` or ``"a"``), read without decoding.
+
+    Video: packets over the stream's frame rate ``fps`` when known; otherwise (and for audio) the last
+    time stamp ffmpeg reports.
+    """
+    proc = subprocess.run([_ffmpeg(), "-nostdin", "-v", "quiet", "-i", str(path), "-map", f"0:{stream}:0", "-c", "copy",
+                           "-f", "null", "-progress", "pipe:1", "-"], capture_output=True)
+    frames = re.findall(rb"frame=(\d+)", proc.stdout)
+    if stream == "v" and fps > 0 and frames and int(frames[-1]) > 0:
+        return int(frames[-1]) / fps
+    stamps = re.findall(rb"out_time_us=(\d+)", proc.stdout)
+    return int(stamps[-1]) / 1e6 if stamps and int(stamps[-1]) > 0 else 0.0
+
+
 def _ffmpeg() -> str:
     import imageio_ffmpeg
 
@@ -132,6 +156,8 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
             or it has no video stream.
     """
     path = Path(path)
+    if path.is_dir():
+        raise VideoError(f"{path} is a folder, not a video file: give the clip itself (e.g. {path}/clip.mp4)")
     if not path.is_file():
         raise FileNotFoundError(f"video {path} does not exist (check the path; relative paths are from {Path.cwd()})")
     if path.stat().st_size == 0:
@@ -154,10 +180,14 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
     sar = re.search(r"Stream #\d+:\d+.*?: Video:.*?\[SAR (\d+:\d+) DAR", log)
     display = _display_geometry(path, rotation)
     width, height = int(video.group(2)), int(video.group(3))
+    has_audio = re.search(r"Stream #\d+:\d+.*?: Audio:", log) is not None
+    audio_start = re.search(r"Stream #\d+:\d+.*?: Audio:.*?, start (-?[\d.]+)", log)
+    fps = float(rate.group(1)) if rate else 0.0
     return VideoInfo(path=path, codec=video.group(1), width=width, height=height,
-                     fps=float(rate.group(1)) if rate else 0.0, duration=duration,
-                     has_audio=re.search(r"Stream #\d+:\d+.*?: Audio:", log) is not None,
-                     rotation=rotation,
+                     fps=fps, duration=duration,
+                     has_audio=has_audio, rotation=rotation, video_seconds=_stream_seconds(path, "v", fps),
+                     audio_seconds=_stream_seconds(path, "a") if has_audio else 0.0,
+                     audio_start=float(audio_start.group(1)) if audio_start else 0.0,
                      sar=sar.group(1) if sar else "1:1",
                      display_width=display[0] if display else width, display_height=display[1] if display else height)
 
@@ -187,11 +217,11 @@ class DecodedVideo:
     def n_frames(self) -> int:
         return int(len(self.frames))
 
-    def notes(self, audio_seconds: Optional[float] = None) -> List[str]:
+    def notes(self) -> List[str]:
         """Human-readable lines about display geometry, resampling, downscaling and damage.
 
-        ``audio_seconds``: the length of the same file's audio track, if known. A header duration that only
-        the audio reaches is the audio's, not a sign that the video was cut short.
+        A header duration that only the audio track reaches is the audio's, not a sign that the video was
+        cut short: a file counts as truncated when no stream's packets reach its header's duration.
         """
         out = self.info.geometry_notes()
         if abs(self.info.fps - TARGET_FPS) > 0.01:
@@ -204,9 +234,10 @@ class DecodedVideo:
             out.append(f"{len(self.corrupt_messages)} decoding errors concealed by ffmpeg (corrupt packets), "
                        f"first: {self.corrupt_messages[0]}")
         if self.truncated_frames > 1:
-            if audio_seconds is not None and audio_seconds >= self.info.duration - 2 / TARGET_FPS:
+            reach = max(self.info.video_seconds, self.info.audio_seconds)
+            if reach and reach >= self.info.duration - 2 / TARGET_FPS and self.info.audio_seconds > self.info.video_seconds:
                 out.append(f"the video track ({self.n_frames / TARGET_FPS:.2f} s) is shorter than the file's audio "
-                           f"track ({audio_seconds:.2f} s)")
+                           f"track ({self.info.audio_seconds:.2f} s)")
             else:
                 out.append(f"the file ended {self.truncated_frames} frames before its header's duration (truncated?)")
         return out
@@ -256,7 +287,7 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
     n = 0
     with open(log_path, "wb") as log, open(store, "wb") as sink:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, bufsize=frame_bytes * 4)
-        bar = tqdm(total=info.expected_frames or None, desc="decode", unit="frame", disable=not progress, leave=False)
+        bar = tqdm(total=info.video_frames or None, desc="decode", unit="frame", disable=not progress, leave=False)
         try:
             while True:
                 buf = proc.stdout.read(frame_bytes)
