@@ -25,7 +25,11 @@ Explained in notebooks/06_blink_prediction.ipynb.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import os
+import sys
+import tempfile
 from typing import Optional, Tuple
 
 import numpy as np
@@ -116,6 +120,24 @@ def mediapipe_available() -> bool:
         return False
 
 
+@contextlib.contextmanager
+def _native_log_filtered():
+    """Route the process's stderr (file descriptor 2) to a temporary file; pass on only error lines (E/F)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as log:
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            log.seek(0)
+            for line in log.read().decode("utf-8", "replace").splitlines():
+                if line[:1] in ("E", "F") or "rror" in line:  # absl severities E(rror) and F(atal)
+                    print(line, file=sys.stderr)
+
+
 # MediaPipe's 478-point mesh: eye corners and the lid points above/below the pupil, per eye
 _MP_EYES = (((33, 133), (159, 145)), ((362, 263), (386, 374)))
 
@@ -136,9 +158,6 @@ def mediapipe_openness(frames, fps: float = 25.0, progress: bool = False) -> np.
 
     from .weights import face_landmarker_path
 
-    import os
-
-    os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ log lines on stderr (set before import)
     try:
         import mediapipe as mp
         from mediapipe.tasks.python import vision
@@ -149,12 +168,17 @@ def mediapipe_openness(frames, fps: float = 25.0, progress: bool = False) -> np.
     options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(face_landmarker_path())),
                                            running_mode=vision.RunningMode.VIDEO, num_faces=1)
     out = np.full((len(frames), 2), np.nan)
-    with vision.FaceLandmarker.create_from_options(options) as landmarker:
+    with _native_log_filtered():  # its C++ start-up chatter (W/I lines) would reach every notebook and terminal
+        landmarker = vision.FaceLandmarker.create_from_options(options)
+        if len(frames):
+            first = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB,
+                                                         data=np.ascontiguousarray(frames[0])), 0)
+    with landmarker:
         for i in tqdm(range(len(frames)), desc="eye state", unit="frame", disable=not progress, leave=False):
             frame = np.ascontiguousarray(frames[i])
             h, w = frame.shape[:2]
-            found = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB, data=frame),
-                                                int(round(i * 1000 / fps)))
+            found = first if i == 0 else landmarker.detect_for_video(
+                mp.Image(image_format=mp.ImageFormat.SRGB, data=frame), int(round(i * 1000 / fps)))
             if not found.face_landmarks:
                 continue
             pts = np.array([(q.x * w, q.y * h) for q in found.face_landmarks[0]])  # (478, 2) pixels
