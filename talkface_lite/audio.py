@@ -479,6 +479,9 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
     else:
         arr, name = np.asarray(path_or_array), "feature array"
     usual = "(T, 16, 29) DeepSpeech, (T, 1024) HuBERT/wav2vec at 50 Hz, (T, 2, 1024) HuBERT per frame, (T50, D) or (T, 16, D)"
+    if np.iscomplexobj(arr) or arr.dtype == bool:
+        raise ValueError(f"{name} holds {arr.dtype} values; features are real numbers (float32): save the real-valued "
+                         "features, not a spectrum or a mask")
     if not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (2, 3) or 0 in arr.shape:
         raise ValueError(f"{name} has shape {arr.shape} (dtype {arr.dtype}), which is not a feature layout this package uses. "
                          f"Expected one of: {usual}.")

@@ -9,6 +9,7 @@ landmarks, blinks and frame count.
 import json
 import os
 import signal
+from pathlib import Path
 import subprocess
 import sys
 import time
@@ -369,3 +370,38 @@ def test_openface_csv_of_another_clip_and_folders_are_refused_before_decoding(sp
     assert cli(["prepare", str(tmp_path), str(tmp_path / "spk"), "--quiet"]) == 2
     assert "is a folder, not a video file" in capsys.readouterr().err
     assert not (tmp_path / "spk").exists()
+
+
+def test_more_inputs_refused_before_decoding(speaker, tmp_path, monkeypatch, capsys):
+    clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
+    np.save(tmp_path / "hu.npy", np.ones((100, 2, 1024), np.float32))
+    np.save(tmp_path / "cplx.npy", np.ones((100, 16, 29), np.complex64))
+    no_decoding(monkeypatch)
+    out = str(tmp_path / "spk")
+    cases = [(["--import-features", f"deepspeech={tmp_path / 'hu.npy'}"], "has D=1024 (hubert) features per step, but "
+              "deepspeech features have 29: import it under the kind it is (e.g. hubert="),
+             (["--import-features", f"mine={tmp_path / 'cplx.npy'}"], "holds complex64 values"),
+             (["--features", ""], "no audio features to store")]
+    for args, message in cases:
+        assert cli(["prepare", str(clip), out, "--quiet", *args]) == 2, args
+        assert message in capsys.readouterr().err, args
+    assert not (tmp_path / "spk").exists()
+
+
+def test_a_run_that_loses_the_race_to_the_same_folder_says_so(tmp_path, monkeypatch):
+    from speaker_fixtures import toy_recording
+
+    out = tmp_path / "spk"
+    real = ds._write_frames
+
+    def other_run_finishes_first(rec, tmp, progress):  # another process writes the same folder meanwhile
+        code = ("import sys; sys.path.insert(0, %r); from speaker_fixtures import toy_recording; "
+                "from talkface_lite.data import dataset; dataset.write_dataset(toy_recording(T=6, seed=1), %r, "
+                "progress=False)" % (str(Path(__file__).parent), str(out)))
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return real(rec, tmp, progress)
+
+    monkeypatch.setattr(ds, "_write_frames", other_run_finishes_first)
+    with pytest.raises(FileExistsError, match="was written by another run while this one was working"):
+        ds.write_dataset(toy_recording(T=6), out, progress=False)
+    assert ds.load_dataset(out).n_frames == 6 and sorted(p.name for p in tmp_path.iterdir()) == ["spk"]

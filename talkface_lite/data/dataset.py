@@ -279,7 +279,14 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, out)
+            try:
+                os.replace(tmp, out)
+            except OSError as exc:
+                if is_dataset(out):  # another process finished writing the same folder while this one worked
+                    raise FileExistsError(f"{out} was written by another run while this one was working; nothing of "
+                                          "this run was kept. Write to another folder, or pass overwrite=True "
+                                          "(CLI: --overwrite) to replace it") from exc
+                raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -50,6 +50,7 @@ class OpenFaceTable:
     au45: np.ndarray  # (R,) AU45_r per row
     timestamp: Optional[np.ndarray]  # (R,) seconds, or None when the CSV has no timestamp column
     ok: np.ndarray  # (R,) bool: a face was tracked in the row
+    skipped: int = 0  # rows that could not be read (too short, not numbers)
 
 
 def load_openface_csv(path: Union[str, os.PathLike]) -> OpenFaceTable:
@@ -72,14 +73,15 @@ def load_openface_csv(path: Union[str, os.PathLike]) -> OpenFaceTable:
         raise ValueError(f"{path} has no AU45_r column (columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''}). "
                          "Run OpenFace with action units: FeatureExtraction -f video.mp4 -aus -out_dir out/")
     col = {name: header.index(name) for name in ("AU45_r", "timestamp", "success", "frame") if name in header}
-    data = []
+    data, skipped = [], 0
     for r in rows[1:]:
         if len(r) < len(header):
+            skipped += bool("".join(r).strip())  # blank lines are not damage
             continue
         try:
             data.append([float(r[col[k]]) if k in col else np.nan for k in ("AU45_r", "timestamp", "success")])
         except ValueError:
-            continue
+            skipped += 1
     if not data:
         raise ValueError(f"{path} has no numeric rows")
     arr = np.asarray(data)  # (R, 3): au45, timestamp, success
@@ -87,7 +89,7 @@ def load_openface_csv(path: Union[str, os.PathLike]) -> OpenFaceTable:
     if not ok.any():
         raise ValueError(f"{path}: OpenFace tracked no face in any row (success == 0 everywhere)")
     stamps = arr[:, 1] if "timestamp" in col and np.all(np.isfinite(arr[:, 1])) else None
-    return OpenFaceTable(path=path, au45=arr[:, 0], timestamp=stamps, ok=ok)
+    return OpenFaceTable(path=path, au45=arr[:, 0], timestamp=stamps, ok=ok, skipped=skipped)
 
 
 def _runs(mask: np.ndarray) -> List[Tuple[int, int]]:
@@ -112,6 +114,8 @@ def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0, fallback:
     """
     path, ok = table.path, table.ok
     notes = []
+    if table.skipped:
+        notes.append(f"OpenFace CSV: {table.skipped} unreadable rows skipped (not numbers, or cut short)")
     if (~ok).sum():
         notes.append(f"OpenFace CSV: {(~ok).sum()} rows without a tracked face interpolated")
     times = np.arange(n_frames) / fps

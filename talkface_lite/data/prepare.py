@@ -381,6 +381,9 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     for kind in features:
         if kind not in _audio.KINDS:
             raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    if not features and not import_features:
+        raise ValueError(f"no audio features to store: give at least one kind (--features {','.join(_audio.KINDS)}) "
+                         "or --import-features; a dataset without them cannot drive a head")
     table = None
     if openface_csv is not None:
         from .openface import load_openface_csv
@@ -402,9 +405,14 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         try:  # layout, NaN/inf and length now, against the video stream's frame count; exactly after decoding
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", _audio.AudioAdjustmentWarning)
-                _audio.load_feature_array(npy, n_frames=n)
+                stored_d = _audio.load_feature_array(npy, n_frames=n).shape[2]
         except ValueError as exc:
             raise ValueError(f"{kind} features: {exc}") from None
+        expected_d = _audio.FEATURE_DIMS.get(kind)
+        if expected_d and stored_d != expected_d:
+            raise ValueError(f"{npy} has {_audio.describe_dim(stored_d)} features per step, but {kind} features have "
+                             f"{expected_d}: import it under the kind it is (e.g. "
+                             f"{'hubert' if stored_d == 1024 else 'deepspeech' if stored_d == 29 else 'mine'}={npy})")
         imported_raw[kind] = npy
     w, h = _video.output_size(*info.display_size, max_size)
     # decoded frames go to a memmap beside the output (n*w*h*3 bytes) until the dataset (~2.5 bytes/px) is written
