@@ -50,8 +50,12 @@ def test_detect_blinks_and_matching_by_hand():
     events = E.detect_blinks(au)
     assert events.tolist() == [[2, 4, 3], [5, 6, 5], [10, 12, 10]]  # [onset, offset (exclusive), peak]
     true = np.array([[3, 4, 3], [30, 31, 30]])
-    assert E.match_blinks(events, true) == (pytest.approx(2 / 3), 0.5)  # event 1 covers 3; event 2 within 2 frames
+    assert E.match_blinks(events, true) == (pytest.approx(1 / 3), 0.5)  # blink 3 is matched once (event 1)
     assert E.match_blinks(events[:0], true) == (1.0, 0.0)
+    # one-to-one: one long event over two blinks, or two events on one blink, count once
+    two = np.array([[10, 11, 10], [14, 15, 14]])
+    assert E.match_blinks(np.array([[9, 16, 12]]), two) == (1.0, 0.5)
+    assert E.match_blinks(two, np.array([[12, 13, 12]])) == (0.5, 1.0)
 
 
 def test_sources_and_errors():

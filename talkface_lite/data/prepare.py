@@ -481,17 +481,27 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         near, far = _pose.near_far(trans)
         lap("pose")
         pitch = np.arcsin(np.clip(rot[:, 1, 2], -1.0, 1.0))  # elevation of the face normal in the camera frame
-        au45, used = _eyes.au45_from_video(decoded.frames, lm2d, source="auto" if table is not None else au45_source,
-                                           pitch=pitch, progress=progress)
-        report.au45_source = _AU45_LABELS[used]
+        missing = 0
         if table is not None:
             from .openface import align_au45
 
-            au45, notes, report.au45_estimated_frames = align_au45(table, decoded.n_frames, fallback=au45,
-                                                                   fallback_name=_AU45_LABELS[used])
+            au45, notes, missing = align_au45(table, decoded.n_frames)
+        if table is None or missing:  # our own estimate: the AU45, or what fills the frames the CSV lacks
+            wanted = "auto" if table is not None else au45_source
+            estimate, used = _eyes.au45_from_video(decoded.frames, lm2d, source=wanted, pitch=pitch, progress=progress)
+            if used == "ear" and wanted in ("auto", "mediapipe") and _eyes.mediapipe_available():
+                report.notes.append("MediaPipe found the face in fewer than half of the frames: AU45 from dlib's eye "
+                                    "aspect ratio instead (weaker on blinks; see README, measured numbers)")
+            report.au45_source = _AU45_LABELS[used]
+        if table is not None:
+            if missing:
+                au45, notes, _ = align_au45(table, decoded.n_frames, fallback=estimate, fallback_name=_AU45_LABELS[used])
             report.notes += notes
+            report.au45_estimated_frames = missing
             report.au45_source = f"OpenFace CSV {Path(openface_csv).name}" + (
-                f" ({report.au45_estimated_frames} frames from {_AU45_LABELS[used]})" if report.au45_estimated_frames else "")
+                f" ({missing} frames from {_AU45_LABELS[used]})" if missing else "")
+        else:
+            au45 = estimate
         report.blinks = [(int(a), int(b)) for a, b, _ in _eyes.detect_blinks(au45)]
         lap("au45")
         report.output = str(out)
