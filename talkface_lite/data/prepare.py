@@ -28,7 +28,7 @@ speech, frames without a face, AU45 frames the OpenFace CSV did not cover, lefto
 7. masks, background plate, audio features and the train/val split, written
    atomically by :func:`talkface_lite.data.dataset.write_dataset`.
 
-Explained in notebooks/03_triplane_nerf.ipynb.
+Explained in README.md ("Preparing your own video").
 """
 from __future__ import annotations
 
@@ -327,7 +327,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     Args:
         video: the clip (any container/codec ffmpeg reads; 1–5 minutes is typical).
         out_dir: the dataset folder to create.
-        openface_csv: an OpenFace CSV with ``AU45_r`` to use instead of the EAR estimate.
+        openface_csv: an OpenFace CSV with ``AU45_r`` to use instead of our own AU45 estimate.
         features: audio feature kinds to store (``"mel"``, ``"mfcc"``).
         overwrite: replace a dataset already at ``out_dir``.
         audio_path: take the speech from this file instead of the video's audio stream.
@@ -350,9 +350,10 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
 
     Raises:
         FileNotFoundError, talkface_lite.data.video.VideoError, talkface_lite.audio.NoAudioStreamError,
-        FileExistsError: inputs it cannot use, each with the reason.
+        FileExistsError, ValueError: inputs it cannot use, each with the reason (all checked before decoding
+        where the arguments and files can tell). ImportError: dlib, or MediaPipe asked for, is missing.
 
-    Explained in notebooks/03_triplane_nerf.ipynb.
+    Explained in README.md ("Preparing your own video").
     """
     clock = time.perf_counter()
     timings = {}
