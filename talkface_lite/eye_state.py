@@ -247,6 +247,9 @@ def detect_blinks(au45: np.ndarray, threshold: float = BLINK_THRESHOLD) -> np.nd
     a = np.asarray(au45, dtype=np.float64)
     if a.ndim != 1:
         raise ValueError(f"au45 must be a (T,) sequence, got shape {a.shape}")
+    if not np.isfinite(a).all():
+        raise ValueError(f"au45 holds {int((~np.isfinite(a)).sum())} NaN/inf values of {len(a)}: fill the frames "
+                         "without a face first (an unknown eye state is neither open nor closed)")
     above = np.concatenate([[False], a > threshold, [False]])
     edges = np.flatnonzero(np.diff(above.astype(np.int8)))
     onsets, offsets = edges[0::2], edges[1::2]

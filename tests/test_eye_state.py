@@ -65,6 +65,10 @@ def test_sources_and_errors():
         E.au45_from_openness(np.full(5, np.nan), "ear")
     with pytest.raises(ValueError, match=r"pitch must be \(5,\)"):
         E.au45_from_openness(np.ones(5), "ear", pitch=np.zeros(4))
+    with pytest.raises(ValueError, match="source must be one of ear, mediapipe here, got 'auto'"):
+        E.au45_from_openness(np.ones(5), "auto")
+    with pytest.raises(ValueError, match="au45 holds 1 NaN/inf values of 3"):
+        E.detect_blinks(np.array([0.0, np.nan, 4.0]))
 
 
 def test_looking_down_for_half_a_second_to_two_seconds_is_never_a_blink():

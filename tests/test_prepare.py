@@ -51,7 +51,7 @@ def test_real_clip_end_to_end(prepared):
     from talkface_lite.eye_state import mediapipe_available
 
     if mediapipe_available():  # the speaker blinks three times: at 1.40 s, 3.07 s and 3.74 s, and nothing else
-        assert report.au45_source == "MediaPipe eyelids"
+        assert report.au45_source == "MediaPipe eyelids" and report.au45_method == "mediapipe"
         assert [a <= f < b for (a, b), f in zip(report.blinks, (35, 77, 93))] == [True] * 3 and len(report.blinks) == 3
     else:
         assert report.au45_source == "eye aspect ratio (dlib)" and 3 <= len(report.blinks) <= 5

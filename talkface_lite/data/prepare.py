@@ -74,7 +74,8 @@ class PrepareReport:
     detector_calls: int = 0
     multi_face_frames: int = 0
     blinks: List[Tuple[int, int]] = dataclasses.field(default_factory=list)
-    au45_source: str = ""
+    au45_source: str = ""  # what produced AU45, in words
+    au45_method: str = ""  # the same as an --au45-source value: "mediapipe", "ear" or "openface"
     pnp_rms_px: float = 0.0
     audio_seconds: float = 0.0  # as loaded, before fitting to the frames
     audio_padded_seconds: float = 0.0  # silence appended: the audio ended before the video
@@ -493,12 +494,12 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             if used == "ear" and wanted in ("auto", "mediapipe") and _eyes.mediapipe_available():
                 report.notes.append("MediaPipe found the face in fewer than half of the frames: AU45 from dlib's eye "
                                     "aspect ratio instead (weaker on blinks; see README, measured numbers)")
-            report.au45_source = _AU45_LABELS[used]
+            report.au45_source, report.au45_method = _AU45_LABELS[used], used
         if table is not None:
             if missing:
                 au45, notes, _ = align_au45(table, decoded.n_frames, fallback=estimate, fallback_name=_AU45_LABELS[used])
             report.notes += notes
-            report.au45_estimated_frames = missing
+            report.au45_estimated_frames, report.au45_method = missing, "openface"
             report.au45_source = f"OpenFace CSV {Path(openface_csv).name}" + (
                 f" ({missing} frames from {_AU45_LABELS[used]})" if missing else "")
         else:
