@@ -77,7 +77,6 @@ class NoAudioStreamError(ValueError):
 
 
 SILENT_PEAK = 1e-3  # peak below -60 dBFS: a muted export or a dead microphone, not quiet speech
-SAMPLES_PER_FRAME = int(SAMPLE_RATE / FPS)  # 640 samples of 16 kHz audio per 25 fps video frame
 
 
 def require_speech(audio: np.ndarray, name: str, fix: str) -> None:
@@ -121,6 +120,11 @@ class AudioFit:
         return []
 
 
+def frames_without_audio(n_samples: int, n_frames: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> int:
+    """How many of ``n_frames`` start at or after the end of ``n_samples`` of audio."""
+    return int(n_frames - min(n_frames, int(np.ceil(n_samples * fps / sr - 1e-9))))
+
+
 def fit_to_frames(audio: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> Tuple[np.ndarray, AudioFit]:
     """Pad with silence or trim ``(N,)`` audio to exactly ``n_frames / fps`` seconds.
 
@@ -132,7 +136,7 @@ def fit_to_frames(audio: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE, fps: 
     fit = AudioFit(n_frames=int(n_frames), input_seconds=round(len(audio) / sr, 3))
     if len(audio) < target:
         fit.padded_seconds = round((target - len(audio)) / sr, 3)
-        fit.frames_without_audio = int(n_frames - min(n_frames, int(np.ceil(len(audio) * fps / sr - 1e-9))))
+        fit.frames_without_audio = frames_without_audio(len(audio), n_frames, sr, fps)
         audio = np.concatenate([audio, np.zeros(target - len(audio), np.float32)])
     elif len(audio) > target:
         fit.trimmed_seconds = round((len(audio) - target) / sr, 3)
@@ -540,6 +544,6 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
 
 __all__ = [
     "AudioAdjustmentWarning", "AudioFit", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
-    "SILENT_PEAK", "compute_features", "describe_dim", "fit_to_frames", "frame_windows", "load_audio", "load_feature_array", "mel_filterbank",
+    "SILENT_PEAK", "compute_features", "describe_dim", "fit_to_frames", "frame_windows", "frames_without_audio", "load_audio", "load_feature_array", "mel_filterbank",
     "n_frames_for", "require_speech", "resample", "save_wav", "smooth_features", "smoothing_weights",
 ]

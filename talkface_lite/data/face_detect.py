@@ -133,12 +133,8 @@ class LandmarkTracker:
         """
         self._prev: Optional[np.ndarray] = None
         self._template: Optional[np.ndarray] = None
-        self._anchor: Optional[np.ndarray] = None  # centre and width of the followed face when last confirmed
-        if follow is not None:
-            lo, hi = follow.min(axis=0), follow.max(axis=0)
-            self._anchor = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[0] - lo[0]])
+        self._anchor = None if follow is None else self.anchor_of(follow)  # the followed face when last confirmed
         self._since = 0
-        self._misses = 0
         self.n_detections = 0
         self.n_multi_face = 0
 
@@ -211,6 +207,12 @@ class LandmarkTracker:
         return np.array([[p.x + 0.5, p.y + 0.5] for p in shape.parts()], np.float32)
 
     @staticmethod
+    def anchor_of(lm: np.ndarray) -> np.ndarray:
+        """``(3,)`` centre x, centre y and width (pixels) of the face box of landmarks ``(68, 2)``."""
+        lo, hi = lm.min(axis=0), lm.max(axis=0)
+        return np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[0] - lo[0]])
+
+    @staticmethod
     def box_of(lm: np.ndarray) -> Tuple[int, int, int, int]:
         """The face box implied by landmarks ``(68, 2)`` (their bounding box)."""
         lo, hi = lm.min(axis=0), lm.max(axis=0)
@@ -245,9 +247,9 @@ class LandmarkTracker:
 
         Tracked landmarks are kept only while their face patch is confirmed (see
         the module docstring). A scheduled re-detection that finds nothing keeps
-        confirmed tracked landmarks for one more period (HOG misses some frames
-        of a visible face); two misses in a row, or lost tracking without a
-        detection, give None.
+        confirmed tracked landmarks (HOG misses some frames of a visible face);
+        unconfirmed ones survive only a relaxed detection near them; lost
+        tracking without a detection gives None.
         """
         gray = _to_gray(frame)
         tracked, confirmed = None, False
@@ -263,11 +265,9 @@ class LandmarkTracker:
             box = self.detect(gray)
             self._since = 0
             if box is not None:
-                self._misses = 0
                 lm = self.predict(gray, box)
                 self._template = self.appearance(gray, lm)
             else:
-                self._misses += 1
                 if tracked is not None and not confirmed:  # a face HOG misses at its usual threshold (a tilt)?
                     near = self.local_box(gray, tracked)
                     tracked, confirmed = (self.predict(gray, near), True) if near is not None else (None, False)
@@ -277,8 +277,7 @@ class LandmarkTracker:
             return None
         self._since += 1
         self._prev = lm
-        lo, hi = lm.min(axis=0), lm.max(axis=0)
-        self._anchor = np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, hi[0] - lo[0]])
+        self._anchor = self.anchor_of(lm)
         return lm
 
 

@@ -32,6 +32,7 @@ Explained in README.md ("Preparing your own video").
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -81,7 +82,7 @@ class PrepareReport:
     audio_padded_seconds: float = 0.0  # silence appended: the audio ended before the video
     audio_trimmed_seconds: float = 0.0  # audio cut: it went on after the last frame
     frames_without_audio: int = 0
-    au45_estimated_frames: int = 0  # frames the OpenFace CSV did not cover (filled with the EAR estimate)
+    au45_estimated_frames: int = 0  # frames the OpenFace CSV did not cover (filled with our own estimate)
     notes: List[str] = dataclasses.field(default_factory=list)
     timings: dict = dataclasses.field(default_factory=dict)
 
@@ -218,11 +219,6 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
     return Tracking(out, calls, multi)
 
 
-def _centre_and_width(lm: np.ndarray) -> Tuple[np.ndarray, float]:
-    lo, hi = lm.min(axis=0), lm.max(axis=0)
-    return (lo + hi) / 2, float(hi[0] - lo[0])
-
-
 def _same_person_across_blocks(frames, out: np.ndarray, jobs, detect_max: int, redetect_every: int) -> int:
     """Re-track, in order, every block that started on another person than the previous block ended on.
 
@@ -238,8 +234,8 @@ def _same_person_across_blocks(frames, out: np.ndarray, jobs, detect_max: int, r
         first = out[start:stop][np.isfinite(out[start:stop]).all(axis=(1, 2))]
         if not len(before) or not len(first):
             continue
-        (c0, w0), (c1, _) = _centre_and_width(before[-1]), _centre_and_width(first[0])
-        if np.linalg.norm(c1 - c0) <= 0.5 * w0:
+        was, now = LandmarkTracker.anchor_of(before[-1]), LandmarkTracker.anchor_of(first[0])
+        if np.linalg.norm(now[:2] - was[:2]) <= 0.5 * was[2]:
             continue
         tracker = tracker or LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
         out[start:stop], n, _ = _run_block(tracker, frames, start, stop, 0, follow=before[-1])
@@ -277,6 +273,15 @@ def interpolate_missing(lm: np.ndarray) -> Tuple[np.ndarray, List[Tuple[int, int
 
 
 # ----------------------------------------------------------------------------- the pipeline
+@contextlib.contextmanager
+def _notes_into(report: PrepareReport):
+    """Record the audio module's adjustment warnings (scaled, trimmed, transposed ...) as report notes."""
+    with warnings.catch_warnings(record=True) as adjusted:
+        warnings.simplefilter("always", _audio.AudioAdjustmentWarning)
+        yield
+    report.notes += [str(w.message) for w in adjusted if issubclass(w.category, _audio.AudioAdjustmentWarning)]
+
+
 def _check_au45_source(source: str, openface_csv) -> None:
     """Refuse an unknown AU45 source, ``openface`` without a CSV, or ``mediapipe`` when it is not installed."""
     if source not in AU45_SOURCES:
@@ -292,7 +297,7 @@ def _check_au45_source(source: str, openface_csv) -> None:
 
 def _check_audio_coverage(speech: np.ndarray, n_frames: int, speech_source, video) -> None:
     """Refuse when more than half of ``n_frames`` would have no speech under them (:data:`MIN_AUDIO_COVERAGE`)."""
-    silent = n_frames - min(n_frames, int(np.ceil(len(speech) / _audio.SAMPLES_PER_FRAME - 1e-9)))
+    silent = _audio.frames_without_audio(len(speech), n_frames)
     if 1.0 - silent / max(n_frames, 1) < MIN_AUDIO_COVERAGE:
         raise ValueError(
             f"the audio of {Path(speech_source).name} lasts {len(speech) / _audio.SAMPLE_RATE:.2f} s but {Path(video).name} "
@@ -423,10 +428,8 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
     report.notes += leftover_notes
     speech_source = audio_path if audio_path is not None else video
-    with warnings.catch_warnings(record=True) as adjusted:
-        warnings.simplefilter("always", _audio.AudioAdjustmentWarning)
+    with _notes_into(report):
         speech = _audio.load_audio(speech_source, align_start=audio_path is None)
-    report.notes += [str(w.message) for w in adjusted if issubclass(w.category, _audio.AudioAdjustmentWarning)]
     if audio_path is None and info.audio_start >= 1 / _video.TARGET_FPS:
         report.notes.append(f"the audio stream starts {info.audio_start:.2f} s into the file: kept at that time "
                             "(silence before it), as a player plays it with the video")
@@ -449,10 +452,8 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         report.frames_without_audio = fit.frames_without_audio
         report.audio_padded_seconds, report.audio_trimmed_seconds = fit.padded_seconds, fit.trimmed_seconds
         report.notes += fit.notes(f"the audio of {Path(speech_source).name}")
-        with warnings.catch_warnings(record=True) as adjusted:
-            warnings.simplefilter("always", _audio.AudioAdjustmentWarning)
+        with _notes_into(report):
             imported = {kind: _audio.load_feature_array(npy, n_frames=decoded.n_frames) for kind, npy in imported_raw.items()}
-        report.notes += [str(w.message) for w in adjusted if issubclass(w.category, _audio.AudioAdjustmentWarning)]
         tracking = track_landmarks(decoded.frames, workers=workers, redetect_every=redetect_every, progress=progress)
         lm2d, report.detector_calls = tracking.landmarks, tracking.detector_calls
         report.multi_face_frames = tracking.multi_face_frames
