@@ -69,6 +69,7 @@ def _note(message: str) -> None:
     warnings.warn(message, AudioAdjustmentWarning, stacklevel=3)
 
 
+DC_OFFSET_LIMIT = 0.05  # mean sample level beyond which a file has a DC offset (speech averages to ~0)
 PCM_PEAK_LIMIT = 1.5  # float samples beyond this are not a resampling overshoot but integer PCM passed as float
 
 
@@ -80,12 +81,13 @@ SILENT_PEAK = 1e-3  # peak below -60 dBFS: a muted export or a dead microphone, 
 
 
 def require_speech(audio: np.ndarray, name: str, fix: str) -> None:
-    """Refuse audio that is empty or silent (peak below :data:`SILENT_PEAK`): every feature window would be equal.
+    """Refuse audio that is empty or silent (peak below :data:`SILENT_PEAK` around its median, so a constant
+    offset with nothing on it is silent too): every feature window would be equal.
 
     Raises:
         NoAudioStreamError: naming ``name``, the peak level and ``fix``.
     """
-    peak = float(np.abs(audio).max()) if len(audio) else 0.0
+    peak = float(np.abs(audio - np.median(audio)).max()) if len(audio) else 0.0
     if peak < SILENT_PEAK:
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
         raise NoAudioStreamError(f"the audio of {name} is silent (peak {level} dBFS, {len(audio) / SAMPLE_RATE:.2f} s): "
@@ -234,6 +236,10 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE, align_start
     else:
         audio = _decode_ffmpeg(path, sr, align_start)
     require_finite(audio, str(path), "the file holds NaN or inf samples; re-export it")
+    offset = float(audio.mean()) if audio.size else 0.0
+    if abs(offset) > DC_OFFSET_LIMIT:  # a broken recording chain; speech itself averages to zero
+        audio = audio - np.float32(offset)
+        _note(f"{path}: a constant offset of {offset:+.3g} (DC) under the signal; removed")
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 1.0:  # float files may exceed full scale; the package's contract is [-1, 1]
         audio = audio / peak
@@ -478,7 +484,10 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as exc:
-            raise ValueError(f"{path} is not a plain .npy array ({exc}); save features with numpy.save") from exc
+            with open(path, "rb") as fh:
+                npy = fh.read(6) == b"\x93NUMPY"
+            why = f"an object (pickled) array ({exc})" if npy else "not a .npy file (no numpy header)"
+            raise ValueError(f"{path} is {why}; save the features as a number array with numpy.save") from exc
         name = str(path)
     else:
         arr, name = np.asarray(path_or_array), "feature array"
@@ -543,7 +552,7 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
 
 
 __all__ = [
-    "AudioAdjustmentWarning", "AudioFit", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
+    "AudioAdjustmentWarning", "AudioFit", "DC_OFFSET_LIMIT", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
     "SILENT_PEAK", "compute_features", "describe_dim", "fit_to_frames", "frame_windows", "frames_without_audio", "load_audio", "load_feature_array", "mel_filterbank",
     "n_frames_for", "require_speech", "resample", "save_wav", "smooth_features", "smoothing_weights",
 ]

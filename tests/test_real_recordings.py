@@ -191,6 +191,21 @@ def test_tracked_landmarks_whose_shape_collapses_are_not_kept(tmp_path):
     assert LandmarkTracker.shape_change(face, collapsed) > 0.05
 
 
+def test_tracked_landmarks_that_slide_off_the_face_are_not_kept(tmp_path):
+    """Seed 5 at 192 px: tracked landmarks slid down and shrank over 2-3 frames (up to 19 px off, 76 px wide for 104)."""
+    from talkface_lite.data import synthetic
+
+    needs_dlib()
+    rec = synthetic.generate_speaker(seconds=6, size=192, seed=5, progress=False, gaze=True)
+    dec = video.decode(write_clip(tmp_path / "s5.mp4", rec.frames, rec.audio, crf=23), progress=False)
+    try:
+        lm = prepare.track_landmarks(np.array(dec.frames), workers=1, progress=False).landmarks
+    finally:
+        dec.close()
+    err = np.linalg.norm(lm - rec.landmarks2d, axis=-1).mean(axis=1)  # (T,) mean error per frame
+    assert np.isfinite(err).all() and err.max() < 10.0 and np.median(err) < 4.0
+
+
 # ----------------------------------------------------------------------------- 3./4. audio that does not match
 def test_audio_track_shorter_than_the_video_is_padded_and_said(speaker, tmp_path):
     clip = write_clip(tmp_path / "short_audio.mp4", speaker.frames, speaker.audio[:int(2.5 * 16000)])
@@ -405,3 +420,24 @@ def test_a_run_that_loses_the_race_to_the_same_folder_says_so(tmp_path, monkeypa
     with pytest.raises(FileExistsError, match="was written by another run while this one was working"):
         ds.write_dataset(toy_recording(T=6), out, progress=False)
     assert ds.load_dataset(out).n_frames == 6 and sorted(p.name for p in tmp_path.iterdir()) == ["spk"]
+
+
+def test_audio_that_is_only_an_offset_is_silent_and_an_offset_under_speech_is_removed(speaker, tmp_path, monkeypatch,
+                                                                                   capsys):
+    clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
+    dc_only = audio.save_wav(tmp_path / "dc_only.wav", np.full(len(speaker.audio), 0.5, np.float32))
+    with_dc = audio.save_wav(tmp_path / "with_dc.wav", 0.4 * speaker.audio + 0.5)
+    with pytest.warns(audio.AudioAdjustmentWarning, match=r"constant offset of \+0\.5 \(DC\) under the signal; removed"):
+        back = audio.load_audio(with_dc)
+    assert abs(float(back.mean())) < 0.01 and np.corrcoef(back, speaker.audio)[0, 1] > 0.99
+    no_decoding(monkeypatch)
+    assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--quiet", "--audio", str(dc_only)]) == 2
+    assert "is silent (peak" in capsys.readouterr().err
+    silent_video = write_clip(tmp_path / "mute.mp4", speaker.frames)
+    assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--quiet", "--audio", str(silent_video)]) == 2
+    assert f"--audio {silent_video} has no audio stream: give a file with the speech" in capsys.readouterr().err
+    (tmp_path / "text.npy").write_text("0.1, 0.2\n")
+    assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--quiet", "--import-features",
+                f"deepspeech={tmp_path / 'text.npy'}"]) == 2
+    assert "is not a .npy file (no numpy header)" in capsys.readouterr().err
+    assert not (tmp_path / "spk").exists()

@@ -47,6 +47,8 @@ import numpy as np
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 MIN_APPEARANCE = 0.6  # NCC of a tracked face patch with the last detected one at or above this: confirmed
 MAX_SHAPE_CHANGE = 0.05  # mean change of points 0-47 between frames, after a similarity fit, per face width
+MAX_STEP = 0.06  # shift of brows, nose and eyes (points 17-47) between two frames, per face width
+MAX_SCALE_DRIFT = 0.1  # change of the face width since the last detection
 LOCAL_THRESHOLD = -1.0  # HOG score offset for confirming a tracked face near where it was (a tilted head)
 PATCH = 24  # side of the face patch compared between frames (pixels)
 PREDICTOR_ENV = "TALKFACE_DLIB_PREDICTOR"
@@ -133,6 +135,7 @@ class LandmarkTracker:
         """
         self._prev: Optional[np.ndarray] = None
         self._template: Optional[np.ndarray] = None
+        self._detected_width = 0.0
         self._anchor = None if follow is None else self.anchor_of(follow)  # the followed face when last confirmed
         self._since = 0
         self.n_detections = 0
@@ -193,6 +196,15 @@ class LandmarkTracker:
             if inter / max(union, 1e-9) > 0.3:
                 return int(a0), int(b0), int(a1), int(b1)
         return None
+
+    def _steady(self, lm: np.ndarray) -> bool:
+        """Did the tracked landmarks move like a head? (A predictor drifting in a stale box slides the whole
+        face down and shrinks it over a few frames, which a shape check alone does not see.)"""
+        width = max(float(np.ptp(self._prev[:, 0])), 1e-9)
+        step = float(np.linalg.norm(lm[17:48].mean(axis=0) - self._prev[17:48].mean(axis=0))) / width
+        drift = abs(float(np.ptp(lm[:, 0])) / max(self._detected_width, 1e-9) - 1.0)
+        return (step <= MAX_STEP and drift <= MAX_SCALE_DRIFT
+                and self.shape_change(self._prev, lm) <= MAX_SHAPE_CHANGE)
 
     def _confirmed(self, gray: np.ndarray, lm: np.ndarray) -> bool:
         """Does the patch under ``lm`` still look like the face of the last detection?"""
@@ -258,7 +270,7 @@ class LandmarkTracker:
             if self._lost(tracked, gray):
                 tracked = None
             else:
-                confirmed = self._confirmed(gray, tracked) and self.shape_change(self._prev, tracked) <= MAX_SHAPE_CHANGE
+                confirmed = self._confirmed(gray, tracked) and self._steady(tracked)
         if tracked is not None and confirmed and self._since < self.redetect_every:
             lm = tracked
         else:
@@ -267,6 +279,7 @@ class LandmarkTracker:
             if box is not None:
                 lm = self.predict(gray, box)
                 self._template = self.appearance(gray, lm)
+                self._detected_width = float(np.ptp(lm[:, 0]))
             else:
                 if tracked is not None and not confirmed:  # a face HOG misses at its usual threshold (a tilt)?
                     near = self.local_box(gray, tracked)
@@ -281,4 +294,4 @@ class LandmarkTracker:
         return lm
 
 
-__all__ = ["INSTALL_HINT", "LOCAL_THRESHOLD", "LandmarkTracker", "MAX_SHAPE_CHANGE", "MIN_APPEARANCE", "PATCH", "dlib_available", "predictor_path"]
+__all__ = ["INSTALL_HINT", "LOCAL_THRESHOLD", "LandmarkTracker", "MAX_SCALE_DRIFT", "MAX_SHAPE_CHANGE", "MAX_STEP", "MIN_APPEARANCE", "PATCH", "dlib_available", "predictor_path"]

@@ -429,7 +429,13 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     report.notes += leftover_notes
     speech_source = audio_path if audio_path is not None else video
     with _notes_into(report):
-        speech = _audio.load_audio(speech_source, align_start=audio_path is None)
+        try:
+            speech = _audio.load_audio(speech_source, align_start=audio_path is None)
+        except _audio.NoAudioStreamError:
+            if audio_path is None:
+                raise
+            raise _audio.NoAudioStreamError(f"--audio {audio_path} has no audio stream: give a file with the "
+                                            "speech (wav, mp3, m4a, or a video with sound)") from None
     if audio_path is None and info.audio_start >= 1 / _video.TARGET_FPS:
         report.notes.append(f"the audio stream starts {info.audio_start:.2f} s into the file: kept at that time "
                             "(silence before it), as a player plays it with the video")
