@@ -11,7 +11,7 @@ AU45 from video (:func:`au45_from_video`), in three steps:
    FaceLandmarker (478 points; the ``blink`` extra: ``mediapipe`` with the ``face_landmarker.task``
    bundle found by :func:`talkface_lite.weights.face_landmarker_path`). ``"ear"``: the eye aspect ratio of
    dlib's 68 landmarks (always available). On the synthetic speaker with looking-down episodes MediaPipe's
-   lids follow the true AU45 at r = 0.89 against 0.45 for dlib's EAR (README, measured numbers), so
+   lids follow the true AU45 at r = 0.89 against 0.38 for dlib's EAR (README, measured numbers), so
    ``"auto"`` takes MediaPipe when it is installed.
 2. **Per-speaker baseline.** Openness is divided by the speaker's open-eye level (its 90th percentile:
    eyes are open most of the time), optionally after undoing head pitch (a face pitched by ``p`` shows
