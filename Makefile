@@ -13,8 +13,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.talkface-installed-$(EXTRAS)
 NB     ?=
 NBVAL  := --nbval-lax --nbval-kernel-name $(KERNEL) --nbval-sanitize-with notebooks/nbval_sanitize.cfg
-# Tests write figures to a scratch folder so they never touch the committed figures/.
-TEST_ENV := TALKFACE_FIGURES=$(CURDIR)/build/test-figures MPLBACKEND=Agg
+# Tests write figures to a scratch folder so they never touch the committed figures/; their kernels are
+# headless (no widgets, text progress bars: talkface_lite/widgets.py).
+TEST_ENV := TALKFACE_FIGURES=$(CURDIR)/build/test-figures MPLBACKEND=Agg TALKFACE_HEADLESS=1
 
 .PHONY: help install reproduce test unit nbval notebook notebooks lab bench gpu-check doctor clean
 

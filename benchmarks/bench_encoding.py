@@ -156,7 +156,7 @@ def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] =
     so far), ``threads`` (torch intra-op threads), ``load1`` (1-minute load average after the row)
     and ``status`` (``ok`` or why the backend is missing).
     """
-    from tqdm.auto import tqdm
+    from talkface_lite.progress import tqdm
 
     rows = []
     usable = []

@@ -30,7 +30,7 @@ import sys
 import time
 
 import torch
-from tqdm.auto import tqdm
+from talkface_lite.progress import tqdm
 
 from talkface_lite import repro, rendering, viz
 from talkface_lite.kernels import composite as kc

@@ -9,11 +9,19 @@ Two limits of nbval's harness, neither of which a person running the notebooks i
 - nbval waits at most 5 s (hard-coded) for each output message once a cell has finished; on a busy 2-core
   machine the kernel's output thread can lag behind by more than that although the cell succeeded; give it
   a minute.
+
+And nbval runs are headless: the kernels it starts inherit ``TALKFACE_HEADLESS=1`` (set here, so a plain
+``pytest --nbval notebooks`` agrees with ``make test``), so ``INTERACTIVE = None`` draws no widgets and progress
+bars are text (talkface_lite/widgets.py, talkface_lite/progress.py).
 """
+import os
+
 import zmq
 from jupyter_client.connect import ConnectionFileMixin
 
 OUTPUT_TIMEOUT_S = 60
+
+os.environ["TALKFACE_HEADLESS"] = "1"
 
 _connect_iopub = ConnectionFileMixin.connect_iopub
 

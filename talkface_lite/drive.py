@@ -227,7 +227,7 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
 
     Explained in notebooks/09_drive_with_new_audio.ipynb.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     from .models.field import neighbour_windows
     from .training.talking_head import load_run

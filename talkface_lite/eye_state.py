@@ -172,7 +172,7 @@ def mediapipe_openness(frames, fps: float = 25.0, progress: bool = False) -> np.
         ImportError, FileNotFoundError: the ``blink`` extra or its model bundle is missing (the message says
             what to install).
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     from .weights import face_landmarker_path
 

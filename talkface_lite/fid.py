@@ -149,7 +149,7 @@ def fid_features(images, batch_size: int = 16, weights: Optional[os.PathLike] = 
         FileNotFoundError: the network file is missing. ValueError: the file gives something else
             than ``(N, 2048)``.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     net = load_fid_inception(weights)
     imgs = quantize_images(images)

@@ -294,7 +294,7 @@ def detect_landmarks(images, upsample: Optional[int] = None, progress: bool = Fa
     Raises:
         ImportError: dlib is missing. FileNotFoundError: the predictor file is missing.
     """
-    from tqdm.auto import tqdm
+    from .progress import tqdm
 
     from .data.face_detect import LandmarkTracker
 

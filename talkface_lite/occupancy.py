@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Callable, NamedTuple, Optional
 
 import torch
-from tqdm.auto import tqdm
+from .progress import tqdm
 
 from .rendering import ray_aabb
 

@@ -8,7 +8,8 @@ copies written to ``build/notebooks/``, figures and tables to ``figures/``
 does not stop the series: the others still run, the failure is reported with
 the path of its partially executed copy (``NN_name.failed.ipynb``; an earlier
 good copy is never overwritten by a failed run), and the exit status is 1.
-The Jupyter kernel is checked once, before anything runs.
+The Jupyter kernel is checked once, before anything runs. The kernels run
+headless (``TALKFACE_HEADLESS=1``): no widgets, text progress bars.
 
 ``--in-place`` re-executes the committed notebooks themselves in QUICK mode
 (no parameters injected, so the committed files stay clean) for developers.
@@ -103,15 +104,19 @@ def _execute(pm, nb: Path, target: Path, params: dict, args) -> None:
 
 
 def run(args) -> int:
+    import os
+
     import papermill as pm
 
     from .. import repro, viz
+    from ..widgets import HEADLESS_ENV
 
     quick = args.quick
     if args.in_place and not quick:
         raise ValueError("--in-place only executes QUICK mode (the committed notebooks are QUICK); drop --quick False")
     repro.choose_device(args.device)  # fail early on DEVICE=cuda without CUDA
     check_kernel(args.kernel)
+    os.environ[HEADLESS_ENV] = "1"  # inherited by every kernel papermill starts: nobody watches them
     root = repro.project_root()
     notebooks = notebook_list(root, args.only)
     out_dir = Path(args.out) if args.out else repro.build_dir() / "notebooks"

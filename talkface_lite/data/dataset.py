@@ -166,7 +166,7 @@ def _save_png(path: Path, img: np.ndarray) -> None:
 
 def _write_frames(rec: SpeakerRecording, tmp: Path, progress: bool) -> np.ndarray:
     """Frames and masks into ``tmp``; returns the per-frame face rectangles ``(T, 4)``."""
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     (tmp / "frames").mkdir()
     (tmp / "masks").mkdir()

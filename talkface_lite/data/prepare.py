@@ -188,7 +188,7 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
 
     Explained in README.md ("Preparing your own video").
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     t = len(frames)
     jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t), overlap) for s in range(0, t, block)]

@@ -273,7 +273,7 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
 
     Explained in notebooks/03_triplane_nerf.ipynb.
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     info = probe(path) if info is None else info
     w, h = output_size(*info.display_size, max_size)

@@ -27,7 +27,7 @@ import threading
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 import torch
-from tqdm.auto import tqdm
+from ..progress import tqdm
 
 StepFn = Callable[[int], Dict[str, torch.Tensor]]
 

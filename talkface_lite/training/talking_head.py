@@ -500,7 +500,7 @@ def render_frames(run: Union[TalkingHead, str, os.PathLike], frames: Sequence[in
     Returns:
         ``(n, H, W, 3)`` float images in [0, 1].
     """
-    from tqdm.auto import tqdm
+    from ..progress import tqdm
 
     head = run if isinstance(run, TalkingHead) else load_run(run)
     n = head.dataset.n_frames
