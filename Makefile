@@ -2,6 +2,7 @@
 #   make reproduce             run every notebook (QUICK, CPU) -> build/notebooks, figures/
 #   make reproduce QUICK=False DEVICE=cuda   paper scale on a GPU
 #   make test                  unit tests + nbval over notebooks/
+#   make test-browser          the notebooks' sliders in JupyterLab + Chromium (Playwright)
 #   make lab                   JupyterLab on the project kernel
 PYTHON ?= python3
 VENV   ?= .venv
@@ -17,10 +18,10 @@ NBVAL  := --nbval-lax --nbval-kernel-name $(KERNEL) --nbval-sanitize-with notebo
 # headless (no widgets, text progress bars: talkface_lite/widgets.py).
 TEST_ENV := TALKFACE_FIGURES=$(CURDIR)/build/test-figures MPLBACKEND=Agg TALKFACE_HEADLESS=1
 
-.PHONY: help install reproduce test unit nbval notebook notebooks lab bench gpu-check doctor clean
+.PHONY: help install reproduce test test-browser unit nbval notebook notebooks lab bench gpu-check doctor clean
 
 help:
-	@sed -n '2,6p' Makefile
+	@sed -n '2,7p' Makefile
 
 $(STAMP): pyproject.toml tools/bootstrap.py
 	$(PYTHON) tools/bootstrap.py --venv $(VENV) --extras $(EXTRAS)
@@ -32,10 +33,17 @@ reproduce: $(STAMP)
 	$(BIN)/talkface-lite reproduce --quick $(QUICK) --device $(DEVICE) --kernel $(KERNEL)
 
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks $(NBVAL)
+	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks --ignore=tests/browser $(NBVAL)
 
 unit: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest tests
+	$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser
+
+# make test-browser [TALKFACE_BROWSER_SHOTS=figures/browser] : every notebook with a slider, Run All in JupyterLab
+# (127.0.0.1) in Debian's chromium driven by Playwright, then a slider dragged (tests/browser/test_jupyterlab.py).
+# Installs the browser extra and chromium (apt-get) first. Screenshots and run times: build/browser/.
+test-browser:
+	$(MAKE) install EXTRAS=$(EXTRAS),browser
+	TALKFACE_BROWSER_TEST=1 $(BIN)/python -m pytest tests/browser -v -p no:cacheprovider
 
 # make nbval NB=notebooks/03_triplane_nerf.ipynb   (default: all notebooks)
 nbval: $(STAMP)

@@ -17,6 +17,25 @@ from __future__ import annotations
 HEADLESS_MININTERVAL = 10.0
 
 
+def _sparse_text_bar():
+    from tqdm.std import tqdm as text_tqdm
+
+    class SparseTextBar(text_tqdm):
+        """tqdm's text bar whose refreshes (steps, ``set_postfix``, ``set_description``) are at most one per
+        ``mininterval``; ``close`` still writes the final state."""
+
+        _last_refresh = float("-inf")
+
+        def refresh(self, nolock=False, lock_args=None):
+            now = self._time()
+            if now - self._last_refresh < self.mininterval:
+                return False
+            self._last_refresh = now
+            return super().refresh(nolock=nolock, lock_args=lock_args)
+
+    return SparseTextBar
+
+
 def tqdm(*args, **kwargs):
     """A tqdm bar: the widget bar in a live frontend, a sparse text bar when headless.
 
@@ -25,12 +44,10 @@ def tqdm(*args, **kwargs):
     from .widgets import headless
 
     if headless():
-        from tqdm.std import tqdm as text_tqdm
-
         kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), HEADLESS_MININTERVAL)
         kwargs.setdefault("dynamic_ncols", False)
         kwargs.setdefault("ncols", 88)
-        return text_tqdm(*args, **kwargs)
+        return _sparse_text_bar()(*args, **kwargs)
     from tqdm.auto import tqdm as auto_tqdm
 
     return auto_tqdm(*args, **kwargs)

@@ -56,13 +56,47 @@ def test_committed_executed_without_errors(nb):
     assert book.metadata.get("kernelspec", {}).get("name") == "talkface-lite", f"{path.name}: wrong kernel"
 
 
+#: Notebooks whose subject a slider makes visible (00 is a tour, 08 prints tables), one live figure each.
+INTERACTIVE_NOTEBOOKS = {"01", "02", "03", "04", "05", "06", "07", "09"}
+
+
 def test_checked_cells_exist_and_widgets_are_guarded(nb):
     path, book = nb
     tags = [t for c in _code(book) for t in c.metadata.get("tags", [])]
     assert "nbval-check-output" in tags, f"{path.name}: no cell prints checked facts"
     for cell in _code(book):
-        if "interact(" in cell.source or "widgets." in cell.source:
-            assert "INTERACTIVE" in cell.source, f"{path.name}: widgets must sit under `if INTERACTIVE:`"
+        if "interact(" in cell.source or "ipywidgets" in cell.source:
+            assert cell.source.startswith("if INTERACTIVE:"), f"{path.name}: widgets must sit under `if INTERACTIVE:`"
+
+
+def test_sliders_appear_for_a_person_and_never_headless(nb):
+    path, book = nb
+    params = _code(book)[0].source
+    live = [c for c in _code(book) if c.source.startswith("if INTERACTIVE:")]
+    if path.stem[:2] not in INTERACTIVE_NOTEBOOKS:
+        assert "INTERACTIVE" not in params and not live, f"{path.name}: no sliders here, so no INTERACTIVE parameter"
+        return
+    assert re.search(r"^INTERACTIVE = None\b", params, re.M), f"{path.name}: INTERACTIVE must default to None (ask)"
+    setup = "".join(c.source for c in _code(book)[:3])
+    assert "INTERACTIVE = widgets.interactive(INTERACTIVE)" in setup, f"{path.name}: resolve INTERACTIVE in setup"
+    assert len(live) == 1 and "widgets.live_figure(" in live[0].source, \
+        f"{path.name}: one `if INTERACTIVE:` cell drawing one widgets.live_figure"
+    assert not live[0].get("outputs"), f"{path.name}: the committed run was headless, so the cell has no output"
+
+
+def test_saved_outputs_hold_no_widgets_or_unfinished_bars(nb):
+    path, book = nb
+    for i, cell in enumerate(_code(book)):
+        texts = {}  # a frontend joins a cell's stream outputs and shows what follows each line's last \r
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            assert "application/vnd.jupyter.widget-view+json" not in data, \
+                f"{path.name}: code cell {i} saved a widget (re-execute headless: make notebook NB=...)"
+            key = out.get("name", out.output_type)
+            texts[key] = texts.get(key, "") + out.get("text", "") + "".join(data.get("text/plain", ""))
+        shown = [line.rsplit("\r", 1)[-1] for text in texts.values() for line in text.split("\n")]
+        assert not any(re.search(r"\b0%\|", line) for line in shown), \
+            f"{path.name}: code cell {i} shows a progress bar at 0%"
 
 
 def test_ends_with_exercises_and_finish(nb):

@@ -95,8 +95,9 @@ def test_live_figure_refuses_bad_controls():
 def test_headless_progress_bar_saves_its_finished_state(monkeypatch):
     monkeypatch.setenv(widgets.HEADLESS_ENV, "1")
     out = io.StringIO()
-    for _ in progress.tqdm(range(5000), desc="train", file=out):
-        pass
+    bar = progress.tqdm(range(5000), desc="train", file=out)
+    for step in bar:
+        bar.set_postfix(loss=1.0 / (step + 1))  # forces a refresh in plain tqdm
     text = out.getvalue()
     assert "train: 100%" in text and "5000/5000" in text
     assert text.count("\r") <= 4 and len(text) < 600  # a few refreshes, not one per step

@@ -20,7 +20,10 @@ Called by the Makefile; safe to re-run. Steps:
    drags in a multi-GB CUDA torch and does not import on CPU torch; opencv) we never use;
    with the ``blink`` extra also :data:`BLINK_NO_DEPS` (a platform without those wheels
    gets a warning: AU45 then comes from dlib's eye aspect ratio).
-5. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
+5. With the ``browser`` extra (``make test-browser``), make sure Debian's
+   ``chromium`` is installed (apt-get as root or with passwordless sudo):
+   Playwright drives that system browser, never a browser of its own.
+6. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
    and nbval can never pick a foreign kernel.
 """
 from __future__ import annotations
@@ -113,6 +116,35 @@ def install_torch(pip: list) -> None:
     run(pip + ["install", f"torch>={MIN_TORCH[0]}.{MIN_TORCH[1]}"])
 
 
+CHROMIUM_NAMES = ("chromium", "chromium-browser")
+
+
+def find_chromium():
+    """The system Chromium the browser test drives (``TALKFACE_CHROMIUM`` first), or None."""
+    explicit = os.environ.get("TALKFACE_CHROMIUM")
+    if explicit:
+        return explicit if Path(explicit).is_file() else None
+    return next((shutil.which(n) for n in CHROMIUM_NAMES if shutil.which(n)), None)
+
+
+def ensure_chromium() -> None:
+    """Install Debian's chromium for the ``browser`` extra (Playwright's own browser download is not used)."""
+    if find_chromium():
+        log(f"chromium: {find_chromium()}")
+        return
+    apt = ["apt-get"] if os.geteuid() == 0 else (["sudo", "-n", "apt-get"] if shutil.which("sudo") else None)
+    if shutil.which("apt-get") and apt:
+        env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+        cmd = apt + ["install", "-y", "-q", "--no-install-recommends", "chromium", "fonts-liberation"]
+        if run(cmd, check=False, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            run(apt + ["update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
+            run(cmd, check=False, env=env, stdout=subprocess.DEVNULL)
+    if not find_chromium():
+        raise SystemExit("the browser test needs Chromium and it could not be installed here: run "
+                         "`sudo apt-get install chromium` (Debian/Ubuntu), or set TALKFACE_CHROMIUM to a Chromium binary")
+    log(f"chromium installed: {find_chromium()}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", default=str(ROOT / ".venv"))
@@ -139,6 +171,8 @@ def main() -> int:
     if "blink" in args.extras.split(","):
         if run(pip + ["install", "--no-deps"] + list(BLINK_NO_DEPS), check=False).returncode != 0:
             log("WARNING: MediaPipe is not available for this platform: AU45 falls back to dlib's eye aspect ratio.")
+    if "browser" in args.extras.split(","):
+        ensure_chromium()
     run([vpy, "-m", "ipykernel", "install", "--prefix", venv, "--name", KERNEL_NAME,
          "--display-name", "Python (talkface_lite)"], stdout=subprocess.DEVNULL)
     log(f"environment ready in {time.time() - start:.0f} s: {venv}")
