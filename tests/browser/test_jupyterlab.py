@@ -41,6 +41,8 @@ if not REQUIRED:
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from talkface_lite import repro  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -212,7 +214,9 @@ def test_run_all_then_drag_the_slider(lab, browser, shots_dir, notebook):
     record = shots_dir / "runs.json"
     runs = json.loads(record.read_text()) if record.exists() else {}
     runs[notebook.stem] = {"run_all_s": round(run_s, 1), "pixels_changed": round(changed, 4),
-                           "slider": slider.locator(".widget-label").first.inner_text().strip()}
+                           "slider": slider.locator(".widget-label").first.inner_text().strip(),
+                           "commit": repro.git_commit(), "chromium": browser.version,
+                           "date": time.strftime("%Y-%m-%d")}
     record.write_text(json.dumps(runs, indent=2, sort_keys=True) + "\n")
     page.close()
     assert not console_errors, f"{notebook.name}: browser console errors: {console_errors[:5]}"
