@@ -1,53 +1,46 @@
 """Progress bars that read well both live and in a saved notebook.
 
-In a live frontend (JupyterLab, VS Code, a classic notebook) :func:`tqdm` is
-``tqdm.auto``'s widget bar. In a headless run (papermill, nbval, ``make
-reproduce``, a script; see :func:`talkface_lite.widgets.headless`) a widget
-bar would be saved as a widget the file cannot restore: the committed
-notebook would show ``0%| | 0/300`` or, once trusted, a blank gap. There the
-bar is tqdm's text bar on stderr, refreshed at most every
-:data:`HEADLESS_MININTERVAL` seconds, so the saved output ends with the
-finished state (``100%| 300/300 [00:42, 7.1it/s]``) in a few hundred bytes.
+Outside a headless notebook run :func:`tqdm` is ``tqdm.auto``'s bar: a widget
+bar in a live frontend (JupyterLab, VS Code, a classic notebook), tqdm's text
+bar in a terminal or a log.
 
-Every bar in the package and the notebooks comes from here.
+In a headless notebook run (papermill, nbval, ``make reproduce``: a Jupyter
+kernel with ``TALKFACE_HEADLESS`` set, see :mod:`talkface_lite.widgets`) a
+widget bar would be saved as a widget the file cannot restore, so the
+committed notebook would show ``0%| | 0/300`` or, once trusted, a blank gap;
+a text bar would save every refresh, which static viewers (GitHub, nbconvert)
+print one after another, starting at 0%. There the bar writes one line when
+it closes, its finished state (``train: 100%| 300/300 [00:42, 7.1it/s]``),
+and nothing before.
+
+Every bar in the package, the notebooks and the benchmarks comes from here.
 """
 from __future__ import annotations
 
-#: Seconds between refreshes of a text bar in a headless run (keeps saved outputs small).
-HEADLESS_MININTERVAL = 10.0
 
-
-def _sparse_text_bar():
+def _final_line_bar():
     from tqdm.std import tqdm as text_tqdm
 
-    class SparseTextBar(text_tqdm):
-        """tqdm's text bar whose refreshes (steps, ``set_postfix``, ``set_description``) are at most one per
-        ``mininterval``; ``close`` still writes the final state."""
-
-        _last_refresh = float("-inf")
+    class FinalLineBar(text_tqdm):
+        """tqdm's text bar that draws nothing until it closes, then its final state (``leave`` forced on)."""
 
         def refresh(self, nolock=False, lock_args=None):
-            now = self._time()
-            if now - self._last_refresh < self.mininterval:
-                return False
-            self._last_refresh = now
-            return super().refresh(nolock=nolock, lock_args=lock_args)
+            return False
 
-    return SparseTextBar
+    return FinalLineBar
 
 
 def tqdm(*args, **kwargs):
-    """A tqdm bar: the widget bar in a live frontend, a sparse text bar when headless.
+    """A tqdm bar: ``tqdm.auto``'s, or one final line in a headless notebook run.
 
     Takes tqdm's arguments unchanged (``desc``, ``total``, ``disable``, ``leave``...).
     """
-    from .widgets import headless
+    from .widgets import headless, in_kernel
 
-    if headless():
-        kwargs["mininterval"] = max(float(kwargs.get("mininterval", 0.1)), HEADLESS_MININTERVAL)
-        kwargs.setdefault("dynamic_ncols", False)
+    if in_kernel() and headless():
+        kwargs.update(leave=True, dynamic_ncols=False)
         kwargs.setdefault("ncols", 88)
-        return _sparse_text_bar()(*args, **kwargs)
+        return _final_line_bar()(*args, **kwargs)
     from tqdm.auto import tqdm as auto_tqdm
 
     return auto_tqdm(*args, **kwargs)

@@ -26,17 +26,22 @@ from typing import Callable, Dict, Optional
 HEADLESS_ENV = "TALKFACE_HEADLESS"
 
 
-def headless() -> bool:
-    """True when nobody watches this kernel: :data:`HEADLESS_ENV` set, or not inside a Jupyter kernel."""
-    value = os.environ.get(HEADLESS_ENV)
-    if value is not None and value.strip():
-        return value.strip().lower() not in ("0", "false", "no")
+def in_kernel() -> bool:
+    """True when this code runs in a Jupyter kernel (not a plain script or terminal IPython)."""
     try:
         from IPython import get_ipython
     except ImportError:
-        return True
+        return False
     shell = get_ipython()
-    return shell is None or getattr(shell, "kernel", None) is None
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def headless() -> bool:
+    """True when nobody watches: :data:`HEADLESS_ENV` set (not 0/false/no/off), or not inside a Jupyter kernel."""
+    value = os.environ.get(HEADLESS_ENV, "").strip().lower()
+    if value:
+        return value not in ("0", "false", "no", "off")
+    return not in_kernel()
 
 
 def _have_ipywidgets() -> bool:
@@ -60,7 +65,7 @@ def interactive(requested: Optional[bool] = None) -> bool:
     """
     if requested is None:
         return not headless() and _have_ipywidgets()
-    if requested not in (True, False):
+    if not isinstance(requested, bool):
         raise ValueError(f"INTERACTIVE must be None (ask), True or False, got {requested!r}")
     if requested and not _have_ipywidgets():
         raise ImportError("INTERACTIVE = True needs ipywidgets: run `make install` (it is in the dev extra) "

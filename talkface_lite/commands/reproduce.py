@@ -100,7 +100,18 @@ def _execute(pm, nb: Path, target: Path, params: dict, args) -> None:
             os.replace(scratch, failed)
             print(f"   partial copy: {failed}")
         raise
+    _drop_widget_state(scratch)
     shutil.move(str(scratch), str(target))
+
+
+def _drop_widget_state(path: Path) -> None:
+    """Remove saved ipywidgets state (``metadata.widgets``): a headless run has none worth keeping, and papermill
+    would otherwise copy forward the state of whatever run last saved the source notebook."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    if nb.metadata.pop("widgets", None) is not None:
+        nbformat.write(nb, str(path))
 
 
 def run(args) -> int:
