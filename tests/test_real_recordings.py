@@ -166,6 +166,16 @@ def test_a_larger_face_entering_later_does_not_take_over_at_a_block_boundary():
     assert np.median(np.linalg.norm(tracking.landmarks - truth, axis=-1), axis=1).max() < 4.0
 
 
+def _tracking_error(path, rec, crf):
+    """Encode ``rec`` to ``path`` at ``crf``, decode and track it: the (T,) mean landmark error per frame, px."""
+    dec = video.decode(write_clip(path, rec.frames, rec.audio, crf=crf), progress=False)
+    try:
+        lm = prepare.track_landmarks(np.array(dec.frames), workers=1, progress=False).landmarks
+    finally:
+        dec.close()
+    return np.linalg.norm(lm - rec.landmarks2d, axis=-1).mean(axis=1)
+
+
 def test_tracked_landmarks_whose_shape_collapses_are_not_kept(tmp_path):
     """Seed 1 at 160 px: the tracker's predictor collapsed the face in 5 of 150 tracked frames (8-13 px off)."""
     from talkface_lite.data import synthetic
@@ -173,12 +183,7 @@ def test_tracked_landmarks_whose_shape_collapses_are_not_kept(tmp_path):
 
     needs_dlib()
     rec = synthetic.generate_speaker(seconds=6, size=SIZE, seed=1, progress=False)
-    dec = video.decode(write_clip(tmp_path / "s1.mp4", rec.frames, rec.audio, crf=18), progress=False)
-    try:
-        lm = prepare.track_landmarks(np.array(dec.frames), workers=1, progress=False).landmarks
-    finally:
-        dec.close()
-    err = np.linalg.norm(lm - rec.landmarks2d, axis=-1).mean(axis=1)  # (T,) mean error per frame
+    err = _tracking_error(tmp_path / "s1.mp4", rec, crf=18)
     assert np.isfinite(err).all() and err.max() < 6.0 and np.median(err) < 3.0
     # the check itself: a similarity transform of the face costs nothing, a talking mouth is left out
     face = rec.landmarks2d[0].astype(np.float64)
@@ -197,12 +202,7 @@ def test_tracked_landmarks_that_slide_off_the_face_are_not_kept(tmp_path):
 
     needs_dlib()
     rec = synthetic.generate_speaker(seconds=6, size=192, seed=5, progress=False, gaze=True)
-    dec = video.decode(write_clip(tmp_path / "s5.mp4", rec.frames, rec.audio, crf=23), progress=False)
-    try:
-        lm = prepare.track_landmarks(np.array(dec.frames), workers=1, progress=False).landmarks
-    finally:
-        dec.close()
-    err = np.linalg.norm(lm - rec.landmarks2d, axis=-1).mean(axis=1)  # (T,) mean error per frame
+    err = _tracking_error(tmp_path / "s5.mp4", rec, crf=23)
     assert np.isfinite(err).all() and err.max() < 10.0 and np.median(err) < 4.0
 
 
