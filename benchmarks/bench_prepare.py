@@ -50,7 +50,7 @@ import numpy as np
 
 from talkface_lite import audio as _audio
 from talkface_lite import repro, viz
-from talkface_lite.data.video import SQUARE_PIXELS
+from talkface_lite.data.video.codec import SQUARE_PIXELS
 
 
 def carphone_path() -> Path:
@@ -130,7 +130,7 @@ def real_footage(work: Path) -> None:
 
     from talkface_lite import landmarks as L
     from talkface_lite.data.dataset import load_dataset
-    from talkface_lite.data.prepare import prepare_video
+    from talkface_lite.data.video.prepare import prepare_video
 
     src = carphone_path()
     wav = _audio.save_wav(work / "speech_4s.wav", speech_like(4.0, seed=1))
@@ -193,10 +193,10 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     import imageio_ffmpeg
 
     from talkface_lite import landmarks as L
-    from talkface_lite.data import pose as P
+    from talkface_lite.data.video import pose as P
     from talkface_lite.data import synthetic
     from talkface_lite.data.dataset import load_dataset
-    from talkface_lite.data.prepare import prepare_video
+    from talkface_lite.data.video.prepare import prepare_video
     from talkface_lite.eye_state import detect_blinks
 
     rec = synthetic.generate_speaker(seconds=seconds, size=size, seed=0, progress=False, workers=2)
@@ -258,8 +258,8 @@ def au45_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> None:
     """
     from talkface_lite import eye_state as E
     from talkface_lite.data import synthetic
-    from talkface_lite.data.prepare import track_landmarks
-    from talkface_lite.data.video import decode
+    from talkface_lite.data.video.prepare import track_landmarks
+    from talkface_lite.data.video.codec import decode
 
     rec = synthetic.generate_speaker(seconds=seconds, size=size, seed=0, progress=False, workers=2, gaze=True)
     looks = rec.extra["gaze"]
@@ -323,7 +323,7 @@ def main(argv=None) -> int:
     size = args.size or (256 if quick else 512)
     run = repro.start_run("bench_prepare", quick=quick, device="cpu", seed=0, seconds=seconds, size=size,
                           workers=args.workers, source=args.source)
-    from talkface_lite.data.prepare import prepare_video
+    from talkface_lite.data.video.prepare import prepare_video
 
     work = repro.build_dir() / "bench_prepare"
     clip = make_clip(args.source, seconds, size, work)

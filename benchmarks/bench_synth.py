@@ -38,11 +38,11 @@ import time
 import numpy as np
 
 from talkface_lite import repro, viz
-from talkface_lite.data import head_render as hr
+from talkface_lite.data.synthetic import head_render as hr
 from talkface_lite.data import synthetic as S
-from talkface_lite.data import synthetic_checks as C
+from talkface_lite.data.synthetic import checks as C
 from talkface_lite.eye_state import BlinkStatistics
-from talkface_lite.data.head_model import FaceState
+from talkface_lite.data.synthetic.head_model import FaceState
 
 
 def time_clip(seconds: float, size: int, seed: int, workers: int, write: bool = True):

@@ -135,8 +135,9 @@ def synthetic_arrays(seconds: float = 60.0, speaker_seed: int = 0, utterance_see
         ``(T, 68, 2)`` projections and ``(T,)`` AU45.
     """
     from . import audio
-    from .data import blinks, head_render, speech_synth, synthetic, visemes
-    from .data.head_model import FaceState
+    from .data import synthetic
+    from .data.synthetic import blinks, head_render, speech_synth, visemes
+    from .data.synthetic.head_model import FaceState
 
     fps = synthetic.FPS
     n = int(round(seconds * fps))

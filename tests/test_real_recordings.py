@@ -22,7 +22,8 @@ from carphone import needs_dlib
 from talkface_lite import audio
 from talkface_lite.cli import main as cli
 from talkface_lite.data import dataset as ds
-from talkface_lite.data import leftovers, prepare, video
+from talkface_lite.data import leftovers
+from talkface_lite.data.video import prepare, codec as video
 from talkface_lite.eye_state import detect_blinks
 
 SIZE = 160
@@ -179,7 +180,7 @@ def _tracking_error(path, rec, crf):
 def test_tracked_landmarks_whose_shape_collapses_are_not_kept(tmp_path):
     """Seed 1 at 160 px: the tracker's predictor collapsed the face in 5 of 150 tracked frames (8-13 px off)."""
     from talkface_lite.data import synthetic
-    from talkface_lite.data.face_detect import LandmarkTracker
+    from talkface_lite.data.video.face_detect import LandmarkTracker
 
     needs_dlib()
     rec = synthetic.generate_speaker(seconds=6, size=SIZE, seed=1, progress=False)
@@ -326,7 +327,7 @@ def test_inputs_are_checked_before_decoding(speaker, tmp_path, monkeypatch, caps
 def test_leftovers_of_a_killed_prepare_are_removed_by_the_next_run(speaker, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", np.repeat(speaker.frames, 3, axis=0), np.tile(speaker.audio, 3))
     out = tmp_path / "spk"
-    code = ("import sys; from talkface_lite.data.prepare import prepare_video; "
+    code = ("import sys; from talkface_lite.data.video.prepare import prepare_video; "
             f"prepare_video({str(clip)!r}, {str(out)!r}, workers=1, progress=False)")
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 120

@@ -1,9 +1,9 @@
-"""Tests for talkface_lite.data.speech_synth: utterances and the formant synthesiser."""
+"""Tests for talkface_lite.data.synthetic.speech_synth: utterances and the formant synthesiser."""
 import numpy as np
 import pytest
 
-from talkface_lite.data import speech_synth as S
-from talkface_lite.data.speech_synth import Segment
+from talkface_lite.data.synthetic import speech_synth as S
+from talkface_lite.data.synthetic.speech_synth import Segment
 
 
 def test_utterance_tiles_the_clip_with_known_phones():

@@ -3,10 +3,10 @@ import numpy as np
 import pytest
 
 from talkface_lite import landmarks as L
-from talkface_lite.data import head_render as hr
+from talkface_lite.data.synthetic import head_render as hr
 from talkface_lite.data import synthetic as S
-from talkface_lite.data import synthetic_checks as C
-from talkface_lite.data.head_model import FaceState
+from talkface_lite.data.synthetic import checks as C
+from talkface_lite.data.synthetic.head_model import FaceState
 from talkface_lite.eye_state import BlinkStatistics
 
 

@@ -4,7 +4,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from talkface_lite.data import video
+from talkface_lite.data.video import codec as video
 
 
 def ffmpeg(*args):

@@ -1,9 +1,9 @@
-"""Tests for talkface_lite.data.visemes: targets reached, bilabial closure, coarticulation."""
+"""Tests for talkface_lite.data.synthetic.visemes: targets reached, bilabial closure, coarticulation."""
 import numpy as np
 import pytest
 
-from talkface_lite.data.speech_synth import Segment
-from talkface_lite.data.visemes import VISEME_TARGETS, phone_at, viseme_tracks
+from talkface_lite.data.synthetic.speech_synth import Segment
+from talkface_lite.data.synthetic.visemes import VISEME_TARGETS, phone_at, viseme_tracks
 
 
 def _segs(*spec):

@@ -1,4 +1,4 @@
-"""``talkface-lite prepare VIDEO OUT``: turn a talking-head video into a dataset (see :mod:`talkface_lite.data.prepare`)."""
+"""``talkface-lite prepare VIDEO OUT``: turn a talking-head video into a dataset (see :mod:`talkface_lite.data.video.prepare`)."""
 from __future__ import annotations
 
 import sys
@@ -25,7 +25,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..data.prepare import prepare_video
+    from ..data.video.prepare import prepare_video
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     imports = {}

@@ -21,7 +21,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..data import dataset, synthetic
+    from ..data import dataset
+    from ..data import synthetic
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     t0 = time.time()

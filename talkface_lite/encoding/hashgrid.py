@@ -674,5 +674,15 @@ def collision_stats(config: HashGridConfig, x: Optional[torch.Tensor] = None, ma
     return rows
 
 
+
+def matched_hashgrid_log2(target_params: int, n_levels: int, n_features_per_level: int, base_resolution: int,
+                          finest_resolution: float) -> int:
+    """``log2_hashmap_size`` of a 3D HashGrid whose parameter count is closest to ``target_params``."""
+    best = min(range(8, 25), key=lambda t: abs(HashGridConfig.from_finest(
+        3, finest_resolution, n_levels=n_levels, n_features_per_level=n_features_per_level, log2_hashmap_size=t,
+        base_resolution=base_resolution).n_params * n_features_per_level - target_params))
+    return best
+
+
 __all__ = ["BACKENDS", "DEFAULT_CHUNK", "HashGrid", "HashGridConfig", "LevelInfo", "PRIMES",
-           "collision_stats", "hash_encode", "mul_u32", "vertex_slots"]
+           "collision_stats", "hash_encode", "matched_hashgrid_log2", "mul_u32", "vertex_slots"]

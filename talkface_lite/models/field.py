@@ -75,7 +75,7 @@ from ..encoding.hashgrid import HashGrid
 from ..encoding.spherical import sh_encode
 from ..encoding.triplane import TriPlane
 from .audio_encoder import AudioEncoder, as_windows
-from .static_nerf import BoxEncoding, _mlp, trunc_exp
+from .layers import BoxEncoding, mlp, trunc_exp
 
 #: variant -> (landmark code, blink feature, spatial encoding)
 VARIANTS = {
@@ -257,22 +257,22 @@ class DynamicLandmarkField(nn.Module):
                                                 finest_resolution=c.hash3d_finest), bound=1.0)
         n_enc = self.spatial.n_output_dims
         self.audio = AudioEncoder(c.audio_dim, c.audio_window, c.audio_code_dim, smooth=True, seq_len=c.audio_seq_len)
-        self.audio_att = _mlp(n_enc, 32, c.audio_code_dim, 2)
+        self.audio_att = mlp(n_enc, 32, c.audio_code_dim, 2)
         n_in = n_enc + c.audio_code_dim
         self.landmark = None
         if c.uses_landmarks:
             self.landmark = LandmarkCode(c.aabb, c.lm_levels, c.lm_features, c.lm_log2, c.lm_base, c.lm_finest,
                                          c.lm_dim, c.lm_radius, frozen=EYE_LANDMARKS if c.uses_eye else ())
             n_in += c.lm_dim
-        self.eye_att = _mlp(n_enc, 16, 1, 2) if c.uses_eye else None
+        self.eye_att = mlp(n_enc, 16, 1, 2) if c.uses_eye else None
         n_in += 2 if c.uses_eye else 0
-        self.density_net = _mlp(n_in, c.hidden, 1 + c.geo_features, c.density_layers)
+        self.density_net = mlp(n_in, c.hidden, 1 + c.geo_features, c.density_layers)
         self.latents = nn.Embedding(max(1, c.n_frames), c.latent_dim) if c.latent_dim else None
         if self.latents is not None:
             nn.init.zeros_(self.latents.weight)
         self.register_buffer("latent_frames", torch.zeros(max(1, c.n_frames), dtype=torch.bool))
         n_dir = c.sh_degree ** 2
-        self.colour_net = _mlp(c.geo_features + n_dir + c.latent_dim, c.hidden, 3, c.colour_layers)
+        self.colour_net = mlp(c.geo_features + n_dir + c.latent_dim, c.hidden, 3, c.colour_layers)
 
     # ------------------------------------------------------------------ set-up
     @torch.no_grad()

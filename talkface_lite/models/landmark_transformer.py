@@ -239,10 +239,5 @@ def landmark_losses(out: Dict[str, torch.Tensor], target: torch.Tensor, scale: t
     return terms
 
 
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
 __all__ = ["BandSelfAttention", "DEFAULT_WEIGHTS", "DynamicLandmarkTransformer", "ShapeHead", "TransformerBlock",
-           "count_parameters", "landmark_losses", "positional_loss", "velocity_loss"]
+           "landmark_losses", "positional_loss", "velocity_loss"]

@@ -40,7 +40,6 @@ import torch
 
 from .. import __version__, rendering, repro
 from ..models.field import Condition, DynamicLandmarkField, neighbour_windows
-from ..models.static_nerf import render_marched
 from . import checkpoint as ck
 from .config import TrainConfig
 from .loop import StopFlag, decay_schedule, fit, stop_on_interrupt
@@ -146,7 +145,7 @@ class TalkingHead:
             (:class:`~talkface_lite.rendering.RenderOutput`, number of samples evaluated).
         """
         field = lambda p, d: self.field(p, d, cond)  # noqa: E731
-        return render_marched(field, rays_o, rays_d, self.grid, self.step_size, background, jitter=jitter,
+        return rendering.render_marched(field, rays_o, rays_d, self.grid, self.step_size, background, jitter=jitter,
                               generator=generator)
 
     @torch.no_grad()

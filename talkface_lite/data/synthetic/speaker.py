@@ -41,10 +41,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from ..progress import tqdm
+from ...progress import tqdm
 
-from .. import repro
-from ..checks import require_room
+from ... import repro
+from ...checks import require_room
 from . import blinks as _blinks
 from . import head_render as hr
 from . import speech_synth, visemes
@@ -125,7 +125,7 @@ class SpeakerScript:
 def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0, gaze: bool = False) -> SpeakerScript:
     """Audio, visemes, blinks and head motion of a clip (fast; no rendering).
 
-    ``gaze=True`` adds looking-down episodes (:func:`talkface_lite.data.blinks.sample_gaze`): lids lowered
+    ``gaze=True`` adds looking-down episodes (:func:`talkface_lite.data.synthetic.blinks.sample_gaze`): lids lowered
     and head pitched down with the eyes open (true AU45 stays 0). Off by default, so clips made before it
     existed are unchanged; it draws from its own random stream.
     """
@@ -253,7 +253,7 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
         uint8, 16 kHz audio, intrinsics, poses (T, 4, 4), landmarks (T, 68, 3),
         landmarks2d (T, 68, 2), au45 (T,), the background plate and provenance in ``extra``.
     """
-    from .dataset import SpeakerRecording
+    from ..dataset import SpeakerRecording
 
     check_args(seconds, size, seed, motion)
     check_resources(seconds, size, workers=workers)
@@ -322,7 +322,7 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
     Returns:
         The dataset folder (load it with :func:`talkface_lite.data.dataset.load_dataset`).
     """
-    from .dataset import DatasetError, is_dataset, write_dataset
+    from ..dataset import DatasetError, is_dataset, write_dataset
 
     check_args(seconds, size, seed)
     root = Path(root) if root is not None else repro.build_dir() / "cache"

@@ -3,7 +3,7 @@
 The synthetic speaker talks in nonsense syllables of English-like phones
 (:data:`PHONES`). One random *utterance* (:func:`random_utterance`, phrases of
 CV / CVC / CCV syllables with stress, separated by pauses) drives both the
-audio (here) and the mouth (:mod:`talkface_lite.data.visemes`), so the audio
+audio (here) and the mouth (:mod:`talkface_lite.data.synthetic.visemes`), so the audio
 really predicts the lips, as in a recording.
 
 The synthesiser is the classic Klatt-style cascade, kept small:

@@ -26,7 +26,7 @@ from typing import List, Tuple
 
 import numpy as np
 
-from ..landmarks import AU45_MAX
+from ...landmarks import AU45_MAX
 
 CLOSE_FRACTION = 0.3
 

@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from .. import landmarks as L
+from ... import landmarks as L
 
 PREDICTOR_NAME = "shape_predictor_68_face_landmarks.dat"
 

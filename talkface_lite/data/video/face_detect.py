@@ -249,7 +249,7 @@ class LandmarkTracker:
         0.07 and more; so does a wide-open mouth snapping shut (the jaw), which is why a large change sends
         the frame to the detector instead of dropping it.
         """
-        from ..landmarks import procrustes_align
+        from ...landmarks import procrustes_align
 
         aligned, *_ = procrustes_align(lm[:48], prev[:48])
         return float(np.linalg.norm(aligned - prev[:48], axis=-1).mean() / max(np.ptp(prev[:, 0]), 1e-9))

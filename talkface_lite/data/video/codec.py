@@ -16,7 +16,7 @@ Everything goes through the ffmpeg binary shipped with ``imageio-ffmpeg``
   counted from its log, and a clip that ends early (a truncated file) is
   reported with the number of frames it lost.
 
-The landmark, pose and dataset steps live in :mod:`talkface_lite.data.prepare`.
+The landmark, pose and dataset steps live in :mod:`talkface_lite.data.video.prepare`.
 
 Explained in notebooks/03_triplane_nerf.ipynb.
 """
@@ -273,7 +273,7 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
 
     Explained in notebooks/03_triplane_nerf.ipynb.
     """
-    from ..progress import tqdm
+    from ...progress import tqdm
 
     info = probe(path) if info is None else info
     w, h = output_size(*info.display_size, max_size)

@@ -14,9 +14,9 @@ mean of the targets, ``x(t) = sum_i D_i(t) x_i / sum_i D_i(t)``. Bilabials
 rounded vowels and /w/ for rounding, vowels for the jaw opening; pauses let
 the mouth relax towards closed.
 
-Because audio (:mod:`talkface_lite.data.speech_synth`) and visemes come from
+Because audio (:mod:`talkface_lite.data.synthetic.speech_synth`) and visemes come from
 the same segments, open vowels are both loud and wide open: the audio
-envelope predicts the mouth (measured in :func:`talkface_lite.data.synthetic_checks.mouth_audio_correlation`).
+envelope predicts the mouth (measured in :func:`talkface_lite.data.synthetic.checks.mouth_audio_correlation`).
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """

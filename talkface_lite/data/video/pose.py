@@ -30,7 +30,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from .. import landmarks as _lmk
+from ... import landmarks as _lmk
 
 #: landmarks used for PnP (little non-rigid motion while speaking) and their weights
 RIGID = np.array(list(_lmk.BROWS) + list(_lmk.NOSE) + list(_lmk.EYES))

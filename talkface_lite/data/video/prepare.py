@@ -13,10 +13,10 @@ speech, frames without a face, AU45 frames the OpenFace CSV did not cover, lefto
 2. audio to 16 kHz mono (:func:`talkface_lite.audio.load_audio`), later padded with silence or trimmed
    to exactly the frames' length (:func:`talkface_lite.audio.fit_to_frames`);
 3. frames as a player shows them (display rotation, square pixels), resampled to 25 fps and downscaled
-   to ``max_size`` (:func:`talkface_lite.data.video.decode`);
+   to ``max_size`` (:func:`talkface_lite.data.video.codec.decode`);
 4. 68 landmarks per frame with dlib, detection + tracking, in blocks spread over ``workers`` processes;
    a frame has a face only where it is confirmed, one identity is followed
-   (:class:`~talkface_lite.data.face_detect.LandmarkTracker`); frames without a face get landmarks
+   (:class:`~talkface_lite.data.video.face_detect.LandmarkTracker`); frames without a face get landmarks
    linearly interpolated from their neighbours; fewer than ``min_detection_rate`` detected frames is
    an error ("no face in most frames");
 5. AU45 from MediaPipe's eyelids or dlib's eye aspect ratio, with the speaker's own open-eye baseline,
@@ -24,7 +24,7 @@ speech, frames without a face, AU45 frames the OpenFace CSV did not cover, lefto
    or from an OpenFace CSV, whose uncovered frames get that estimate;
 6. head pose by PnP against the generic template, smoothed over time, folded
    into camera-to-world poses; head-frame 3D landmarks by back-projection
-   (:mod:`talkface_lite.data.pose`);
+   (:mod:`talkface_lite.data.video.pose`);
 7. masks, background plate, audio features and the train/val split, written
    atomically by :func:`talkface_lite.data.dataset.write_dataset`.
 
@@ -44,13 +44,13 @@ from typing import List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from .. import audio as _audio
-from .. import eye_state as _eyes
-from ..checks import require_room
-from . import dataset as _ds
+from ... import audio as _audio
+from ... import eye_state as _eyes
+from ...checks import require_room
+from .. import dataset as _ds
 from . import pose as _pose
-from . import video as _video
-from .leftovers import clean_leftovers, decode_prefix
+from . import codec as _video
+from ..leftovers import clean_leftovers, decode_prefix
 
 _AU45_LABELS = {"ear": "eye aspect ratio (dlib)", "mediapipe": "MediaPipe eyelids"}
 AU45_SOURCES = ("auto", "ear", "mediapipe", "openface")
@@ -180,7 +180,7 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
     Frames are tracked in blocks of ``block`` frames, each warmed up on the
     ``overlap`` frames before it, so the result does not depend on ``workers``.
     A frame has landmarks only when its face is confirmed (detected, or tracked
-    with the detected face's appearance; :class:`~talkface_lite.data.face_detect.LandmarkTracker`).
+    with the detected face's appearance; :class:`~talkface_lite.data.video.face_detect.LandmarkTracker`).
 
     Returns:
         :class:`Tracking`: ``(T, 68, 2)`` float32 landmarks with NaN rows where no face was confirmed,
@@ -188,7 +188,7 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
 
     Explained in README.md ("Preparing your own video").
     """
-    from ..progress import tqdm
+    from ...progress import tqdm
 
     t = len(frames)
     jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t), overlap) for s in range(0, t, block)]
@@ -355,7 +355,7 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         The :class:`PrepareReport` (also stored in ``meta.json`` under ``extra.prepare``).
 
     Raises:
-        FileNotFoundError, talkface_lite.data.video.VideoError, talkface_lite.audio.NoAudioStreamError,
+        FileNotFoundError, talkface_lite.data.video.codec.VideoError, talkface_lite.audio.NoAudioStreamError,
         FileExistsError, ValueError: inputs it cannot use, each with the reason (all checked before decoding
         where the arguments and files can tell). ImportError: dlib, or MediaPipe asked for, is missing.
 
