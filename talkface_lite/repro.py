@@ -6,6 +6,9 @@ Every notebook starts with::
 
 which seeds Python, NumPy and PyTorch, picks the device, and writes a run
 manifest (commit, config, device, package versions) under ``build/runs/``.
+Settings derived later (an encoding's full config, its per-level resolutions
+and parameter count) go in with ``run.record(name=value, ...)``, which
+rewrites the manifest at once, under ``"recorded"``.
 ``run.finish()`` (or the end of the kernel) adds the wall time. Figures saved
 through :func:`talkface_lite.viz.save` are attributed to the active run.
 
@@ -203,6 +206,7 @@ class Run:
     started: float
     manifest_path: Path
     finished: bool = False
+    recorded: dict = dataclasses.field(default_factory=dict)
 
     @property
     def mode(self) -> str:
@@ -215,6 +219,7 @@ class Run:
             "device": str(self.device),
             "seed": self.seed,
             "config": self.config,
+            "recorded": self.recorded,
             "commit": git_commit(),
             "versions": package_versions(),
             "host": {"platform": platform.platform(), "cpus": os.cpu_count()},
@@ -225,6 +230,24 @@ class Run:
     def write_manifest(self) -> Path:
         atomic_write_text(self.manifest_path, json.dumps(self.manifest(), indent=2, default=str) + "\n")
         return self.manifest_path
+
+    def record(self, **values) -> None:
+        """Add derived settings to the manifest (under ``"recorded"``) and rewrite it atomically.
+
+        Args:
+            **values: name -> value; a dataclass instance is stored as ``dataclasses.asdict``, other
+                values must be JSON-serialisable (anything else is stored as its ``str``). Recording a
+                name again replaces its value.
+
+        Example::
+
+            run.record(triplane=config.describe(), matched_log2=log2)
+        """
+        for name, value in values.items():
+            if dataclasses.is_dataclass(value) and not isinstance(value, type):
+                value = dataclasses.asdict(value)
+            self.recorded[name] = value
+        self.write_manifest()
 
     def finish(self) -> Path:
         """Record the wall time; returns the manifest path."""

@@ -143,7 +143,7 @@ def test_float32_matches_brute_force():
 
 
 def test_module_output_layout_and_leading_dims():
-    grid = HashGrid(3, n_levels=3, n_features_per_level=4, log2_hashmap_size=8, base_resolution=4)
+    grid = HashGrid(HashGridConfig(3, n_levels=3, n_features_per_level=4, log2_hashmap_size=8, base_resolution=4))
     x = torch.rand(5, 7, 3)
     y = grid(x)
     assert y.shape == (5, 7, 12)
@@ -152,7 +152,7 @@ def test_module_output_layout_and_leading_dims():
 
 
 def test_init_is_uniform_1e4():
-    grid = HashGrid(2, n_levels=2, log2_hashmap_size=12)
+    grid = HashGrid(HashGridConfig(2, n_levels=2, log2_hashmap_size=12))
     t = grid.table.detach()
     assert t.abs().max() <= 1e-4 and t.std() > 3e-5  # U(-1e-4, 1e-4) has std 5.8e-5
 
@@ -213,7 +213,7 @@ def test_table_gradient_is_interpolation_weight():
 
 
 def test_float16_grid_computes_in_half_with_float32_master_table():
-    grid = HashGrid(2, n_levels=2, log2_hashmap_size=8, dtype=torch.float16)
+    grid = HashGrid(HashGridConfig(2, n_levels=2, log2_hashmap_size=8), dtype=torch.float16)
     y = grid(torch.rand(16, 2))
     assert y.dtype == torch.float16 and grid.table.dtype == torch.float32  # tiny-cuda-nn's PyTorch module does so
     y.float().sum().backward()
@@ -225,7 +225,7 @@ def test_float16_grid_trains_with_plain_adam(backend):
     # Adam's eps = 1e-15 is 0 in float16: on half parameters every row the batch misses gets m = v = 0 and
     # 0 / (sqrt(0) + 0) = NaN at step 1. With float32 master parameters the update is finite everywhere.
     torch.manual_seed(0)
-    grid = HashGrid(3, n_levels=4, log2_hashmap_size=10, dtype=torch.float16, backend=backend)
+    grid = HashGrid(HashGridConfig(3, n_levels=4, log2_hashmap_size=10), dtype=torch.float16, backend=backend)
     opt = torch.optim.Adam(grid.parameters(), lr=1e-2, eps=1e-15)
     x = torch.rand(256, 3)
     before = grid(x).float()
@@ -238,7 +238,7 @@ def test_float16_grid_trains_with_plain_adam(backend):
 
 @pytest.mark.parametrize("backend", ["torch", "cpu"])
 def test_non_finite_points_are_refused_on_every_backend(backend):
-    grid = HashGrid(3, n_levels=4, log2_hashmap_size=10, backend=backend)
+    grid = HashGrid(HashGridConfig(3, n_levels=4, log2_hashmap_size=10), backend=backend)
     x = torch.rand(4096, 3)
     x[17, 0] = float("nan")
     x[900, 2] = float("inf")
@@ -251,44 +251,116 @@ def test_non_finite_points_are_refused_on_every_backend(backend):
 
 
 def test_non_finite_points_are_refused_by_the_triplane():
-    from talkface_lite.encoding.triplane import TriPlane
+    from talkface_lite.encoding.triplane import TriPlane, TriPlaneConfig
 
     p = torch.zeros(10, 3)
     p[3, 1] = float("-inf")
     with pytest.raises(ValueError, match=r"TriPlane: points: 1 of 30 values .* \(3, 1\)"):
-        TriPlane(n_levels=2, log2_hashmap_size=8)(p)
+        TriPlane(TriPlaneConfig(n_levels=2, log2_hashmap_size=8))(p)
 
 
 @pytest.mark.parametrize("backend", ["torch", "cpu"])
 def test_empty_batch_gives_an_empty_result(backend):
-    from talkface_lite.encoding.triplane import TriPlane
+    from talkface_lite.encoding.triplane import TriPlane, TriPlaneConfig
 
-    grid = HashGrid(3, n_levels=4, log2_hashmap_size=10, backend=backend)
+    grid = HashGrid(HashGridConfig(3, n_levels=4, log2_hashmap_size=10), backend=backend)
     out = grid(torch.empty(0, 3))
     assert out.shape == (0, 8)
     out.sum().backward()  # still part of the graph: zero gradient
     assert float(grid.table.grad.abs().sum()) == 0.0
     assert grid(torch.empty(2, 0, 3)).shape == (2, 0, 8)
-    assert TriPlane(n_levels=2, log2_hashmap_size=8, backend=backend)(torch.empty(0, 3)).shape == (0, 6)
+    assert TriPlane(TriPlaneConfig(n_levels=2, log2_hashmap_size=8), backend=backend)(torch.empty(0, 3)).shape == (0, 6)
 
 
 # ---------------------------------------------------------------- errors and backends
 
 
 def test_bad_inputs_are_explained():
-    grid = HashGrid(3, n_levels=2, log2_hashmap_size=8)
+    grid = HashGrid(HashGridConfig(3, n_levels=2, log2_hashmap_size=8))
     with pytest.raises(ValueError, match=r"\(\.\.\., 3\)"):
         grid(torch.rand(4, 2))
     with pytest.raises(TypeError, match="floating point"):
         hash_encode(torch.zeros(4, 3, dtype=torch.int64), grid.table, grid.config)
     with pytest.raises(ValueError, match="backend"):
-        HashGrid(3, backend="fast")
-    with pytest.raises(ValueError, match="not both"):
-        HashGrid(2, per_level_scale=1.5, finest_resolution=512)
+        HashGrid(HashGridConfig(3), backend="fast")
     with pytest.raises(ValueError, match="log2_hashmap_size"):
         HashGridConfig(2, log2_hashmap_size=40)
     with pytest.raises(ValueError, match="finest_resolution"):
-        HashGrid(2, base_resolution=64, finest_resolution=32)
+        HashGridConfig.from_finest(2, 32, base_resolution=64)
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda: HashGridConfig(5), ("n_input_dims=5", "use 2 (planes) or 3 (volumes)")),
+    (lambda: HashGridConfig(3, n_levels=0), ("n_levels=0", "use 1..32 levels")),
+    (lambda: HashGridConfig(3, log2_hashmap_size=31), ("log2_hashmap_size=31", "use 1..30")),
+    (lambda: HashGridConfig(2, base_resolution=1), ("base_resolution=1", "use at least 2")),
+    (lambda: HashGridConfig(2, per_level_scale=0.5), ("per_level_scale=0.5", "use a growth factor >= 1")),
+    (lambda: HashGridConfig(2, interpolation="cubic"), ("interpolation='cubic'", "use one of")),
+    (lambda: HashGridConfig.from_finest(2, 32, base_resolution=64), ("finest_resolution=32", "give a finest")),
+    (lambda: HashGrid(3), ("expected a HashGridConfig, got int", "HashGridConfig.instant_ngp()")),
+])
+def test_a_bad_config_is_a_one_line_error_that_says_what_to_do(make, words):
+    with pytest.raises((ValueError, TypeError)) as info:
+        make()
+    msg = str(info.value)
+    assert "\n" not in msg and msg.startswith("HashGrid: ") and all(w in msg for w in words), msg
+
+
+# ---------------------------------------------------------------- config, presets
+
+
+def test_instant_ngp_preset_has_the_documented_values_and_counts():
+    cfg = HashGridConfig.instant_ngp()
+    assert (cfg.n_input_dims, cfg.n_levels, cfg.n_features_per_level, cfg.log2_hashmap_size, cfg.base_resolution,
+            cfg.per_level_scale, cfg.interpolation) == (3, 16, 2, 19, 16, 2.0, "linear")
+    # b = 2: resolution 16 * 2^l; levels 0-2 dense (16^3, 32^3, 64^3 are multiples of 8), then 128^3 > 2^19
+    assert [lv.resolution for lv in cfg.levels()] == [16 * 2 ** l for l in range(16)]
+    rows = 16 ** 3 + 32 ** 3 + 64 ** 3 + 13 * 2 ** 19
+    assert cfg.n_params == rows == 7_114_752 and cfg.parameter_count == 2 * rows == 14_229_504
+    assert cfg.n_output_dims == 32 and [lv.hashed for lv in cfg.levels()] == [False] * 3 + [True] * 13
+    assert HashGridConfig.instant_ngp(2).n_input_dims == 2
+    assert HashGrid(cfg, device="meta").table.shape == (rows, 2)
+
+
+def test_describe_lists_fields_and_derived_geometry():
+    cfg = HashGridConfig(2, n_levels=4, n_features_per_level=2, log2_hashmap_size=10, base_resolution=16)
+    d = cfg.describe()
+    assert {k: d[k] for k in ("n_input_dims", "n_levels", "n_features_per_level", "log2_hashmap_size",
+                              "base_resolution", "per_level_scale", "interpolation")} == \
+        {"n_input_dims": 2, "n_levels": 4, "n_features_per_level": 2, "log2_hashmap_size": 10, "base_resolution": 16,
+         "per_level_scale": 2.0, "interpolation": "linear"}
+    assert d["resolutions"] == [16, 32, 64, 128] and d["level_rows"] == [256, 1024, 1024, 1024]
+    assert d["hashed"] == [False, False, True, True] and d["first_hashed_level"] == 2
+    assert d["table_rows"] == 3328 and d["parameter_count"] == 6656 and d["n_output_dims"] == 8
+    assert isinstance(HashGridConfig(2, per_level_scale=2).per_level_scale, float)  # JSON shows 2.0, as tcnn
+
+
+# Outputs of the keyword constructor this replaced, ``HashGrid(2, n_levels=4, n_features_per_level=2,
+# log2_hashmap_size=10, base_resolution=8, finest_resolution=64, dtype=torch.float64, backend="torch")`` and
+# ``HashGrid(3, 4, 2, 12, 4, finest_resolution=32, ...)`` after ``torch.manual_seed(0)``, on the points below.
+OLD_KEYWORD_OUTPUTS = {2: (0.0007552843383533652, 0.015443996336439917),
+                       3: (-0.0009501221231564536, 0.011916252763750471)}
+
+
+@pytest.mark.parametrize("D", [2, 3])
+def test_config_construction_equals_the_old_keyword_construction(D):
+    if D == 2:
+        cfg = HashGridConfig.from_finest(2, 64, n_levels=4, n_features_per_level=2, log2_hashmap_size=10,
+                                         base_resolution=8)
+    else:
+        cfg = HashGridConfig.from_finest(3, 32, n_levels=4, n_features_per_level=2, log2_hashmap_size=12,
+                                         base_resolution=4)
+    x = torch.rand(64, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)[:, :D]
+    torch.manual_seed(0)
+    grid = HashGrid(cfg, dtype=torch.float64, backend="torch")
+    out = grid(x)
+    total, l1 = OLD_KEYWORD_OUTPUTS[D]
+    assert math.isclose(out.sum().item(), total, rel_tol=1e-12)
+    assert math.isclose(out.abs().sum().item(), l1, rel_tol=1e-12)
+    # and the table is the old initialisation: U(-1e-4, 1e-4) of (n_params, F) right after the seed
+    torch.manual_seed(0)
+    assert torch.equal(grid.table.detach(), torch.empty(cfg.n_params, 2, dtype=torch.float64).uniform_(-1e-4, 1e-4))
+    assert grid.config is cfg
 
 
 @pytest.fixture
@@ -304,8 +376,8 @@ def fresh_kernel_status():
 def test_backend_cuda_without_cuda_falls_back_with_one_warning(fresh_kernel_status):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        grid = HashGrid(2, n_levels=3, log2_hashmap_size=8, backend="cuda")
-        grid2 = HashGrid(2, n_levels=3, log2_hashmap_size=8, backend="cuda")
+        grid = HashGrid(HashGridConfig(2, n_levels=3, log2_hashmap_size=8), backend="cuda")
+        grid2 = HashGrid(HashGridConfig(2, n_levels=3, log2_hashmap_size=8), backend="cuda")
         x = torch.rand(10, 2)
         y = grid(x)
         grid2(x)
@@ -320,11 +392,12 @@ def test_backend_auto_on_cpu_is_the_cpu_kernel_and_silent(fresh_kernel_status):
     # this machine has a C++ compiler (tests/test_hashgrid_cpu_kernel.py covers one without)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        grid = HashGrid(2, n_levels=2, log2_hashmap_size=8)
+        grid = HashGrid(HashGridConfig(2, n_levels=2, log2_hashmap_size=8))
         grid(torch.rand(3, 2))
-        assert HashGrid(4, n_levels=2, log2_hashmap_size=8).active_backend() == "torch"  # not covered: silent
+        grid4 = HashGrid(HashGridConfig(4, n_levels=2, log2_hashmap_size=8))
+        assert grid4.active_backend() == "torch"  # not covered: silent
     assert grid.active_backend() == "cpu"
-    assert HashGrid(2, n_levels=2, log2_hashmap_size=8, backend="torch").active_backend() == "torch"
+    assert HashGrid(HashGridConfig(2, n_levels=2, log2_hashmap_size=8), backend="torch").active_backend() == "torch"
 
 
 def test_backend_tcnn_without_tinycudann_is_a_clear_error():
@@ -333,7 +406,7 @@ def test_backend_tcnn_without_tinycudann_is_a_clear_error():
     if tcnn_adapter.available():
         pytest.skip("tinycudann is installed here")
     with pytest.raises(RuntimeError, match="tinycudann"):
-        HashGrid(3, backend="tcnn")
+        HashGrid(HashGridConfig.instant_ngp(), backend="tcnn")
 
 
 def test_tcnn_config_mapping():

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from talkface_lite.encoding.hashgrid import HashGrid, HashGridConfig, hash_encode
-from talkface_lite.encoding.triplane import PLANES, TriPlane
+from talkface_lite.encoding.triplane import PLANES, TriPlane, TriPlaneConfig
 from talkface_lite.kernels import build
 from talkface_lite.kernels import hashgrid_cpu as khc
 
@@ -175,8 +175,8 @@ def test_unsupported_grids_are_refused_with_a_reason():
 
 
 def test_hashgrid_auto_uses_the_cpu_kernel_and_torch_forces_the_reference(kernel):
-    auto = HashGrid(3, n_levels=8, log2_hashmap_size=14)
-    ref = HashGrid(3, n_levels=8, log2_hashmap_size=14, backend="torch")
+    auto = HashGrid(HashGridConfig(3, n_levels=8, log2_hashmap_size=14))
+    ref = HashGrid(HashGridConfig(3, n_levels=8, log2_hashmap_size=14), backend="torch")
     ref.load_state_dict(auto.state_dict())
     assert auto.active_backend() == "cpu" and ref.active_backend() == "torch"
     x = torch.rand(5000, 3)
@@ -189,17 +189,17 @@ def test_hashgrid_auto_uses_the_cpu_kernel_and_torch_forces_the_reference(kernel
 
 def test_backend_cpu_on_an_uncovered_grid_warns_once_and_uses_the_reference(kernel):
     with pytest.warns(build.KernelFallbackWarning, match="n_input_dims=4"):
-        grid = HashGrid(4, n_levels=2, log2_hashmap_size=8, backend="cpu")
+        grid = HashGrid(HashGridConfig(4, n_levels=2, log2_hashmap_size=8), backend="cpu")
     assert grid.active_backend() == "torch"
     assert grid(torch.rand(5, 4)).shape == (5, 4)
 
 
 def test_triplane_single_call_equals_three_planes(kernel):
     torch.manual_seed(0)
-    fused = TriPlane(n_levels=6, n_features_per_level=2, log2_hashmap_size=10, base_resolution=8,
-                     finest_resolution=96)
-    ref = TriPlane(n_levels=6, n_features_per_level=2, log2_hashmap_size=10, base_resolution=8,
-                   finest_resolution=96, backend="torch")
+    cfg = TriPlaneConfig(n_levels=6, n_features_per_level=2, log2_hashmap_size=10, base_resolution=8,
+                         finest_resolution=96)
+    fused = TriPlane(cfg)
+    ref = TriPlane(cfg, backend="torch")
     with torch.no_grad():
         for grid in fused.planes().values():
             grid.table.normal_()
@@ -235,16 +235,16 @@ _NO_COMPILER_SCRIPT = textwrap.dedent("""
     import json, warnings
     import torch
     from talkface_lite import rendering
-    from talkface_lite.encoding.hashgrid import HashGrid, hash_encode
-    from talkface_lite.encoding.triplane import TriPlane
+    from talkface_lite.encoding.hashgrid import HashGrid, HashGridConfig, hash_encode
+    from talkface_lite.encoding.triplane import TriPlane, TriPlaneConfig
     from talkface_lite.kernels import build
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        grid = HashGrid(3, n_levels=4, log2_hashmap_size=10)
+        grid = HashGrid(HashGridConfig(3, n_levels=4, log2_hashmap_size=10))
         x = torch.rand(100, 3)
         y = grid(x)
         y.sum().backward()
-        tri = TriPlane(n_levels=2, log2_hashmap_size=8, base_resolution=4, finest_resolution=8)
+        tri = TriPlane(TriPlaneConfig(n_levels=2, log2_hashmap_size=8, base_resolution=4, finest_resolution=8))
         tri(torch.rand(10, 3) * 2 - 1).sum().backward()
         sig = torch.rand(6, requires_grad=True)
         out = rendering.composite_packed(torch.rand(6, 3), sig, torch.zeros(6), torch.full((6,), 0.1),

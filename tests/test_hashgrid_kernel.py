@@ -82,7 +82,7 @@ def test_backward_fp16_table(ext, D):
 
 
 def test_module_uses_kernel_and_default_grid_matches(ext):
-    grid = HashGrid(3, backend="cuda", device="cuda")  # Instant-NGP default: 16 levels x 2, T = 2^19
+    grid = HashGrid(HashGridConfig.instant_ngp(), backend="cuda", device="cuda")  # Instant-NGP: 16 levels x 2, T = 2^19
     assert grid.active_backend() == "cuda"
     x = torch.rand(1 << 16, 3, device="cuda")
     got = grid(x)
@@ -91,11 +91,11 @@ def test_module_uses_kernel_and_default_grid_matches(ext):
 
 
 def test_triplane_on_cuda_matches_torch_backend(ext):
-    from talkface_lite.encoding.triplane import TriPlane
+    from talkface_lite.encoding.triplane import TriPlane, TriPlaneConfig
 
     torch.manual_seed(0)
-    a = TriPlane(device="cuda", backend="cuda")
-    b = TriPlane(device="cuda", backend="torch")
+    a = TriPlane(TriPlaneConfig.er_nerf(), device="cuda", backend="cuda")
+    b = TriPlane(TriPlaneConfig.er_nerf(), device="cuda", backend="torch")
     b.load_state_dict(a.state_dict())
     p = torch.rand(10000, 3, device="cuda") * 2 - 1
     torch.testing.assert_close(a(p), b(p), rtol=1e-5, atol=1e-7)
@@ -103,6 +103,6 @@ def test_triplane_on_cuda_matches_torch_backend(ext):
 
 def test_unsupported_grid_falls_back_to_torch(ext):
     with pytest.warns(build.KernelFallbackWarning, match="n_input_dims=4"):
-        grid = HashGrid(4, n_levels=2, log2_hashmap_size=8, backend="cuda", device="cuda")
+        grid = HashGrid(HashGridConfig(4, n_levels=2, log2_hashmap_size=8), backend="cuda", device="cuda")
     assert grid.active_backend() == "torch"
     assert grid(torch.rand(5, 4, device="cuda")).shape == (5, 4)

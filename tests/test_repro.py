@@ -46,6 +46,26 @@ def test_start_run_writes_manifest(tmp_path, monkeypatch):
     assert repro.active_run() is run
 
 
+def test_record_adds_derived_settings_to_the_manifest(tmp_path, monkeypatch):
+    import dataclasses
+
+    from talkface_lite.encoding.hashgrid import HashGridConfig
+
+    monkeypatch.setenv("TALKFACE_BUILD", str(tmp_path))
+    run = repro.start_run("99_test_record", quick=True, device="cpu", seed=0, lr=0.01)
+    assert json.loads(run.manifest_path.read_text())["recorded"] == {}
+    cfg = HashGridConfig(2, n_levels=2, log2_hashmap_size=8)
+    assert run.record(grid=cfg.describe(), raw=cfg, log2=12) is None  # nothing echoed by a notebook cell
+    data = json.loads(run.manifest_path.read_text())  # written at once, before finish()
+    assert data["recorded"]["grid"]["resolutions"] == [16, 32] and data["recorded"]["log2"] == 12
+    assert data["recorded"]["raw"] == dataclasses.asdict(cfg) and data["config"] == {"lr": 0.01}
+    run.record(log2=13)  # a name recorded again is replaced, the others stay
+    run.finish()
+    data = json.loads(run.manifest_path.read_text())
+    assert data["recorded"]["log2"] == 13 and "grid" in data["recorded"] and data["wall_time_s"] >= 0
+    assert [p.name for p in run.manifest_path.parent.iterdir()] == ["99_test_record.json"]  # no temp files left
+
+
 def test_atomic_write_leaves_no_temp_files(tmp_path):
     target = tmp_path / "sub" / "x.txt"
     repro.atomic_write_text(target, "one")

@@ -1,12 +1,13 @@
 """Tests for the static NeRF: cameras, the procedural head, the field (models.static_nerf) and its fitting loop."""
+import dataclasses
 import math
 
 import pytest
 import torch
 
 from talkface_lite import cameras, rendering
-from talkface_lite.encoding.hashgrid import HashGrid, matched_hashgrid_log2
-from talkface_lite.encoding.triplane import TriPlane
+from talkface_lite.encoding.hashgrid import HashGrid, HashGridConfig, matched_hashgrid_log2
+from talkface_lite.encoding.triplane import TriPlane, TriPlaneConfig
 from talkface_lite.data.synthetic.scene import EllipsoidHead
 from talkface_lite.models.layers import BoxEncoding, count_parameters, trunc_exp
 from talkface_lite.models.static_nerf import StaticNeRF
@@ -56,7 +57,8 @@ def test_trunc_exp_clamps_the_gradient():
 
 
 def test_field_shapes_ranges_and_gradients_reach_the_tables():
-    model = StaticNeRF(TriPlane(n_levels=2, log2_hashmap_size=8, base_resolution=4, finest_resolution=8), hidden=16)
+    tri = TriPlaneConfig(n_levels=2, log2_hashmap_size=8, base_resolution=4, finest_resolution=8)
+    model = StaticNeRF(TriPlane(tri), hidden=16)
     pts = torch.rand(50, 3) * 2 - 1
     sig, rgb = model(pts)
     assert sig.shape == (50,) and rgb.shape == (50, 3) and (sig > 0).all() and ((rgb > 0) & (rgb < 1)).all()
@@ -68,8 +70,9 @@ def test_field_shapes_ranges_and_gradients_reach_the_tables():
 
 def test_matched_hashgrid_has_the_closest_parameter_count():
     target = 100_000
-    best = matched_hashgrid_log2(target, 8, 2, 16, 128)
-    count = lambda t: HashGrid(3, 8, 2, t, 16, finest_resolution=128, device="meta").table.numel()
+    template = HashGridConfig.from_finest(3, 128, n_levels=8, n_features_per_level=2, base_resolution=16)
+    best = matched_hashgrid_log2(target, template)
+    count = lambda t: HashGrid(dataclasses.replace(template, log2_hashmap_size=t), device="meta").table.numel()
     assert abs(count(best) - target) <= min(abs(count(best - 1) - target), abs(count(best + 1) - target))
 
 
@@ -88,7 +91,9 @@ def test_fitting_improves_held_out_psnr():
     head = EllipsoidHead()
     poses = cameras.orbit_poses(6)
     images = torch.stack([rendering.render_image(head, K, p, H, H, box, 32)[0] for p in poses])
-    model = StaticNeRF(BoxEncoding(HashGrid(3, 4, 2, 12, 4, finest_resolution=32), bound=0.9), hidden=32)
+    grid = HashGridConfig.from_finest(3, 32, n_levels=4, n_features_per_level=2, log2_hashmap_size=12,
+                                      base_resolution=4)
+    model = StaticNeRF(BoxEncoding(HashGrid(grid), bound=0.9), hidden=32)
     hist = fit_static_nerf(model, images, poses, K, box, steps=60, n_rays=128, n_samples=16, eval_views=[3],
                               eval_every=60, occupancy_resolution=8, generator=g, progress=False)
     assert hist["step"] == [0, 60]

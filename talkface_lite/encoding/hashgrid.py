@@ -89,10 +89,25 @@ class LevelInfo:
 
 @dataclasses.dataclass(frozen=True)
 class HashGridConfig:
-    """Hyper-parameters of a multiresolution hash grid (tiny-cuda-nn names).
+    """Hyper-parameters of a multiresolution hash grid (tiny-cuda-nn names); :class:`HashGrid` takes one whole.
 
-    Use :meth:`from_finest` to give the finest resolution instead of the growth
-    factor, as ER-NeRF does (``desired_resolution``).
+    Build one with a named preset, :meth:`instant_ngp`, or from its fields (cheap: no
+    tensor is allocated), e.g. ``HashGridConfig(2, n_levels=4, log2_hashmap_size=10)``
+    for a small test grid; use :meth:`from_finest` to give the finest resolution
+    instead of the growth factor, as ER-NeRF does (``desired_resolution``), and
+    ``dataclasses.replace(config, field=value)`` to change one field of a preset.
+    :meth:`describe` lists the fields with the derived per-level geometry (what a
+    run manifest records). Invalid values raise a one-line ``ValueError`` that
+    says what to use instead.
+
+    Attributes:
+        n_input_dims: D, 2 for planes or 3 for volumes (1 and 4: PyTorch backend only).
+        n_levels: number of levels L.
+        n_features_per_level: F (1, 2, 4, 8 have CUDA and CPU kernels).
+        log2_hashmap_size: log2 of the largest level's table rows T.
+        base_resolution: N_min, vertices per axis of the coarsest level.
+        per_level_scale: growth factor b between levels.
+        interpolation: ``"linear"`` or ``"smoothstep"``.
     """
 
     n_input_dims: int
@@ -124,6 +139,22 @@ class HashGridConfig:
         finest = self.levels()[-1].scale
         if finest > 2**30:
             bad(f"the finest level has scale {finest:.3g}", "lower per_level_scale or n_levels")
+        object.__setattr__(self, "per_level_scale", float(self.per_level_scale))
+
+    @classmethod
+    def instant_ngp(cls, n_input_dims: int = 3) -> "HashGridConfig":
+        """Instant-NGP's grid: 16 levels x 2 features, T = 2^19, N_min = 16, b = 2.
+
+        Source: tiny-cuda-nn's ``HashGrid`` defaults (``n_levels`` 16,
+        ``n_features_per_level`` 2, ``log2_hashmap_size`` 19, ``base_resolution``
+        16, ``per_level_scale`` 2.0), within the ranges of Instant-NGP's Table 1
+        (Müller et al. 2022: L = 16, F = 2, N_min = 16, T in 2^14..2^24,
+        N_max in 512..524288); b = 2 over 16 levels is ``N_max = 16 * 2^15 = 524288``.
+        In 3D: levels 0-2 dense (16^3, 32^3, 64^3 rows), 13 hashed levels of
+        2^19 rows, 7,114,752 rows x 2 = 14,229,504 parameters, 32 output features.
+        """
+        return cls(n_input_dims, n_levels=16, n_features_per_level=2, log2_hashmap_size=19, base_resolution=16,
+                   per_level_scale=2.0, interpolation="linear")
 
     @classmethod
     def from_finest(cls, n_input_dims: int, finest_resolution: float, n_levels: int = 16,
@@ -161,8 +192,29 @@ class HashGridConfig:
         return last.offset + last.size
 
     @property
+    def parameter_count(self) -> int:
+        """Trainable table parameters, ``n_params * n_features_per_level``."""
+        return self.n_params * self.n_features_per_level
+
+    @property
     def n_output_dims(self) -> int:
         return self.n_levels * self.n_features_per_level
+
+    def describe(self) -> dict:
+        """The fields plus the derived geometry, JSON-ready (what ``run.record`` stores in a manifest).
+
+        Returns:
+            ``dataclasses.asdict(self)`` plus ``resolutions``, ``scales``, ``level_rows`` and
+            ``hashed`` (one entry per level), ``first_hashed_level`` (None when all are dense),
+            ``table_rows`` (``n_params``), ``parameter_count`` and ``n_output_dims``.
+        """
+        lv = self.levels()
+        return {**dataclasses.asdict(self),
+                "resolutions": [l.resolution for l in lv], "scales": [l.scale for l in lv],
+                "level_rows": [l.size for l in lv], "hashed": [l.hashed for l in lv],
+                "first_hashed_level": next((l.level for l in lv if l.hashed), None),
+                "table_rows": self.n_params, "parameter_count": self.parameter_count,
+                "n_output_dims": self.n_output_dims}
 
 
 # ------------------------------------------------------------------ index maths
@@ -441,15 +493,8 @@ class HashGrid(nn.Module):
     """Multiresolution hash encoding: (N, D) in [0, 1] -> (N, n_levels * F).
 
     Args:
-        n_input_dims: D, 2 for planes or 3 for volumes (1 and 4: PyTorch backend only).
-        n_levels: number of levels L.
-        n_features_per_level: F (1, 2, 4, 8 have CUDA and CPU kernels).
-        log2_hashmap_size: log2 of the largest level's table rows T.
-        base_resolution: N_min, vertices per axis of the coarsest level.
-        per_level_scale: growth factor b between levels (default 2.0).
-        finest_resolution: alternative to ``per_level_scale`` (ER-NeRF's
-            ``desired_resolution``): b = (finest / base)^(1 / (L - 1)).
-        interpolation: ``"linear"`` or ``"smoothstep"``.
+        config: the grid, a :class:`HashGridConfig` (e.g. ``HashGridConfig.instant_ngp()``,
+            ``HashGridConfig.from_finest(2, 512, n_levels=12, ...)``); kept as ``self.config``.
         backend: ``"auto"`` (our CUDA kernel for CUDA inputs and our C++ CPU
             kernel for CPU inputs when they build, else PyTorch), ``"torch"``
             (the reference, forced), ``"cpu"`` or ``"cuda"`` (that kernel; falls
@@ -468,19 +513,14 @@ class HashGrid(nn.Module):
     Explained in notebooks/02_hash_encoding.ipynb.
     """
 
-    def __init__(self, n_input_dims: int, n_levels: int = 16, n_features_per_level: int = 2,
-                 log2_hashmap_size: int = 19, base_resolution: int = 16, per_level_scale: Optional[float] = None,
-                 finest_resolution: Optional[float] = None, interpolation: str = "linear", backend: str = "auto",
-                 dtype: torch.dtype = torch.float32, chunk_size: int = DEFAULT_CHUNK, device=None):
+    def __init__(self, config: HashGridConfig, *, backend: str = "auto", dtype: torch.dtype = torch.float32,
+                 chunk_size: int = DEFAULT_CHUNK, device=None):
         super().__init__()
-        if per_level_scale is not None and finest_resolution is not None:
-            raise ValueError("HashGrid: give per_level_scale or finest_resolution, not both")
-        common = dict(n_levels=n_levels, n_features_per_level=n_features_per_level,
-                      log2_hashmap_size=log2_hashmap_size, base_resolution=base_resolution, interpolation=interpolation)
-        if finest_resolution is not None:
-            self.config = HashGridConfig.from_finest(n_input_dims, finest_resolution, **common)
-        else:
-            self.config = HashGridConfig(n_input_dims, per_level_scale=2.0 if per_level_scale is None else float(per_level_scale), **common)
+        if not isinstance(config, HashGridConfig):
+            raise TypeError(f"HashGrid: expected a HashGridConfig, got {type(config).__name__} {config!r}; build one "
+                            "with HashGridConfig(n_input_dims, ...), HashGridConfig.from_finest(...) or "
+                            "HashGridConfig.instant_ngp()")
+        self.config = config
         if backend not in BACKENDS:
             raise ValueError(f"HashGrid: backend={backend!r} is unknown; use one of {BACKENDS}")
         if dtype not in (torch.float32, torch.float16, torch.float64):
@@ -675,13 +715,14 @@ def collision_stats(config: HashGridConfig, x: Optional[torch.Tensor] = None, ma
 
 
 
-def matched_hashgrid_log2(target_params: int, n_levels: int, n_features_per_level: int, base_resolution: int,
-                          finest_resolution: float) -> int:
-    """``log2_hashmap_size`` of a 3D HashGrid whose parameter count is closest to ``target_params``."""
-    best = min(range(8, 25), key=lambda t: abs(HashGridConfig.from_finest(
-        3, finest_resolution, n_levels=n_levels, n_features_per_level=n_features_per_level, log2_hashmap_size=t,
-        base_resolution=base_resolution).n_params * n_features_per_level - target_params))
-    return best
+def matched_hashgrid_log2(target_params: int, config: HashGridConfig) -> int:
+    """``log2_hashmap_size`` (8..24) that brings ``config``'s parameter count closest to ``target_params``.
+
+    Every other field of ``config`` is kept; build the matched grid with
+    ``dataclasses.replace(config, log2_hashmap_size=matched_hashgrid_log2(target, config))``.
+    """
+    return min(range(8, 25), key=lambda t: abs(
+        dataclasses.replace(config, log2_hashmap_size=t).parameter_count - target_params))
 
 
 __all__ = ["BACKENDS", "DEFAULT_CHUNK", "HashGrid", "HashGridConfig", "LevelInfo", "PRIMES",

@@ -1,13 +1,15 @@
 """tiny-cuda-nn as a hash-grid backend: config mapping, dtypes and parameter layout.
 
-Used by ``HashGrid(..., backend="tcnn")`` and by ``benchmarks/bench_encoding.py``
+Used by ``HashGrid(config, backend="tcnn")`` and by the encoding benchmark
+(:mod:`talkface_lite.encoding.benchmark`, run by ``benchmarks/bench_encoding.py``)
 to compare our kernel with tiny-cuda-nn on the same grid.
 
 Parity of semantics (see :mod:`talkface_lite.encoding.hashgrid`):
 
-* config: our arguments map one to one onto tiny-cuda-nn's ``HashGrid``
-  encoding (:func:`tcnn_config`); ``finest_resolution`` is turned into
-  ``per_level_scale`` first, exactly as our PyTorch backend does;
+* config: the fields of our ``HashGridConfig`` map one to one onto
+  tiny-cuda-nn's ``HashGrid`` encoding (:func:`tcnn_config`); a finest
+  resolution (``HashGridConfig.from_finest``) is already a ``per_level_scale``
+  there, the one our PyTorch backend uses;
 * parameters: tiny-cuda-nn stores the levels one after the other, each level
   ``size_l`` rows of ``F`` features, ``size_l = min(next_multiple_of_8(res^D), 2^T)``;
   that is our ``(n_params, F)`` table flattened, so :meth:`TcnnHashGrid.load_table`

@@ -13,9 +13,12 @@ where a 3D grid at the same resolution would pile 2^27 / 2^14 = 8192
 vertices onto each row. Fewer collisions for the same memory is ER-NeRF's
 argument for the tri-plane (notebook 03 measures it).
 
-The defaults are ER-NeRF's published setting (``nerf_triplane/network.py``):
-per plane 12 levels x 1 feature, base resolution 64, finest resolution 512,
-log2 table size 14, so 3 x 12 = 36 output features. Points are given in the
+A :class:`TriPlaneConfig` holds the settings (one 2D hash grid per plane, all
+three alike, and the bound) and :class:`TriPlane` takes it whole. Its preset
+:meth:`TriPlaneConfig.er_nerf` (also the field defaults) is ER-NeRF's published
+setting (``nerf_triplane/network.py``): per plane 12 levels x 1 feature, base
+resolution 64, finest resolution 512, log2 table size 14, bound 1, so
+3 x 12 = 36 output features. Points are given in the
 box ``[-bound, bound]^3`` and mapped to ``[0, 1]`` by ``(p + bound) / (2 bound)``;
 like tiny-cuda-nn, points outside the box are not clamped (keep samples in
 the box, as ``rendering`` does with its ray-box near/far).
@@ -29,21 +32,32 @@ Explained in notebooks/02_hash_encoding.ipynb and notebooks/03_triplane_nerf.ipy
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+import dataclasses
+import math
+from typing import Dict, Union
 
 import torch
 from torch import nn
 
-from .hashgrid import DEFAULT_CHUNK, HashGrid, check_points
+from .hashgrid import DEFAULT_CHUNK, HashGrid, HashGridConfig, check_points
 
 #: plane name -> the two coordinate axes it keeps (ER-NeRF's order)
 PLANES = (("xy", (0, 1)), ("yz", (1, 2)), ("xz", (0, 2)))
 
 
-class TriPlane(nn.Module):
-    """Three 2D hash grids on xy, yz, xz, concatenated: (..., 3) -> (..., 3 * L * F).
+@dataclasses.dataclass(frozen=True)
+class TriPlaneConfig:
+    """Hyper-parameters of a tri-plane: the 2D hash grid of each plane (the three are alike) and the box.
 
-    Args:
+    The field defaults are :meth:`er_nerf`. Build small ones for tests from the fields
+    (e.g. ``TriPlaneConfig(n_levels=2, log2_hashmap_size=8, base_resolution=4, finest_resolution=8)``),
+    change one field of a preset with ``dataclasses.replace``. :attr:`plane` is the
+    per-plane :class:`~talkface_lite.encoding.hashgrid.HashGridConfig` (2D, growth factor
+    from ``finest_resolution`` as ER-NeRF's ``desired_resolution``); :meth:`describe`
+    lists the fields with the derived values (what a run manifest records). Invalid
+    values raise a one-line ``ValueError`` that says what to use instead.
+
+    Attributes:
         n_levels: levels per plane (ER-NeRF: 12).
         n_features_per_level: features per level (ER-NeRF: 1).
         log2_hashmap_size: log2 table rows per level (ER-NeRF: 14).
@@ -51,6 +65,70 @@ class TriPlane(nn.Module):
         finest_resolution: finest vertices per axis (ER-NeRF: 512).
         bound: points live in ``[-bound, bound]^3`` (ER-NeRF: 1).
         interpolation: ``"linear"`` or ``"smoothstep"``.
+    """
+
+    n_levels: int = 12
+    n_features_per_level: int = 1
+    log2_hashmap_size: int = 14
+    base_resolution: int = 64
+    finest_resolution: float = 512
+    bound: float = 1.0
+    interpolation: str = "linear"
+
+    def __post_init__(self):
+        if not (math.isfinite(float(self.bound)) and float(self.bound) > 0):
+            raise ValueError(f"TriPlane: bound={self.bound} must be positive and finite (points live in "
+                             "[-bound, bound]^3); give the half-size of the box, e.g. bound=1.0")
+        object.__setattr__(self, "bound", float(self.bound))
+        try:
+            self.plane
+        except ValueError as exc:  # the same one-line message, named after the tri-plane
+            raise ValueError(str(exc).replace("HashGrid:", "TriPlane (per-plane grid):", 1)) from None
+
+    @classmethod
+    def er_nerf(cls) -> "TriPlaneConfig":
+        """ER-NeRF's tri-plane: per plane 12 levels x 1 feature, T = 2^14, resolution 64 -> 512, bound 1.
+
+        Source: ER-NeRF (Li et al., ICCV 2023), ``nerf_triplane/network.py``: three 2D
+        grids (xy, yz, xz) with ``num_levels=12, level_dim=1, base_resolution=64,
+        log2_hashmap_size=14, desired_resolution=512``, ``bound=1``, concatenated to
+        36 features. Per plane: levels 0-3 dense (64^2, 78^2, 94^2, 113^2 vertices,
+        rounded up to multiples of 8 rows), 8 hashed levels of 2^14 rows:
+        162,872 rows x 1 feature, so 488,616 parameters for the three planes.
+        """
+        return cls(n_levels=12, n_features_per_level=1, log2_hashmap_size=14, base_resolution=64,
+                   finest_resolution=512, bound=1.0, interpolation="linear")
+
+    @property
+    def plane(self) -> HashGridConfig:
+        """The 2D hash-grid config of each of the three planes."""
+        return HashGridConfig.from_finest(2, self.finest_resolution, n_levels=self.n_levels,
+                                          n_features_per_level=self.n_features_per_level,
+                                          log2_hashmap_size=self.log2_hashmap_size,
+                                          base_resolution=self.base_resolution, interpolation=self.interpolation)
+
+    @property
+    def parameter_count(self) -> int:
+        """Trainable table parameters of the three planes, ``3 * plane.n_params * F``."""
+        return 3 * self.plane.parameter_count
+
+    @property
+    def n_output_dims(self) -> int:
+        return 3 * self.n_levels * self.n_features_per_level
+
+    def describe(self) -> dict:
+        """The fields plus derived values, JSON-ready: ``plane`` (:meth:`HashGridConfig.describe` of one
+        plane: per-level resolutions, rows, growth factor...), ``parameter_count`` and ``n_output_dims``."""
+        return {**dataclasses.asdict(self), "plane": self.plane.describe(),
+                "parameter_count": self.parameter_count, "n_output_dims": self.n_output_dims}
+
+
+class TriPlane(nn.Module):
+    """Three 2D hash grids on xy, yz, xz, concatenated: (..., 3) -> (..., 3 * L * F).
+
+    Args:
+        config: the tri-plane, a :class:`TriPlaneConfig` (e.g. ``TriPlaneConfig.er_nerf()``);
+            kept as ``self.config``; each plane is a ``HashGrid(config.plane)``.
         backend: hash-grid backend, see :class:`HashGrid`.
         dtype: table dtype.
         chunk_size: points per chunk of the PyTorch backend.
@@ -59,20 +137,23 @@ class TriPlane(nn.Module):
     Explained in notebooks/03_triplane_nerf.ipynb.
     """
 
-    def __init__(self, n_levels: int = 12, n_features_per_level: int = 1, log2_hashmap_size: int = 14,
-                 base_resolution: int = 64, finest_resolution: float = 512, bound: float = 1.0,
-                 interpolation: str = "linear", backend: str = "auto", dtype: torch.dtype = torch.float32,
+    def __init__(self, config: TriPlaneConfig, *, backend: str = "auto", dtype: torch.dtype = torch.float32,
                  chunk_size: int = DEFAULT_CHUNK, device=None):
         super().__init__()
-        if not float(bound) > 0:
-            raise ValueError(f"TriPlane: bound={bound} must be positive (points live in [-bound, bound]^3)")
-        self.bound = float(bound)
-        kw = dict(n_levels=n_levels, n_features_per_level=n_features_per_level, log2_hashmap_size=log2_hashmap_size,
-                  base_resolution=base_resolution, finest_resolution=finest_resolution, interpolation=interpolation,
-                  backend=backend, dtype=dtype, chunk_size=chunk_size, device=device)
-        self.xy = HashGrid(2, **kw)
-        self.yz = HashGrid(2, **kw)
-        self.xz = HashGrid(2, **kw)
+        if not isinstance(config, TriPlaneConfig):
+            raise TypeError(f"TriPlane: expected a TriPlaneConfig, got {type(config).__name__} {config!r}; build one "
+                            "with TriPlaneConfig(n_levels=..., ...) or TriPlaneConfig.er_nerf()")
+        self.config = config
+        plane = config.plane
+        kw = dict(backend=backend, dtype=dtype, chunk_size=chunk_size, device=device)
+        self.xy = HashGrid(plane, **kw)
+        self.yz = HashGrid(plane, **kw)
+        self.xz = HashGrid(plane, **kw)
+
+    @property
+    def bound(self) -> float:
+        """Points live in ``[-bound, bound]^3`` (``config.bound``)."""
+        return self.config.bound
 
     @property
     def n_output_dims(self) -> int:
@@ -129,11 +210,11 @@ class TriPlane(nn.Module):
         return f"bound={self.bound}, n_output_dims={self.n_output_dims}"
 
 
-def triplane_param_count(plane: Optional[TriPlane] = None, **kw) -> int:
-    """Number of table parameters of a tri-plane (given, or built from ``kw`` on the meta device)."""
-    if plane is None:
-        plane = TriPlane(device="meta", **kw)
+def triplane_param_count(plane: Union[TriPlane, TriPlaneConfig]) -> int:
+    """Number of table parameters of a tri-plane: counted on a module's tables, or from a config."""
+    if isinstance(plane, TriPlaneConfig):
+        return plane.parameter_count
     return sum(g.embeddings().numel() for g in plane.planes().values())
 
 
-__all__ = ["PLANES", "TriPlane", "triplane_param_count"]
+__all__ = ["PLANES", "TriPlane", "TriPlaneConfig", "triplane_param_count"]

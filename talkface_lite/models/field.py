@@ -71,9 +71,9 @@ from typing import Dict, NamedTuple, Optional, Sequence
 import torch
 from torch import nn
 
-from ..encoding.hashgrid import HashGrid
+from ..encoding.hashgrid import HashGrid, HashGridConfig
 from ..encoding.spherical import sh_encode
-from ..encoding.triplane import TriPlane
+from ..encoding.triplane import TriPlane, TriPlaneConfig
 from .audio_encoder import AudioEncoder, as_windows
 from .layers import BoxEncoding, mlp, trunc_exp
 
@@ -100,8 +100,11 @@ class FieldConfig:
     """Everything that shapes a :class:`DynamicLandmarkField` (saved whole in a run's ``config.json``).
 
     Sizes default to ER-NeRF's head network: tri-plane 12 levels x 1 feature, base 64, finest 512, 2^14
-    rows per plane; MLP width 64, density 3 layers, colour 2 layers, 15 geometric features, SH degree 4,
-    a 32-channel audio code over 8 neighbouring frames, 4-dim per-frame latents.
+    rows per plane (:meth:`TriPlaneConfig.er_nerf`); MLP width 64, density 3 layers, colour 2 layers,
+    15 geometric features, SH degree 4, a 32-channel audio code over 8 neighbouring frames, 4-dim
+    per-frame latents. The grid fields stay flat (``tri_*``, ``hash3d_*``, ``lm_*``) so that saved
+    configs load unchanged; :meth:`triplane`, :meth:`hash3d` and :meth:`landmark_grid` turn them into
+    the encoding configs the field builds.
     """
 
     variant: str = "dlt_eye"
@@ -149,6 +152,24 @@ class FieldConfig:
         if not 0 <= self.sh_degree <= 4:
             raise ValueError(f"sh_degree must be 0..4, got {self.sh_degree}")
 
+    def triplane(self) -> TriPlaneConfig:
+        """The spatial tri-plane (``tri_*`` fields) over the normalised head box, bound 1."""
+        return TriPlaneConfig(n_levels=self.tri_levels, n_features_per_level=self.tri_features,
+                              log2_hashmap_size=self.tri_log2, base_resolution=self.tri_base,
+                              finest_resolution=self.tri_finest, bound=1.0)
+
+    def hash3d(self) -> HashGridConfig:
+        """The spatial 3D hash grid of the ``hash3d`` variant (``hash3d_*`` fields)."""
+        return HashGridConfig.from_finest(3, self.hash3d_finest, n_levels=self.hash3d_levels,
+                                          n_features_per_level=self.hash3d_features,
+                                          log2_hashmap_size=self.hash3d_log2, base_resolution=self.hash3d_base)
+
+    def landmark_grid(self) -> HashGridConfig:
+        """The 3D hash grid of the landmark code (``lm_*`` fields)."""
+        return HashGridConfig.from_finest(3, self.lm_finest, n_levels=self.lm_levels,
+                                          n_features_per_level=self.lm_features, log2_hashmap_size=self.lm_log2,
+                                          base_resolution=self.lm_base)
+
     @property
     def uses_landmarks(self) -> bool:
         return VARIANTS[self.variant]["landmarks"]
@@ -176,19 +197,21 @@ class LandmarkCode(nn.Module):
 
     Args:
         aabb: ``(6,)`` head box (dm); landmarks are encoded by a 3D :class:`HashGrid` over it.
-        n_levels, n_features_per_level, log2_hashmap_size, base_resolution, finest_resolution: the grid.
+        grid: that grid's :class:`HashGridConfig` (3D); None: the default of :meth:`FieldConfig.landmark_grid`
+            (6 levels x 2 features, 2^12 rows, resolution 4 -> 64).
         dim: channels of the code.
         radius: initial influence radius ``r_k`` (dm).
         frozen: landmark indices held at their canonical position (the eyes when AU45 drives them).
     """
 
-    def __init__(self, aabb, n_levels: int = 6, n_features_per_level: int = 2, log2_hashmap_size: int = 12,
-                 base_resolution: int = 4, finest_resolution: float = 64, dim: int = 16, radius: float = 0.2,
+    def __init__(self, aabb, grid: Optional[HashGridConfig] = None, dim: int = 16, radius: float = 0.2,
                  frozen: Sequence[int] = ()):
         super().__init__()
-        self.grid = HashGrid(3, n_levels=n_levels, n_features_per_level=n_features_per_level,
-                             log2_hashmap_size=log2_hashmap_size, base_resolution=base_resolution,
-                             finest_resolution=finest_resolution)
+        grid = FieldConfig().landmark_grid() if grid is None else grid
+        if grid.n_input_dims != 3:
+            raise ValueError(f"LandmarkCode: the grid encodes 3D landmarks, got n_input_dims={grid.n_input_dims}; "
+                             "give a HashGridConfig with n_input_dims=3")
+        self.grid = HashGrid(grid)
         self.proj = nn.Linear(self.grid.n_output_dims + 3, dim)
         self.log_radius = nn.Parameter(torch.full((68,), math.log(radius)))
         box = torch.as_tensor(aabb, dtype=torch.float32)
@@ -248,21 +271,17 @@ class DynamicLandmarkField(nn.Module):
         self.register_buffer("centre", 0.5 * (box[:3] + box[3:]))
         self.register_buffer("half_size", 0.5 * (box[3:] - box[:3]))
         if VARIANTS[c.variant]["spatial"] == "triplane":
-            self.spatial = TriPlane(n_levels=c.tri_levels, n_features_per_level=c.tri_features,
-                                    log2_hashmap_size=c.tri_log2, base_resolution=c.tri_base,
-                                    finest_resolution=c.tri_finest, bound=1.0)
+            self.spatial = TriPlane(c.triplane())
         else:
-            self.spatial = BoxEncoding(HashGrid(3, n_levels=c.hash3d_levels, n_features_per_level=c.hash3d_features,
-                                                log2_hashmap_size=c.hash3d_log2, base_resolution=c.hash3d_base,
-                                                finest_resolution=c.hash3d_finest), bound=1.0)
+            self.spatial = BoxEncoding(HashGrid(c.hash3d()), bound=1.0)
         n_enc = self.spatial.n_output_dims
         self.audio = AudioEncoder(c.audio_dim, c.audio_window, c.audio_code_dim, smooth=True, seq_len=c.audio_seq_len)
         self.audio_att = mlp(n_enc, 32, c.audio_code_dim, 2)
         n_in = n_enc + c.audio_code_dim
         self.landmark = None
         if c.uses_landmarks:
-            self.landmark = LandmarkCode(c.aabb, c.lm_levels, c.lm_features, c.lm_log2, c.lm_base, c.lm_finest,
-                                         c.lm_dim, c.lm_radius, frozen=EYE_LANDMARKS if c.uses_eye else ())
+            self.landmark = LandmarkCode(c.aabb, c.landmark_grid(), c.lm_dim, c.lm_radius,
+                                         frozen=EYE_LANDMARKS if c.uses_eye else ())
             n_in += c.lm_dim
         self.eye_att = mlp(n_enc, 16, 1, 2) if c.uses_eye else None
         n_in += 2 if c.uses_eye else 0
@@ -365,12 +384,12 @@ class DynamicLandmarkField(nn.Module):
         """``sigmas: (n,)`` (1/dm) at ``points: (n, 3)`` (head frame, dm)."""
         return trunc_exp(self._hidden(points, cond)[:, 0])
 
-    def forward(self, points: torch.Tensor, directions: torch.Tensor, cond: Condition):
+    def forward(self, points: torch.Tensor, rays_d: torch.Tensor, cond: Condition):
         """Density and colour.
 
         Args:
             points: ``(n, 3)`` head-frame positions (dm).
-            directions: ``(n, 3)`` unit view directions.
+            rays_d: ``(n, 3)`` unit view directions (of each point's ray).
             cond: the frame's :class:`Condition`.
 
         Returns:
@@ -379,7 +398,7 @@ class DynamicLandmarkField(nn.Module):
         h = self._hidden(points, cond)
         parts = [h[:, 1:]]
         if self.config.sh_degree:
-            parts.append(sh_encode(directions, self.config.sh_degree))
+            parts.append(sh_encode(rays_d, self.config.sh_degree))
         if cond.latent is not None:
             parts.append(cond.latent.expand(points.shape[0], -1))
         return trunc_exp(h[:, 0]), torch.sigmoid(self.colour_net(torch.cat(parts, -1)))
