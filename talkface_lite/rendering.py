@@ -49,9 +49,9 @@ class RaySamples(NamedTuple):
     def deltas(self) -> torch.Tensor:
         return self.t_ends - self.t_starts
 
-    def points(self, origins: torch.Tensor, directions: torch.Tensor) -> torch.Tensor:
-        """3D sample positions ``(n_rays, n_samples, 3)`` from ``origins, directions: (n_rays, 3)``."""
-        return origins[:, None, :] + self.t_mids[..., None] * directions[:, None, :]
+    def points(self, rays_o: torch.Tensor, rays_d: torch.Tensor) -> torch.Tensor:
+        """3D sample positions ``(n_rays, n_samples, 3)`` from ``rays_o, rays_d: (n_rays, 3)``."""
+        return rays_o[:, None, :] + self.t_mids[..., None] * rays_d[:, None, :]
 
 
 class RenderOutput(NamedTuple):
@@ -93,7 +93,7 @@ def pixel_rays(intrinsics, c2w: torch.Tensor, pixels: torch.Tensor) -> Tuple[tor
             pixel column ``i``, row ``j`` is ``(i + 0.5, j + 0.5)``.
 
     Returns:
-        ``origins, directions``: ``(n, 3)`` each, directions of unit length.
+        ``rays_o, rays_d``: ray origins and unit directions, ``(n, 3)`` each.
 
     Explained in notebooks/01_volume_rendering.ipynb.
     """
@@ -105,8 +105,8 @@ def pixel_rays(intrinsics, c2w: torch.Tensor, pixels: torch.Tensor) -> Tuple[tor
     rot = pose[..., :3, :3]
     dirs = (cam[:, None, :] * rot).sum(-1) if rot.dim() == 3 else cam @ rot.T  # (n, 3): R @ d_cam
     dirs = dirs / dirs.norm(dim=-1, keepdim=True)
-    origins = pose[..., :3, 3].expand_as(dirs)
-    return origins.contiguous(), dirs
+    rays_o = pose[..., :3, 3].expand_as(dirs)
+    return rays_o.contiguous(), dirs
 
 
 def camera_rays(intrinsics, c2w: torch.Tensor, height: int, width: int) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -118,7 +118,7 @@ def camera_rays(intrinsics, c2w: torch.Tensor, height: int, width: int) -> Tuple
         height, width: image size in pixels.
 
     Returns:
-        ``origins, directions``: ``(height, width, 3)`` each; ``directions[j, i]``
+        ``rays_o, rays_d``: ``(height, width, 3)`` each; ``rays_d[j, i]``
         goes through the centre of row ``j``, column ``i``.
 
     Explained in notebooks/01_volume_rendering.ipynb.
@@ -130,15 +130,15 @@ def camera_rays(intrinsics, c2w: torch.Tensor, height: int, width: int) -> Tuple
     ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=c2w.device) + 0.5,
                             torch.arange(width, dtype=dtype, device=c2w.device) + 0.5, indexing="ij")
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)  # (H*W, 2)
-    origins, dirs = pixel_rays(intrinsics, c2w.to(dtype), pixels)
-    return origins.reshape(height, width, 3), dirs.reshape(height, width, 3)
+    rays_o, rays_d = pixel_rays(intrinsics, c2w.to(dtype), pixels)
+    return rays_o.reshape(height, width, 3), rays_d.reshape(height, width, 3)
 
 
-def ray_aabb(origins: torch.Tensor, directions: torch.Tensor, aabb, min_near: float = 0.0):
+def ray_aabb(rays_o: torch.Tensor, rays_d: torch.Tensor, aabb, min_near: float = 0.0):
     """Near/far distances where rays enter and leave an axis-aligned box (slab method).
 
     Args:
-        origins, directions: ``(n_rays, 3)``.
+        rays_o, rays_d: ``(n_rays, 3)`` ray origins and directions.
         aabb: ``(6,)`` box ``[xmin, ymin, zmin, xmax, ymax, zmax]``.
         min_near: near is clamped to at least this (a camera inside the box starts here).
 
@@ -148,12 +148,12 @@ def ray_aabb(origins: torch.Tensor, directions: torch.Tensor, aabb, min_near: fl
 
     Explained in notebooks/01_volume_rendering.ipynb.
     """
-    box = torch.as_tensor(aabb, dtype=origins.dtype, device=origins.device)
+    box = torch.as_tensor(aabb, dtype=rays_o.dtype, device=rays_o.device)
     if box.shape != (6,) or bool((box[3:] <= box[:3]).any()):
         raise ValueError(f"aabb must be [xmin, ymin, zmin, xmax, ymax, zmax] with max > min, got {box.tolist()}")
-    safe = torch.where(directions.abs() < 1e-12, torch.full_like(directions, 1e-12), directions)
-    t0 = (box[:3] - origins) / safe  # (n_rays, 3)
-    t1 = (box[3:] - origins) / safe
+    safe = torch.where(rays_d.abs() < 1e-12, torch.full_like(rays_d, 1e-12), rays_d)
+    t0 = (box[:3] - rays_o) / safe  # (n_rays, 3)
+    t1 = (box[3:] - rays_o) / safe
     near = torch.minimum(t0, t1).amax(-1).clamp_min(min_near)
     far = torch.maximum(t0, t1).amin(-1)
     hit = far > near
@@ -283,19 +283,39 @@ def sample_importance(coarse: RaySamples, weights: torch.Tensor, n_fine: int, ne
 # ----------------------------------------------------------------------------- compositing
 
 
-def render_weights(sigmas: torch.Tensor, deltas: torch.Tensor):
-    """Per-sample compositing weights on dense samples (Eq. 2-3 discretised).
+def render_weights(sigmas: torch.Tensor, deltas: torch.Tensor, ray_indices: Optional[torch.Tensor] = None,
+                   starts: Optional[torch.Tensor] = None):
+    """Per-sample compositing weights ``w_i = T_i (1 - exp(-sigma_i delta_i))`` (Eq. 2-3 discretised).
+
+    The one place this formula lives: dense and packed compositing, and the CPU twin of the
+    compositing kernel (:mod:`talkface_lite.kernels.composite`), all call it.
 
     Args:
-        sigmas: ``(n_rays, n_samples)`` non-negative densities.
-        deltas: ``(n_rays, n_samples)`` interval lengths.
+        sigmas: non-negative densities, dense ``(n_rays, n_samples)`` or packed ``(n,)``.
+        deltas: interval lengths, same shape as ``sigmas``.
+        ray_indices: packed layout only: ``(n,)`` sorted ray id of each sample.
+        starts: packed layout only: ``(n_rays,)`` index of each ray's first sample
+            (from :func:`chunks_from_ray_indices`; derived here when ``None``).
 
     Returns:
-        ``weights, transmittance, alphas``: ``(n_rays, n_samples)`` each.
+        ``weights, transmittance, alphas``, each shaped like ``sigmas``; ``transmittance`` is
+        ``T_i = exp(-sum_{j<i} sigma_j delta_j)`` over the earlier samples of the same ray.
+
+    Examples:
+        >>> w, T, a = render_weights(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 1.0]]))
+        >>> [round(v, 4) for v in w[0].tolist()]  # (1 - e^-1), e^-1 (1 - e^-1)
+        [0.6321, 0.2325]
+
+    Explained in notebooks/01_volume_rendering.ipynb.
     """
-    tau = sigmas * deltas  # (n_rays, n_samples) optical depth of each interval
+    tau = sigmas * deltas  # optical depth of each interval
+    if ray_indices is None:
+        excl = torch.cumsum(tau, -1) - tau  # exclusive sum along each ray: optical depth before the interval
+    else:
+        if starts is None:
+            starts = chunks_from_ray_indices(ray_indices, int(ray_indices.max()) + 1 if ray_indices.numel() else 0)[0]
+        excl = packed_exclusive_sum(tau, ray_indices, starts)
     alphas = 1.0 - torch.exp(-tau)
-    excl = torch.cumsum(tau, -1) - tau  # exclusive sum: optical depth before the interval
     transmittance = torch.exp(-excl)
     return transmittance * alphas, transmittance, alphas
 
@@ -403,9 +423,7 @@ def composite_packed(rgbs: torch.Tensor, sigmas: torch.Tensor, t_starts: torch.T
             rgb, depth, opacity, weights, trans = kc.composite_packed_fn(
                 sigmas, rgbs, deltas, t_mids, ray_indices, starts, counts, impl=impl)
             return _finish(rgb, depth, opacity, weights, trans, background)
-    tau = sigmas * deltas  # (n,)
-    trans = torch.exp(-packed_exclusive_sum(tau, ray_indices, starts))
-    weights = trans * (1.0 - torch.exp(-tau))
+    weights, trans, _ = render_weights(sigmas, deltas, ray_indices, starts)
     idx = ray_indices.long()
     rgb = torch.zeros(n_rays, 3, dtype=rgbs.dtype, device=rgbs.device).index_add(0, idx, weights[:, None] * rgbs)
     opacity = torch.zeros(n_rays, dtype=sigmas.dtype, device=sigmas.device).index_add(0, idx, weights)
@@ -436,14 +454,14 @@ def dense_to_packed(samples: RaySamples, *values: torch.Tensor):
     return (samples.t_starts.reshape(-1), samples.t_ends.reshape(-1), samples.t_mids.reshape(-1), ray_indices, *flat)
 
 
-def render_rays(field_fn, origins: torch.Tensor, directions: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
+def render_rays(field_fn, rays_o: torch.Tensor, rays_d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
                 n_samples: int = 64, n_importance: int = 0, background=None, jitter: bool = False,
                 generator: Optional[torch.Generator] = None) -> RenderOutput:
     """Render rays through a field: stratified samples, optionally a hierarchical fine pass, composite.
 
     Args:
-        field_fn: maps ``points (m, 3), directions (m, 3)`` to ``sigmas (m,), rgbs (m, 3)``.
-        origins, directions: ``(n_rays, 3)``.
+        field_fn: maps sample ``points (m, 3)`` and their rays' ``rays_d (m, 3)`` to ``sigmas (m,), rgbs (m, 3)``.
+        rays_o, rays_d: ``(n_rays, 3)``.
         near, far: ``(n_rays,)`` e.g. from :func:`ray_aabb`.
         n_samples: stratified (coarse) samples per ray.
         n_importance: extra samples drawn from the coarse weights (0: single pass). The same
@@ -460,20 +478,20 @@ def render_rays(field_fn, origins: torch.Tensor, directions: torch.Tensor, near:
     passes = [samples]
     if n_importance > 0:
         with torch.no_grad():
-            sig, _ = _query(field_fn, samples, origins, directions)
-            weights = render_weights(sig, samples.deltas)[0]
+            sigmas, _ = _query(field_fn, samples, rays_o, rays_d)
+            weights = render_weights(sigmas, samples.deltas)[0]
         passes = [sample_importance(samples, weights, n_importance, near, far, deterministic=not jitter,
                                     generator=generator)]
-    sig, rgb = _query(field_fn, passes[-1], origins, directions)
-    return composite(rgb, sig, passes[-1], background=background)
+    sigmas, rgbs = _query(field_fn, passes[-1], rays_o, rays_d)
+    return composite(rgbs, sigmas, passes[-1], background=background)
 
 
-def _query(field_fn, samples: RaySamples, origins: torch.Tensor, directions: torch.Tensor):
+def _query(field_fn, samples: RaySamples, rays_o: torch.Tensor, rays_d: torch.Tensor):
     n_rays, n = samples.t_mids.shape
-    pts = samples.points(origins, directions).reshape(-1, 3)  # (n_rays * n, 3)
-    dirs = directions[:, None, :].expand(n_rays, n, 3).reshape(-1, 3)
-    sig, rgb = field_fn(pts, dirs)
-    return sig.reshape(n_rays, n), rgb.reshape(n_rays, n, 3)
+    pts = samples.points(rays_o, rays_d).reshape(-1, 3)  # (n_rays * n, 3)
+    dirs = rays_d[:, None, :].expand(n_rays, n, 3).reshape(-1, 3)
+    sigmas, rgbs = field_fn(pts, dirs)
+    return sigmas.reshape(n_rays, n), rgbs.reshape(n_rays, n, 3)
 
 
 # ----------------------------------------------------------------------------- whole images
@@ -485,13 +503,13 @@ def march_step_size(aabb, n_samples: int) -> float:
     return float((box[3:] - box[:3]).norm()) / n_samples
 
 
-def render_marched(field: Callable, origins: torch.Tensor, directions: torch.Tensor, grid, step_size: float,
+def render_marched(field: Callable, rays_o: torch.Tensor, rays_d: torch.Tensor, grid, step_size: float,
                    background, jitter: bool = False, generator: Optional[torch.Generator] = None):
     """Render rays with empty-space skipping: occupancy-grid marching -> field on packed samples -> composite.
 
     Args:
-        field: ``points (m, 3), dirs (m, 3) -> sigma (m,), rgb (m, 3)``.
-        origins, directions: ``(n_rays, 3)``.
+        field: ``points (m, 3), rays_d (m, 3) -> sigmas (m,), rgbs (m, 3)``.
+        rays_o, rays_d: ``(n_rays, 3)``.
         grid: an :class:`~talkface_lite.occupancy.OccupancyGrid`.
         step_size: marching step.
         background: ``(3,)`` tensor.
@@ -499,11 +517,11 @@ def render_marched(field: Callable, origins: torch.Tensor, directions: torch.Ten
     Returns:
         :class:`~talkface_lite.rendering.RenderOutput` (packed weights) and the number of samples evaluated.
     """
-    s = grid.march(origins, directions, step_size, jitter=jitter, generator=generator)
+    s = grid.march(rays_o, rays_d, step_size, jitter=jitter, generator=generator)
     mids = 0.5 * (s.t_starts + s.t_ends)
-    o, d = origins[s.ray_indices], directions[s.ray_indices]  # (m, 3)
-    sig, rgb = field(o + mids[:, None] * d, d)
-    out = composite_packed(rgb, sig, s.t_starts, s.t_ends, s.ray_indices, origins.shape[0], t_mids=mids,
+    o, d = rays_o[s.ray_indices], rays_d[s.ray_indices]  # (m, 3)
+    sigmas, rgbs = field(o + mids[:, None] * d, d)
+    out = composite_packed(rgbs, sigmas, s.t_starts, s.t_ends, s.ray_indices, rays_o.shape[0], t_mids=mids,
                                      background=background)
     return out, int(s.t_starts.numel())
 

@@ -9,7 +9,7 @@ camera, pixel centres at ``+0.5``). The fine (lips) stage of ER-NeRF uses
 square patches inside the mouth rectangle and the full lip rectangle padded to
 at least 32 px: :meth:`sample_patch` and :meth:`region_crop`.
 
-Explained in notebooks/03_triplane_nerf.ipynb.
+Explained in notebooks/07_two_stage_training.ipynb.
 """
 from __future__ import annotations
 
@@ -141,8 +141,8 @@ class SpeakerDataset:
         from ..rendering import pixel_rays
 
         img = self.image(i)
-        origins, dirs = pixel_rays(self.intrinsics, self.poses[i], xy.to(torch.float32) + 0.5)  # (n, 3) each
-        out = {"frame": i, "xy": xy, "rgb": img[xy[:, 1], xy[:, 0]], "rays_o": origins, "rays_d": dirs,
+        rays_o, rays_d = pixel_rays(self.intrinsics, self.poses[i], xy.to(torch.float32) + 0.5)  # (n, 3) each
+        out = {"frame": i, "xy": xy, "rgb": img[xy[:, 1], xy[:, 0]], "rays_o": rays_o, "rays_d": rays_d,
                "pose": self.poses[i], "au45": self.au45[i], "landmarks": self.landmarks[i],
                "background": self.background[xy[:, 1], xy[:, 0]]}
         if audio_kind is not None:
@@ -170,7 +170,7 @@ class SpeakerDataset:
             ``rays_o (n, 3)``, ``rays_d (n, 3)``, ``background (n, 3)``, ``pose (4, 4)``,
             ``au45 ()``, ``landmarks (68, 3)``, ``audio (16, D)``.
 
-        Explained in notebooks/03_triplane_nerf.ipynb.
+        Explained in notebooks/07_two_stage_training.ipynb.
         """
         if n <= 0:
             raise ValueError(f"n must be positive, got {n}")

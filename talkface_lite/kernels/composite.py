@@ -31,6 +31,7 @@ from typing import Optional, Tuple
 
 import torch
 
+from ..rendering import packed_exclusive_sum, render_weights
 from .build import load_cpu_extension, load_extension, status
 
 EXT_NAME = "composite"
@@ -79,17 +80,9 @@ def _segment_sum(values: torch.Tensor, ray_indices: torch.Tensor, n_rays: int) -
         0, ray_indices, values)
 
 
-def _inclusive_sum(values: torch.Tensor, ray_indices: torch.Tensor, starts: torch.Tensor) -> torch.Tensor:
-    incl = torch.cumsum(values.double(), 0)  # float64: a global cumsum minus per-ray offsets stays exact enough
-    excl = incl - values.double()
-    return (incl - excl[starts[ray_indices]]).to(values.dtype)
-
-
 def forward_torch(sigmas, rgbs, deltas, ts, ray_indices, starts, n_rays):
     """CPU twin of the forward kernel (no autograd). Shapes as in :func:`composite_packed_fn`."""
-    tau = sigmas * deltas  # (n,)
-    trans = torch.exp(-(_inclusive_sum(tau, ray_indices, starts) - tau))
-    weights = trans * (1.0 - torch.exp(-tau))
+    weights, trans, _ = render_weights(sigmas, deltas, ray_indices, starts)
     rgb = _segment_sum(weights[:, None] * rgbs, ray_indices, n_rays)  # (n_rays, 3)
     depth = _segment_sum(weights * ts, ray_indices, n_rays)
     opacity = _segment_sum(weights, ray_indices, n_rays)
@@ -103,7 +96,7 @@ def backward_torch(grad_weights, grad_trans, grad_rgb, grad_depth, grad_opacity,
          + grad_depth[ray_indices] * ts)  # (n,) upstream scalar per sample
     contrib = weights * g + grad_trans * trans  # (n,)
     total = _segment_sum(contrib, ray_indices, n_rays)  # (n_rays,)
-    suffix = total[ray_indices] - _inclusive_sum(contrib, ray_indices, starts)  # S_i: strictly later samples
+    suffix = total[ray_indices] - packed_exclusive_sum(contrib, ray_indices, starts) - contrib  # S_i: later samples
     bracket = trans * torch.exp(-sigmas * deltas) * g - suffix
     return deltas * bracket, weights[:, None] * grad_rgb[ray_indices], sigmas * bracket, weights * grad_depth[ray_indices]
 

@@ -54,19 +54,19 @@ class StaticNeRF(nn.Module):
         return list(self.density_net.parameters()) + list(self.colour_net.parameters())
 
     def density(self, points: torch.Tensor) -> torch.Tensor:
-        """``sigma: (n,)`` at ``points: (n, 3)``."""
+        """``sigmas: (n,)`` at ``points: (n, 3)``."""
         return trunc_exp(self.density_net(self.encoding(points))[:, 0])
 
-    def forward(self, points: torch.Tensor, directions: Optional[torch.Tensor] = None):
-        """``points, directions: (n, 3)`` -> ``sigma (n,), rgb (n, 3)``."""
+    def forward(self, points: torch.Tensor, rays_d: Optional[torch.Tensor] = None):
+        """``points, rays_d: (n, 3)`` (positions and unit view directions) -> ``sigmas (n,), rgbs (n, 3)``."""
         h = self.density_net(self.encoding(points))  # (n, 1 + geo_features)
-        sigma = trunc_exp(h[:, 0])
+        sigmas = trunc_exp(h[:, 0])
         g = h[:, 1:]
         if self.view_dependent:
-            if directions is None:
-                raise ValueError("this model is view dependent: pass directions (n, 3)")
-            g = torch.cat([g, directions], -1)
-        return sigma, torch.sigmoid(self.colour_net(g))
+            if rays_d is None:
+                raise ValueError("this model is view dependent: pass the view directions rays_d (n, 3)")
+            g = torch.cat([g, rays_d], -1)
+        return sigmas, torch.sigmoid(self.colour_net(g))
 
 
 __all__ = ["StaticNeRF"]

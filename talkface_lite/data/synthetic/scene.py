@@ -15,7 +15,7 @@ import torch
 class EllipsoidHead:
     """A head of soft coloured ellipsoids (skull, hair cap, eyes with irises, nose, lips); y points down.
 
-    ``__call__(points (n, 3), dirs=None) -> sigma (n,), rgb (n, 3)``: density
+    ``__call__(points (n, 3), rays_d=None) -> sigmas (n,), rgbs (n, 3)``: density
     ``peak * sigmoid(-d / softness)`` summed over parts, with ``d`` the scaled
     distance ``(|(p - c) / r| - 1) * min(r)``; the colour is that of the part the
     point is most inside.
@@ -38,12 +38,12 @@ class EllipsoidHead:
         self.colours = torch.tensor([p[2] for p in self.PARTS])
         self.peak, self.softness = peak, softness
 
-    def __call__(self, points: torch.Tensor, dirs: Optional[torch.Tensor] = None):
+    def __call__(self, points: torch.Tensor, rays_d: Optional[torch.Tensor] = None):
         rel = (points[:, None, :].float() - self.centres) / self.radii  # (n, parts, 3)
         d = (rel.norm(dim=-1) - 1.0) * self.radii.amin(-1)  # (n, parts) approx. signed distance
         inside = torch.sigmoid(-d / self.softness)
-        sigma = self.peak * inside.sum(-1)
-        return sigma.to(points.dtype), self.colours[d.argmin(-1)].to(points.dtype)
+        sigmas = self.peak * inside.sum(-1)
+        return sigmas.to(points.dtype), self.colours[d.argmin(-1)].to(points.dtype)
 
 
 __all__ = ["EllipsoidHead"]
