@@ -153,7 +153,7 @@ def real_footage(work: Path) -> None:
                                    if report.blinks else [d.n_frames - 1])
     for ax, i in zip(axes[0], picks):
         ax.imshow(d.frame(i))
-        ax.scatter(lm2d[i, :, 0] - 0.5, lm2d[i, :, 1] - 0.5, s=3, color=viz.COLORS["ours"])
+        ax.scatter(lm2d[i, :, 0] - 0.5, lm2d[i, :, 1] - 0.5, s=3, color=viz.COLOURS["ours"])
         ax.set_title(f"frame {i}, AU45 {float(d.au45[i]):.1f}")
         ax.axis("off")
     gs = axes[1, 0].get_gridspec()
@@ -161,10 +161,10 @@ def real_footage(work: Path) -> None:
         ax.remove()
     ax = fig.add_subplot(gs[1, :])
     t = np.arange(d.n_frames)
-    ax.plot(t, d.au45.numpy(), color=viz.COLORS["ours"], label="AU45 from EAR")
-    ax.plot(t, ear * 10, color=viz.COLORS["torch"], label="EAR x 10")
+    ax.plot(t, d.au45.numpy(), color=viz.COLOURS["ours"], label="AU45 from EAR")
+    ax.plot(t, ear * 10, color=viz.COLOURS["torch"], label="EAR x 10")
     for a, b in report.blinks:
-        ax.axvspan(a - 0.5, b - 0.5, color=viz.COLORS["baseline"], alpha=0.3)
+        ax.axvspan(a - 0.5, b - 0.5, color=viz.COLOURS["baseline"], alpha=0.3)
     ax.set_xlabel("frame (25 fps)")
     ax.set_title(f"carphone: face in {report.detected_frames}/{report.n_frames} frames, {len(report.blinks)} blinks")
     ax.legend(loc="upper right")
@@ -233,12 +233,12 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     viz.save_table(rows, "bench_prepare_synthetic")
     fig, axes = viz.figure(1, 2, width=4.5, height=3.0)
     t = np.arange(n) / 25.0
-    axes[0, 0].plot(t, rot_err, color=viz.COLORS["ours"])
+    axes[0, 0].plot(t, rot_err, color=viz.COLOURS["ours"])
     axes[0, 0].set_xlabel("time (s)")
     axes[0, 0].set_ylabel("rotation error (deg)")
     axes[0, 0].set_title("head pose vs ground truth")
-    axes[0, 1].plot(t, rec.au45[:n], color=viz.COLORS["gt"], label="true AU45")
-    axes[0, 1].plot(t, d.au45.numpy()[:n], color=viz.COLORS["ours"], label=f"from {report.au45_source}")
+    axes[0, 1].plot(t, rec.au45[:n], color=viz.COLOURS["gt"], label="true AU45")
+    axes[0, 1].plot(t, d.au45.numpy()[:n], color=viz.COLOURS["ours"], label=f"from {report.au45_source}")
     axes[0, 1].set_xlabel("time (s)")
     axes[0, 1].set_title("blinks")
     axes[0, 1].legend()
@@ -297,7 +297,7 @@ def au45_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> None:
     t = np.arange(len(rec.au45)) / 25.0
     for g in looks:
         ax.axvspan(g[0], g[0] + g[1], color="0.85", lw=0)
-    ax.plot(t, rec.au45, color=viz.COLORS["gt"], label="true AU45")
+    ax.plot(t, rec.au45, color=viz.COLOURS["gt"], label="true AU45")
     for source, au in traces.items():
         ax.plot(t, au, label=f"from {source}", lw=1)
     ax.axhline(E.BLINK_THRESHOLD, color="0.4", ls=":", lw=1)
@@ -342,7 +342,7 @@ def main(argv=None) -> int:
     fig, axes = viz.figure(width=5.5, height=3.0)
     ax = axes[0, 0]
     stages = [r for r in rows if r["stage"] != "total"]
-    ax.barh([r["stage"] for r in stages], [r["seconds"] for r in stages], color=viz.COLORS["ours"])
+    ax.barh([r["stage"] for r in stages], [r["seconds"] for r in stages], color=viz.COLOURS["ours"])
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
     ax.set_title(f"prepare: {report.n_frames} frames {size}x{size} in {total:.0f} s "

@@ -132,7 +132,7 @@ def main(argv=None) -> int:
     ax = axes[0, 0]
     for backend in backends:
         pts = [(r["n_rays"], r["rays_per_s"]) for r in rows if r["backend"] == backend]
-        color = viz.COLORS["ours"] if backend == "cpu" else viz.COLORS.get(backend, viz.COLORS["baseline"])
+        color = viz.COLOURS["ours"] if backend == "cpu" else viz.COLOURS.get(backend, viz.COLOURS["baseline"])
         ax.plot(*zip(*pts), marker="o", label=backend, color=color)
     ax.set_xscale("log")
     ax.set_yscale("log")

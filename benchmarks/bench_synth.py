@@ -1,6 +1,6 @@
 """Speed and fidelity of the synthetic speaker: generation time, audio-mouth link, blinks, dlib agreement.
 
-Targets (DESIGN section 5, issue 4): a 20 s clip at 128x128 in under a minute
+Targets (issue 4): a 20 s clip at 128x128 in under a minute
 and a 60 s clip at 256x256 in under five minutes on 2 CPU cores; dlib's HOG
 detector (one upsample) finds the face in at least 90 % of 256x256 frames,
 frontal and at +-15 degrees of yaw, and its 68 landmarks lie close to the
@@ -135,9 +135,9 @@ def main(argv=None) -> int:
     viz.save_table(rows, "bench_synth")
     fig, axes = viz.figure(1, 3, width=4.2, height=3.2)
     ax = axes[0, 0]
-    ax.bar([row["clip"] for row in rows], [row["generate_s"] for row in rows], color=viz.COLORS["ours"], label="measured")
+    ax.bar([row["clip"] for row in rows], [row["generate_s"] for row in rows], color=viz.COLOURS["ours"], label="measured")
     ax.scatter([row["clip"] for row in rows], [row["target_s"] for row in rows],
-               color=viz.COLORS["gt"], marker="_", s=600, label="target", zorder=3)
+               color=viz.COLOURS["gt"], marker="_", s=600, label="target", zorder=3)
     ax.set_ylabel("generation time (s)")
     ax.set_title(f"{os.cpu_count()} CPUs, workers={args.workers}")
     ax.legend()
@@ -147,15 +147,15 @@ def main(argv=None) -> int:
 
     opening = L.mouth_opening(small.landmarks)
     loud = C.frame_loudness(small.audio, small.n_frames)
-    ax.plot(t, opening / opening.max(), color=viz.COLORS["ours"], label="lip opening")
-    ax.plot(t, loud / loud.max(), color=viz.COLORS["gt"], alpha=0.6, label="audio RMS")
+    ax.plot(t, opening / opening.max(), color=viz.COLOURS["ours"], label="lip opening")
+    ax.plot(t, loud / loud.max(), color=viz.COLOURS["gt"], alpha=0.6, label="audio RMS")
     ax.set_xlim(0, min(8, t[-1]))
     ax.set_xlabel("time (s)")
     ax.set_title(f"audio predicts the mouth: r = {r:.2f}")
     ax.legend()
     ax = axes[0, 2]
     if dl is not None:
-        ax.hist(dl["per_frame_px"], bins=20, color=viz.COLORS["torch"])
+        ax.hist(dl["per_frame_px"], bins=20, color=viz.COLOURS["torch"])
         ax.set_xlabel("dlib vs ground truth, mean px per frame")
         ax.set_title(f"dlib @256: found {dl['detection_rate']:.0%}, {dl['mean_px']:.2f} px")
     else:

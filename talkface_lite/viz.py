@@ -29,7 +29,7 @@ MANIFEST_NAME = "MANIFEST"
 MANIFEST_COLUMNS = ("artifact", "notebook", "mode", "device", "commit", "written")
 
 #: One palette for the whole series: reference/ground truth, ours, baselines.
-COLORS = {
+COLOURS = {
     "gt": "#222222",
     "ours": "#d1495b",
     "torch": "#00798c",
@@ -50,7 +50,7 @@ STYLE = {
     "grid.alpha": 0.3,
     "image.cmap": "viridis",
     "legend.frameon": False,
-    "axes.prop_cycle": matplotlib.cycler(color=[COLORS[k] for k in ("ours", "torch", "cuda", "tcnn", "baseline", "gt")]),
+    "axes.prop_cycle": matplotlib.cycler(color=[COLOURS[k] for k in ("ours", "torch", "cuda", "tcnn", "baseline", "gt")]),
 }
 
 
@@ -204,12 +204,12 @@ def show_images(images: Sequence, titles: Optional[Sequence[str]] = None, ncols:
 
 
 def plot_curves(curves: dict, xlabel: str = "step", ylabel: str = "", title: str = "", logy: bool = False, ax=None):
-    """Line plot of ``{label: (x, y)}``; colours from :data:`COLORS` when a label matches."""
+    """Line plot of ``{label: (x, y)}``; colours from :data:`COLOURS` when a label matches."""
     if ax is None:
         fig, axes = figure()
         ax = axes[0, 0]
     for label, (x, y) in curves.items():
-        ax.plot(x, y, label=label, color=COLORS.get(label))
+        ax.plot(x, y, label=label, color=COLOURS.get(label))
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     if title:
@@ -235,7 +235,7 @@ def plot_series_map(series=None):
     for i, nb in enumerate(series):
         row, col = divmod(i, 5)
         x, y = col + 0.05, 1.1 - row * 1.1
-        color = COLORS["ours"] if nb.paper not in ("—",) else COLORS["baseline"]
+        color = COLOURS["ours"] if nb.paper not in ("—",) else COLOURS["baseline"]
         ax.add_patch(FancyBboxPatch((x, y), 0.85, 0.85, boxstyle="round,pad=0.02", fc=color, alpha=0.15, ec=color))
         title = nb.stem[3:].replace("_", " ")
         ax.text(x + 0.425, y + 0.68, f"{nb.number:02d}", ha="center", fontsize=12, weight="bold")
