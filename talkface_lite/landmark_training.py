@@ -136,32 +136,18 @@ def synthetic_arrays(seconds: float = 60.0, speaker_seed: int = 0, utterance_see
     """
     from . import audio
     from .data import synthetic
-    from .data.synthetic import blinks, head_render, speech_synth, visemes
-    from .data.synthetic.head_model import FaceState
+    from .data.synthetic import head_render
 
-    fps = synthetic.FPS
-    n = int(round(seconds * fps))
-    voice = np.random.default_rng([int(speaker_seed), 3])  # the speaker's pitch: first draw of its voice stream
-    base_f0 = float(voice.uniform(95, 210))
-    rate = float(np.random.default_rng([int(speaker_seed), 4]).uniform(12, 22))  # the speaker's blink rate
-    segs = speech_synth.random_utterance(seconds, np.random.default_rng([int(utterance_seed), 2]))
-    wave = speech_synth.synthesize(segs, seconds, np.random.default_rng([int(utterance_seed), 3]), base_f0=base_f0)
-    times = np.arange(n) / fps
-    vis = visemes.viseme_tracks(segs, times)  # (T, 3)
-    au45 = blinks.au45_trace(blinks.sample_blinks(seconds, np.random.default_rng([int(utterance_seed), 4]), rate),
-                             times).astype(np.float32)
+    script = synthetic.make_script(seconds, int(speaker_seed), utterance_seed=int(utterance_seed))
     model, _, k = synthetic.build_speaker_model(int(size), int(speaker_seed))
-    motion = synthetic.head_motion(n, fps, np.random.default_rng([int(utterance_seed), 5]), segs)
-    lm3d = np.empty((n, 68, 3), np.float32)
-    lm2d = np.empty((n, 68, 2), np.float32)
-    for i in range(n):
-        st = FaceState(jaw=float(vis[i, 0]), spread=float(vis[i, 1]), round=float(vis[i, 2]),
-                       close_right=float(au45[i] / 5.0), close_left=float(au45[i] / 5.0))
-        lm3d[i] = model.landmarks(st)
-        lm2d[i] = head_render.project_points(lm3d[i], head_render.camera_pose(*motion[i, :3], translation=motion[i, 3:]), k)
-    feats = audio.audio_windows(wave, kind=kind, n_frames=n)
-    return SpeakerArrays(feats, lm3d, au45, lm2d, fps, f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}",
-                         audio=np.asarray(wave, np.float32))
+    n = len(script.states)
+    lm3d = np.stack([model.landmarks(st) for st in script.states]).astype(np.float32)  # (T, 68, 3)
+    lm2d = np.stack([head_render.project_points(lm, pose.astype(np.float64), k)
+                     for lm, pose in zip(lm3d, script.poses)]).astype(np.float32)  # (T, 68, 2)
+    feats = audio.audio_windows(script.audio, kind=kind, n_frames=n)
+    return SpeakerArrays(feats, lm3d, script.au45, lm2d, synthetic.FPS,
+                         f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}",
+                         audio=np.asarray(script.audio, np.float32))
 
 
 def fit_normalisers(model: nn.Module, arrays: SpeakerArrays) -> nn.Module:

@@ -122,24 +122,45 @@ class SpeakerScript:
     gaze: list = dataclasses.field(default_factory=list)  # looking-down episodes (eyes open, true AU45 0)
 
 
-def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0, gaze: bool = False) -> SpeakerScript:
+@dataclasses.dataclass(frozen=True)
+class SpeakerTraits:
+    """What stays the same about speaker ``seed`` whatever it says: the first draws of its voice and blink streams."""
+
+    base_f0: float  # Hz, the voice's base pitch (95-210)
+    blink_rate: float  # blinks per minute (12-22)
+
+
+def speaker_traits(seed: int) -> SpeakerTraits:
+    """The voice pitch and blink rate of speaker ``seed`` (the values :func:`make_script` draws for it)."""
+    return SpeakerTraits(base_f0=float(_rng(seed, "voice").uniform(95, 210)),
+                         blink_rate=float(_rng(seed, "blinks").uniform(12, 22)))
+
+
+def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0, gaze: bool = False,
+                utterance_seed: Optional[int] = None) -> SpeakerScript:
     """Audio, visemes, blinks and head motion of a clip (fast; no rendering).
 
     ``gaze=True`` adds looking-down episodes (:func:`talkface_lite.data.synthetic.blinks.sample_gaze`): lids lowered
     and head pitched down with the eyes open (true AU45 stays 0). Off by default, so clips made before it
     existed are unchanged; it draws from its own random stream.
+
+    ``utterance_seed`` makes speaker ``seed`` (its :class:`SpeakerTraits`) say and do something else: the
+    phones, prosody, voice jitter, blink times and head motion come from ``utterance_seed``'s streams.
+    ``None`` (the default) is the clip ``talkface-lite synth --seed seed`` renders.
     """
     if not np.isfinite(seconds) or seconds < 1.0:
         raise ValueError(f"seconds must be >= 1 (a clip needs at least one phrase), got {seconds}")
     n_frames = int(round(seconds * fps))
-    segs = speech_synth.random_utterance(seconds, _rng(seed, "speech"))
-    audio = speech_synth.synthesize(segs, seconds, _rng(seed, "voice"))
+    said = seed if utterance_seed is None else utterance_seed
+    traits = None if utterance_seed is None else speaker_traits(seed)  # None: drawn in the streams below, as traits
+    segs = speech_synth.random_utterance(seconds, _rng(said, "speech"))
+    audio = speech_synth.synthesize(segs, seconds, _rng(said, "voice"), base_f0=traits and traits.base_f0)
     times = np.arange(n_frames) / fps
     vis = visemes.viseme_tracks(segs, times)                                   # (T, 3)
-    blink_events = _blinks.sample_blinks(seconds, _rng(seed, "blinks"))
+    blink_events = _blinks.sample_blinks(seconds, _rng(said, "blinks"), traits and traits.blink_rate)
     au45 = _blinks.au45_trace(blink_events, times)
-    mot = head_motion(n_frames, fps, _rng(seed, "motion"), segs, motion)
-    looks = _blinks.sample_gaze(seconds, _rng(seed, "gaze")) if gaze else []
+    mot = head_motion(n_frames, fps, _rng(said, "motion"), segs, motion)
+    looks = _blinks.sample_gaze(seconds, _rng(said, "gaze")) if gaze else []
     lids = _blinks.gaze_trace(looks, times)  # (T, 2): lid lowering, head pitch
     mot[:, 1] += lids[:, 1]
     close = np.maximum(au45 / 5.0, lids[:, 0])
@@ -342,4 +363,5 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
 
 __all__ = ["GENERATOR_VERSION", "FPS", "MAX_MOTION", "MAX_SECONDS", "Estimate", "check_resources", "estimate",
            "check_args", "generate_speaker", "cached_speaker", "cache_key", "make_script",
-           "build_speaker_model", "head_motion", "single_threaded_torch", "SpeakerScript"]
+           "build_speaker_model", "head_motion", "single_threaded_torch", "SpeakerScript", "SpeakerTraits",
+           "speaker_traits"]
