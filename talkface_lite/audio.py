@@ -218,7 +218,7 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE, align_start
         NoAudioStreamError: the file has no audio stream.
         ValueError: the file cannot be decoded.
 
-    Explained in notebooks/04_audio_features.ipynb.
+    Explained in notebooks/00_setup_and_tour.ipynb.
     """
     path = Path(path)
     if not path.is_file():

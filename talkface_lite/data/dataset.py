@@ -32,7 +32,7 @@ leaves at most a hidden temp folder, never a folder that loads; the loader
 refuses a folder without ``meta.json``, with another format version, with
 ``complete`` unset or with any missing or mis-shaped file, naming it.
 
-Explained in notebooks/03_triplane_nerf.ipynb.
+Explained in notebooks/00_setup_and_tour.ipynb.
 """
 from __future__ import annotations
 
@@ -215,8 +215,6 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
     Raises:
         FileExistsError: ``out_dir`` holds a dataset and ``overwrite`` is False, or
             holds other files (never replaced).
-
-    Explained in notebooks/03_triplane_nerf.ipynb.
     """
     rec.validate()
     out = Path(out_dir).resolve()
@@ -389,8 +387,6 @@ def add_features(path: Union[str, os.PathLike], kind: str, features, overwrite: 
 
     Returns:
         The written ``audio_<kind>.npy``.
-
-    Explained in notebooks/04_audio_features.ipynb.
     """
     root = Path(path)
     meta = validate_dataset(root)
@@ -419,7 +415,7 @@ def load_dataset(path: Union[str, os.PathLike], cache: Union[bool, str] = "auto"
         path: the dataset folder.
         cache: keep decoded frames in memory: True, False, or ``"auto"`` (when they fit in 1 GiB).
 
-    Explained in notebooks/03_triplane_nerf.ipynb.
+    Explained in notebooks/00_setup_and_tour.ipynb.
     """
     from .sampling import SpeakerDataset
 

@@ -76,8 +76,6 @@ def frame_mask(lm2d: np.ndarray, height: int, width: int) -> np.ndarray:
 
     Args:
         lm2d: ``(68, 2)`` landmarks, pixels.
-
-    Explained in notebooks/07_two_stage_training.ipynb.
     """
     from PIL import Image, ImageDraw
 
@@ -111,8 +109,6 @@ def region_rect(lm2d: np.ndarray, region: str, image_size: Tuple[int, int], min_
         min_size: grow each side to at least this many pixels (ER-NeRF pads
             the lip rectangle to 32 px for LPIPS patches).
         pad: extra margin as a fraction of the region's size.
-
-    Explained in notebooks/07_two_stage_training.ipynb.
     """
     lm = _check_lm(lm2d)
     height, width = image_size
@@ -149,8 +145,6 @@ def background_plate(frames, foreground: np.ndarray, max_frames: int = 100) -> n
         frames: ``(T, H, W, 3)`` uint8 (array or memmap).
         foreground: ``(T, H, W)`` bool, True where the speaker is.
         max_frames: frames used (evenly spaced), bounding time and memory.
-
-    Explained in notebooks/03_triplane_nerf.ipynb.
     """
     from scipy import ndimage
 

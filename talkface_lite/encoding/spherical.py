@@ -5,8 +5,6 @@
 quadratic; 4: + 7 cubic), with the usual orthonormal constants (the same basis
 tiny-cuda-nn's ``SphericalHarmonics`` encoding evaluates, up to its mapping of
 inputs from [0, 1]; ours takes unit vectors directly).
-
-Explained in notebooks/07_two_stage_training.ipynb.
 """
 from __future__ import annotations
 

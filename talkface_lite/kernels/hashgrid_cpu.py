@@ -119,8 +119,6 @@ def hash_encode_cpu(x: torch.Tensor, table: torch.Tensor, config) -> torch.Tenso
         RuntimeError: when the extension cannot be built (the fallback warning has said why);
             :class:`~talkface_lite.encoding.hashgrid.HashGrid` checks availability first and
             uses the PyTorch reference instead.
-
-    Explained in notebooks/02_hash_encoding.ipynb.
     """
     _check(x, (table,), config)
     if x.dim() != 2 or x.shape[1] != config.n_input_dims:
@@ -140,8 +138,6 @@ def multi_encode_cpu(x: torch.Tensor, tables, config, axes) -> torch.Tensor:
     Returns:
         (n_points, G * n_levels * F): grid g's features in columns ``[g * L * F, (g + 1) * L * F)``,
         bit for bit what G separate :func:`hash_encode_cpu` calls on ``x[:, axes[g]]`` give.
-
-    Explained in notebooks/03_triplane_nerf.ipynb.
     """
     _check(x, tables, config)
     flat = [int(a) for ax in axes for a in ax]

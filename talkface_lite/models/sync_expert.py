@@ -20,7 +20,7 @@ peaks at offset 0 (the figure SyncNet's LSE-C/LSE-D summarise).
 Results computed with it are labelled "landmark sync expert (trained on this
 speaker)", never as SyncNet scores.
 
-Explained in notebooks/05_landmark_transformer.ipynb.
+Explained in notebooks/08_evaluation_tables.ipynb.
 """
 from __future__ import annotations
 

@@ -27,8 +27,6 @@ the caller (:func:`talkface_lite.metrics.lse` uses dlib's HOG detector, not S3FD
 reference's geometry (:func:`crop_faces`), and the crops are not written to an XVID video and
 JPEGs and read back. The weights are never downloaded: :func:`load_syncnet` reads a file that
 :func:`talkface_lite.weights.find_weights` finds (``syncnet_v2``).
-
-Used in notebooks/08_evaluation_tables.ipynb (when the weights exist).
 """
 from __future__ import annotations
 

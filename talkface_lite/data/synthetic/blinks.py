@@ -17,7 +17,7 @@ the eyes open, the case a blink detector must not count.
 Measurement is the package's one blink detector,
 :func:`talkface_lite.eye_state.detect_blinks` / :class:`~talkface_lite.eye_state.BlinkStatistics`.
 
-Explained in notebooks/06_blink_prediction.ipynb.
+Explained in notebooks/00_setup_and_tour.ipynb.
 """
 from __future__ import annotations
 

@@ -9,8 +9,6 @@ nostrils, and hair. Eyes are coloured from the 3D position on the eyeball
 (sclera, iris, pupil), the mouth interior and teeth are flat materials, and
 the background is a static, softly lit plate. All randomness comes from the
 generator passed in.
-
-Explained in notebooks/00_setup_and_tour.ipynb.
 """
 from __future__ import annotations
 

@@ -18,8 +18,6 @@ module. It is the classic pipeline, written as a handful of tensor ops so a
 5. return, per pixel, the visible triangle and perspective-correct
    barycentric weights, with which the caller interpolates any vertex
    attribute (:func:`interpolate`).
-
-Explained in notebooks/00_setup_and_tour.ipynb.
 """
 from __future__ import annotations
 

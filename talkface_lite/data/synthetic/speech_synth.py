@@ -21,7 +21,7 @@ The synthesiser is the classic Klatt-style cascade, kept small:
 Everything random comes from the generators passed in, so a seed gives
 byte-identical audio.
 
-Explained in notebooks/00_setup_and_tour.ipynb and notebooks/04_audio_features.ipynb.
+Explained in notebooks/00_setup_and_tour.ipynb.
 """
 from __future__ import annotations
 

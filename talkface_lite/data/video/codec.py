@@ -18,7 +18,7 @@ Everything goes through the ffmpeg binary shipped with ``imageio-ffmpeg``
 
 The landmark, pose and dataset steps live in :mod:`talkface_lite.data.video.prepare`.
 
-Explained in notebooks/03_triplane_nerf.ipynb.
+Explained in README.md, "Preparing your own video".
 """
 from __future__ import annotations
 
@@ -271,7 +271,7 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
     Raises:
         VideoError: nothing could be decoded.
 
-    Explained in notebooks/03_triplane_nerf.ipynb.
+    Explained in README.md, "Preparing your own video".
     """
     from ...progress import tqdm
 

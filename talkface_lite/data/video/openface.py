@@ -2,8 +2,8 @@
 
 OpenFace writes one row per frame with columns such as ``frame``,
 ``timestamp``, ``success`` and ``AU45_r`` (intensity 0–5; headers carry a
-leading space, ``" AU45_r"``). ER-NeRF users hit two problems (REFERENCES.md,
-pain #3): making the CSV at all, and a CSV whose frame count differs from
+leading space, ``" AU45_r"``). ER-NeRF users hit two problems (its issue
+tracker): making the CSV at all, and a CSV whose frame count differs from
 the prepared video's (OpenFace ran on the original 30 fps clip, or dropped
 frames). We therefore align by time, not by row:
 
@@ -26,7 +26,7 @@ decoded; :func:`align_au45` does the alignment once the frame count is known.
 
 To make the CSV: ``FeatureExtraction -f video.mp4 -aus -out_dir out/`` (OpenFace 2).
 
-Explained in notebooks/06_blink_prediction.ipynb.
+Explained in README.md, "Preparing your own video".
 """
 from __future__ import annotations
 
@@ -58,8 +58,6 @@ def load_openface_csv(path: Union[str, os.PathLike]) -> OpenFaceTable:
 
     Raises:
         FileNotFoundError, ValueError: missing file, no ``AU45_r`` column, no usable row.
-
-    Explained in notebooks/06_blink_prediction.ipynb.
     """
     path = Path(path)
     if not path.is_file():
@@ -173,8 +171,6 @@ def read_au45(path: Union[str, os.PathLike], n_frames: int, fps: float = 25.0,
 
     Raises:
         FileNotFoundError, ValueError: missing file, no ``AU45_r`` column, no usable row.
-
-    Explained in notebooks/06_blink_prediction.ipynb.
     """
     au, notes, _ = align_au45(load_openface_csv(path), n_frames, fps, fallback)
     return au, notes

@@ -21,8 +21,6 @@ Conventions: the fit gives head-to-camera ``x_cam = R x_head + t`` (OpenCV camer
 x right, y down, z forward). The dataset stores camera-to-world with the head
 pose folded into the camera, world = head frame: ``c2w = [[R^T, -R^T t], [0, 1]]``.
 The generic face fixes the scale, so ``t`` is in template decimetres.
-
-Explained in notebooks/03_triplane_nerf.ipynb.
 """
 from __future__ import annotations
 
@@ -124,8 +122,6 @@ def solve_pnp(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = 
 
     Returns:
         ``rot (T, 3, 3)``, ``trans (T, 3)`` and the weighted RMS reprojection error ``(T,)`` in pixels.
-
-    Explained in notebooks/03_triplane_nerf.ipynb.
     """
     lm2d = np.asarray(lm2d, dtype=np.float64)
     if lm2d.ndim != 3 or lm2d.shape[1:] != (68, 2):
@@ -252,8 +248,6 @@ def estimate_poses(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarra
     Returns:
         ``rot (T, 3, 3)``, ``trans (T, 3)`` (smoothed, head-to-camera), the RMS
         reprojection error ``(T,)`` before smoothing, and the template used ``(68, 3)``.
-
-    Explained in notebooks/03_triplane_nerf.ipynb.
     """
     tpl = _lmk.template_3d() if template is None else np.asarray(template, np.float64)
     rot, trans, rms = solve_pnp(lm2d, K, tpl)
