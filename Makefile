@@ -1,7 +1,7 @@
 # talkface_lite: self-installing entry points. Needs only python3 (>= 3.9) and pip.
 #   make reproduce             run every notebook (QUICK, CPU) -> build/notebooks, figures/
 #   make reproduce QUICK=False DEVICE=cuda   paper scale on a GPU
-#   make test                  unit tests + nbval over notebooks/
+#   make test                  lint + format check, unit tests + nbval over notebooks/
 #   make test-browser          the notebooks' sliders in JupyterLab + Chromium (Playwright)
 #   make lab                   JupyterLab on the project kernel
 PYTHON ?= python3
@@ -18,7 +18,7 @@ NBVAL  := --nbval-lax --nbval-kernel-name $(KERNEL) --nbval-sanitize-with notebo
 # headless (no widgets, text progress bars: talkface_lite/widgets.py).
 TEST_ENV := TALKFACE_FIGURES=$(CURDIR)/build/test-figures MPLBACKEND=Agg TALKFACE_HEADLESS=1
 
-.PHONY: help install reproduce test test-browser unit nbval notebook notebooks lab bench gpu-check doctor clean
+.PHONY: help install reproduce test test-browser unit lint format nbval notebook notebooks lab bench gpu-check doctor clean
 
 help:
 	@sed -n '2,7p' Makefile
@@ -32,8 +32,17 @@ install: $(STAMP)
 reproduce: $(STAMP)
 	$(BIN)/talkface-lite reproduce --quick $(QUICK) --device $(DEVICE) --kernel $(KERNEL)
 
-test: $(STAMP)
+test: lint
 	$(TEST_ENV) $(BIN)/python -m pytest tests notebooks --ignore=tests/browser $(NBVAL)
+
+# ruff, configured in pyproject.toml: `make lint` checks (run by make test), `make format` rewrites.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 unit: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest tests --ignore=tests/browser

@@ -26,6 +26,7 @@ contention too.
 
 Explained in notebooks/02_hash_encoding.ipynb.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,8 +34,16 @@ import sys
 from typing import Optional, Sequence
 
 # the measuring code lives in the package (the notebook imports it too); re-exported for gpu_check.py
-from talkface_lite.encoding.benchmark import (BACKENDS, GRIDS, backend_status, grid_config,  # noqa: F401
-                                              make_encoder, plot, run_sweep, time_step)
+from talkface_lite.encoding.benchmark import (  # noqa: F401
+    BACKENDS,
+    GRIDS,
+    backend_status,
+    grid_config,
+    make_encoder,
+    plot,
+    run_sweep,
+    time_step,
+)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -42,8 +51,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda (default: auto)")
     parser.add_argument("--quick", action="store_true", help="small sizes (2^10..2^14), 3 repeats: seconds")
     parser.add_argument("--min-log2", type=int, default=None, help="smallest size, log2 (default 12; quick 10)")
-    parser.add_argument("--max-log2", type=int, default=None,
-                        help="largest size, log2 (default 20; quick 14); the CPU reference is chunked, 22 fits")
+    parser.add_argument(
+        "--max-log2",
+        type=int,
+        default=None,
+        help="largest size, log2 (default 20; quick 14); the CPU reference is chunked, 22 fits",
+    )
     parser.add_argument("--grids", default=",".join(GRIDS), help=f"comma list of {GRIDS}")
     parser.add_argument("--backends", default=",".join(BACKENDS), help=f"comma list of {BACKENDS}")
     parser.add_argument("--repeats", type=int, default=None, help="timed repeats per point (default 5; quick 3)")
@@ -69,11 +82,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"bench_encoding: unknown grid/backend {bad}; grids {GRIDS}, backends {BACKENDS}", file=sys.stderr)
         return 2
     name = args.name or f"bench_encoding_{device.type}"
-    run = repro.start_run(name, quick=args.quick, device=str(device), seed=0, sizes=[lo, hi], grids=grids,
-                          backends=backends)
+    run = repro.start_run(
+        name, quick=args.quick, device=str(device), seed=0, sizes=[lo, hi], grids=grids, backends=backends
+    )
     run.record(grids={g: grid_config(g).describe() for g in grids})
-    rows = run_sweep([2 ** k for k in range(lo, hi + 1, 2 if hi - lo > 6 else 1)], device, grids, backends,
-                     repeats=args.repeats or (3 if args.quick else 5))
+    rows = run_sweep(
+        [2**k for k in range(lo, hi + 1, 2 if hi - lo > 6 else 1)],
+        device,
+        grids,
+        backends,
+        repeats=args.repeats or (3 if args.quick else 5),
+    )
     viz.save_table(rows, name)
     fig = plot(rows, f"hash encoding, {device.type} ({run.mode})")
     viz.save(fig, name, close=True)

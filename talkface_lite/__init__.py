@@ -6,4 +6,5 @@ tri-plane NeRF, audio features, the audio-to-landmark transformer, blink
 prediction and two-stage training. Modules are imported lazily by the
 notebooks that need them; importing the package itself is cheap.
 """
+
 __version__ = "0.1.0"

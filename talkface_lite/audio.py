@@ -30,6 +30,7 @@ Pre-extracted features from other tools are imported by
 
 Explained in notebooks/04_audio_features.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,11 +38,14 @@ import os
 import subprocess
 import warnings
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, List, Optional, Tuple, Union
 
 import numpy as np
 
 from .checks import require_finite
+
+if TYPE_CHECKING:  # annotations only: importing torch is deferred to the functions that need it
+    import torch
 
 SAMPLE_RATE = 16000
 FPS = 25.0
@@ -90,8 +94,10 @@ def require_speech(audio: np.ndarray, name: str, fix: str) -> None:
     peak = float(np.abs(audio - np.median(audio)).max()) if len(audio) else 0.0
     if peak < SILENT_PEAK:
         level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
-        raise NoAudioStreamError(f"the audio of {name} is silent (peak {level} dBFS, {len(audio) / SAMPLE_RATE:.2f} s): "
-                                 f"every feature window would be the same, so nothing could drive the mouth. {fix}")
+        raise NoAudioStreamError(
+            f"the audio of {name} is silent (peak {level} dBFS, {len(audio) / SAMPLE_RATE:.2f} s): "
+            f"every feature window would be the same, so nothing could drive the mouth. {fix}"
+        )
 
 
 @dataclasses.dataclass
@@ -113,12 +119,16 @@ class AudioFit:
         """Sentences for reports; empty when less than one frame (40 ms) changed."""
         video_s = self.n_frames / FPS
         if self.padded_seconds >= 1 / FPS:
-            return [f"{name} ({self.input_seconds:.2f} s) ends {self.padded_seconds:.2f} s before the video "
-                    f"({video_s:.2f} s): the last {self.frames_without_audio} frames have no speech; padded with "
-                    "silence (their mouths are trained as closed)"]
+            return [
+                f"{name} ({self.input_seconds:.2f} s) ends {self.padded_seconds:.2f} s before the video "
+                f"({video_s:.2f} s): the last {self.frames_without_audio} frames have no speech; padded with "
+                "silence (their mouths are trained as closed)"
+            ]
         if self.trimmed_seconds >= 1 / FPS:
-            return [f"{name} ({self.input_seconds:.2f} s) is {self.trimmed_seconds:.2f} s longer than the video "
-                    f"({video_s:.2f} s): trimmed to the video's length"]
+            return [
+                f"{name} ({self.input_seconds:.2f} s) is {self.trimmed_seconds:.2f} s longer than the video "
+                f"({video_s:.2f} s): trimmed to the video's length"
+            ]
         return []
 
 
@@ -127,7 +137,9 @@ def frames_without_audio(n_samples: int, n_frames: int, sr: int = SAMPLE_RATE, f
     return int(n_frames - min(n_frames, int(np.ceil(n_samples * fps / sr - 1e-9))))
 
 
-def fit_to_frames(audio: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> Tuple[np.ndarray, AudioFit]:
+def fit_to_frames(
+    audio: np.ndarray, n_frames: int, sr: int = SAMPLE_RATE, fps: float = FPS
+) -> Tuple[np.ndarray, AudioFit]:
     """Pad with silence or trim ``(N,)`` audio to exactly ``n_frames / fps`` seconds.
 
     Returns:
@@ -181,8 +193,25 @@ def _decode_ffmpeg(path: Path, sr: int, align_start: bool = False) -> np.ndarray
     # align_start: a stream that starts after the file's time 0 (a late audio track in a video) is preceded by
     # silence, so sample i plays at i / sr seconds, as a player plays it beside the video
     align = ["-af", "aresample=async=1:first_pts=0"] if align_start else []
-    cmd = [_ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0",
-           "-vn", "-ac", "1", "-ar", str(sr), *align, "-f", "f32le", "-"]
+    cmd = [
+        _ffmpeg_exe(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-i",
+        str(path),
+        "-map",
+        "0:a:0",
+        "-vn",
+        "-ac",
+        "1",
+        "-ar",
+        str(sr),
+        *align,
+        "-f",
+        "f32le",
+        "-",
+    ]
     proc = subprocess.run(cmd, capture_output=True)
     err = proc.stderr.decode("utf-8", "replace").strip()
     if proc.returncode != 0:
@@ -192,8 +221,10 @@ def _decode_ffmpeg(path: Path, sr: int, align_start: bool = False) -> np.ndarray
                 "Mux the speech into the video (ffmpeg -i video.mp4 -i speech.wav -c:v copy -map 0:v -map 1:a out.mp4) "
                 "or pass a separate wav."
             )
-        raise ValueError(f"ffmpeg could not decode audio from {path}: {err.splitlines()[-1] if err else 'unknown error'}."
-                         " Is it a media file? Try playing it, or re-encode it with ffmpeg.")
+        raise ValueError(
+            f"ffmpeg could not decode audio from {path}: {err.splitlines()[-1] if err else 'unknown error'}."
+            " Is it a media file? Try playing it, or re-encode it with ffmpeg."
+        )
     audio = np.frombuffer(proc.stdout, dtype=np.float32).copy()
     if audio.size == 0:
         raise NoAudioStreamError(f"{path}: the audio stream decoded to 0 samples (empty or corrupt audio track).")
@@ -222,7 +253,9 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE, align_start
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"audio file {path} does not exist (check the path; relative paths are from {Path.cwd()})")
+        raise FileNotFoundError(
+            f"audio file {path} does not exist (check the path; relative paths are from {Path.cwd()})"
+        )
     if path.suffix.lower() == ".wav":
         from scipy.io import wavfile
 
@@ -260,8 +293,9 @@ def save_wav(path: Union[str, os.PathLike], audio: np.ndarray, sr: int = SAMPLE_
     return path
 
 
-def mel_filterbank(n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE,
-                   fmin: float = 0.0, fmax: Optional[float] = None) -> np.ndarray:
+def mel_filterbank(
+    n_mels: int = N_MELS, n_fft: int = N_FFT, sr: int = SAMPLE_RATE, fmin: float = 0.0, fmax: Optional[float] = None
+) -> np.ndarray:
     """Triangular HTK-mel filters ``(n_mels, n_fft // 2 + 1)``, peak 1 (not area-normalised).
 
     Note:
@@ -305,22 +339,31 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
     Explained in notebooks/04_audio_features.ipynb.
     """
     if kind not in KINDS:
-        raise ValueError(f"unknown feature kind {kind!r}: use one of {KINDS} (DeepSpeech/HuBERT arrays are imported "
-                         "with load_feature_array, not computed here)")
+        raise ValueError(
+            f"unknown feature kind {kind!r}: use one of {KINDS} (DeepSpeech/HuBERT arrays are imported "
+            "with load_feature_array, not computed here)"
+        )
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono (N,), got shape {audio.shape}; average the channels first")
     if np.issubdtype(audio.dtype, np.integer):
-        _note(f"integer {audio.dtype} samples converted to float in [-1, 1] (divided by "
-              f"{np.iinfo(audio.dtype).max + 1}); pass float samples to avoid this note")
+        _note(
+            f"integer {audio.dtype} samples converted to float in [-1, 1] (divided by "
+            f"{np.iinfo(audio.dtype).max + 1}); pass float samples to avoid this note"
+        )
         audio = _to_float_mono(audio)
-    require_finite(audio, "audio samples", "decode the file again, or replace the bad samples (numpy.nan_to_num) "
-                   "before computing features")
+    require_finite(
+        audio,
+        "audio samples",
+        "decode the file again, or replace the bad samples (numpy.nan_to_num) before computing features",
+    )
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > PCM_PEAK_LIMIT:
-        raise ValueError(f"audio samples reach {peak:.6g}: float audio must be in [-1, 1], and this looks like "
-                         "integer PCM stored as float; divide by 32768 (16-bit) first, or load the file with "
-                         "talkface_lite.audio.load_audio")
+        raise ValueError(
+            f"audio samples reach {peak:.6g}: float audio must be in [-1, 1], and this looks like "
+            "integer PCM stored as float; divide by 32768 (16-bit) first, or load the file with "
+            "talkface_lite.audio.load_audio"
+        )
     audio = resample(audio.astype(np.float32), sr, SAMPLE_RATE)
     window = np.zeros(N_FFT, np.float32)
     window[:WIN] = np.hanning(WIN + 1)[:-1]  # periodic Hann, zero-padded to the FFT size
@@ -329,9 +372,9 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
     out = np.empty((frames.shape[0], N_MELS), np.float32)
     for s in range(0, frames.shape[0], 4096):  # chunks bound the memory of long clips
         chunk = np.zeros((min(4096, frames.shape[0] - s), N_FFT), np.float32)
-        chunk[:, :WIN] = frames[s:s + 4096]
+        chunk[:, :WIN] = frames[s : s + 4096]
         power = np.abs(np.fft.rfft(chunk * window, axis=1)) ** 2  # (chunk, N_FFT//2+1)
-        out[s:s + chunk.shape[0]] = np.log(np.maximum(power @ fb.T, 1e-10))  # (chunk, 80)
+        out[s : s + chunk.shape[0]] = np.log(np.maximum(power @ fb.T, 1e-10))  # (chunk, 80)
     if kind == "mfcc":
         from scipy.fft import dct
 
@@ -344,8 +387,9 @@ def n_frames_for(n_samples: int, sr: int = SAMPLE_RATE, fps: float = FPS) -> int
     return int(np.floor(n_samples / sr * fps + 1e-6))
 
 
-def frame_windows(feats: np.ndarray, n_frames: Optional[int] = None, window: int = WINDOW,
-                  steps_per_frame: int = 2) -> np.ndarray:
+def frame_windows(
+    feats: np.ndarray, n_frames: Optional[int] = None, window: int = WINDOW, steps_per_frame: int = 2
+) -> np.ndarray:
     """Cut 50 Hz features into one window per 25 fps video frame.
 
     Args:
@@ -372,8 +416,9 @@ def frame_windows(feats: np.ndarray, n_frames: Optional[int] = None, window: int
     return feats[np.clip(idx, 0, feats.shape[0] - 1)]  # (n_frames, window, D)
 
 
-def audio_windows(audio: np.ndarray, kind: str = "mel", n_frames: Optional[int] = None,
-                  sr: int = SAMPLE_RATE) -> np.ndarray:
+def audio_windows(
+    audio: np.ndarray, kind: str = "mel", n_frames: Optional[int] = None, sr: int = SAMPLE_RATE
+) -> np.ndarray:
     """``compute_features`` then ``frame_windows``: ``(N,)`` audio -> ``(n_frames, 16, D)``."""
     feats = compute_features(audio, kind=kind, sr=sr)
     if n_frames is None:
@@ -422,8 +467,11 @@ def smooth_features(x: ArrayLike, radius: int = 4, sigma: Optional[float] = None
     except ImportError:  # pragma: no cover
         is_torch = False
     if is_torch:
-        idx = torch.clamp(torch.arange(x.shape[0], device=x.device)[:, None]
-                          + torch.arange(-r, r + 1, device=x.device)[None], 0, x.shape[0] - 1)  # (T, 2r+1)
+        idx = torch.clamp(
+            torch.arange(x.shape[0], device=x.device)[:, None] + torch.arange(-r, r + 1, device=x.device)[None],
+            0,
+            x.shape[0] - 1,
+        )  # (T, 2r+1)
         taps = torch.as_tensor(w, dtype=x.dtype, device=x.device)
         return torch.tensordot(x[idx].movedim(1, -1), taps, dims=([x.dim()], [0]))  # (T, ...)
     arr = np.asarray(x)
@@ -441,12 +489,18 @@ def describe_dim(d: int) -> str:
 def _missing_feature_hint(path: Path) -> str:
     siblings = sorted(p.name for p in path.parent.glob("aud*.npy")) if path.parent.is_dir() else []
     hint = f" Feature files next to it: {', '.join(siblings)}." if siblings else ""
-    return (f"feature file {path} does not exist.{hint} AD-NeRF/ER-NeRF name DeepSpeech features "
-            "'aud_ds.npy' (older scripts: 'aud.npy') and HuBERT features 'aud_hu.npy': pass the file that exists.")
+    return (
+        f"feature file {path} does not exist.{hint} AD-NeRF/ER-NeRF name DeepSpeech features "
+        "'aud_ds.npy' (older scripts: 'aud.npy') and HuBERT features 'aud_hu.npy': pass the file that exists."
+    )
 
 
-def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_frames: Optional[int] = None,
-                       expected_dim: Optional[int] = None, window: int = WINDOW) -> np.ndarray:
+def load_feature_array(
+    path_or_array: Union[str, os.PathLike, np.ndarray],
+    n_frames: Optional[int] = None,
+    expected_dim: Optional[int] = None,
+    window: int = WINDOW,
+) -> np.ndarray:
     """Import pre-extracted speech features as ``(T, 16, D)`` per-frame windows.
 
     Accepted shapes:
@@ -493,41 +547,59 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
         arr, name = np.asarray(path_or_array), "feature array"
     usual = "(T, 16, 29) DeepSpeech, (T, 1024) HuBERT/wav2vec at 50 Hz, (T, 2, 1024) HuBERT per frame, (T50, D) or (T, 16, D)"
     if np.iscomplexobj(arr) or arr.dtype == bool:
-        raise ValueError(f"{name} holds {arr.dtype} values; features are real numbers (float32): save the real-valued "
-                         "features, not a spectrum or a mask")
+        raise ValueError(
+            f"{name} holds {arr.dtype} values; features are real numbers (float32): save the real-valued "
+            "features, not a spectrum or a mask"
+        )
     if not np.issubdtype(arr.dtype, np.number) or arr.ndim not in (2, 3) or 0 in arr.shape:
-        raise ValueError(f"{name} has shape {arr.shape} (dtype {arr.dtype}), which is not a feature layout this package uses. "
-                         f"Expected one of: {usual}.")
-    require_finite(arr, name, "the features hold NaN or inf (a corrupt file, or a log taken without a floor); "
-                   "re-extract them")
+        raise ValueError(
+            f"{name} has shape {arr.shape} (dtype {arr.dtype}), which is not a feature layout this package uses. "
+            f"Expected one of: {usual}."
+        )
+    require_finite(
+        arr, name, "the features hold NaN or inf (a corrupt file, or a log taken without a floor); re-extract them"
+    )
     arr = arr.astype(np.float32)
     if arr.ndim == 3 and arr.shape[1] not in (2, window) and arr.shape[2] in (2, window):
         # (T, D, 16) / (T, D, 2): the DeepSpeech / HuBERT per-frame layouts with the last two axes swapped
         # (a transpose in the extraction script); the step axis is the one of length 16 or 2
-        _note(f"{name} has shape {arr.shape}: read as (T, {arr.shape[2]}, {arr.shape[1]}) with its last two axes "
-              f"swapped ({arr.shape[1]} features per step, {arr.shape[2]} steps per frame), i.e. "
-              "numpy.swapaxes(features, 1, 2)")
+        _note(
+            f"{name} has shape {arr.shape}: read as (T, {arr.shape[2]}, {arr.shape[1]}) with its last two axes "
+            f"swapped ({arr.shape[1]} features per step, {arr.shape[2]} steps per frame), i.e. "
+            "numpy.swapaxes(features, 1, 2)"
+        )
         arr = np.ascontiguousarray(np.swapaxes(arr, 1, 2))
-    elif (arr.ndim == 2 and n_frames is not None and arr.shape[0] in set(FEATURE_DIMS.values()) | {768}
-          and abs(arr.shape[1] - 2 * n_frames) <= 4 and arr.shape[0] != arr.shape[1]):
-        _note(f"{name} has shape {arr.shape}: read as the 50 Hz sequence ({arr.shape[1]}, {arr.shape[0]}) "
-              f"transposed ({arr.shape[0]} features per step, {arr.shape[1]} steps for {n_frames} frames), "
-              "i.e. features.T")
+    elif (
+        arr.ndim == 2
+        and n_frames is not None
+        and arr.shape[0] in set(FEATURE_DIMS.values()) | {768}
+        and abs(arr.shape[1] - 2 * n_frames) <= 4
+        and arr.shape[0] != arr.shape[1]
+    ):
+        _note(
+            f"{name} has shape {arr.shape}: read as the 50 Hz sequence ({arr.shape[1]}, {arr.shape[0]}) "
+            f"transposed ({arr.shape[0]} features per step, {arr.shape[1]} steps for {n_frames} frames), "
+            "i.e. features.T"
+        )
         arr = np.ascontiguousarray(arr.T)
     if arr.ndim == 3 and arr.shape[1] == 2:
         arr = arr.reshape(-1, arr.shape[2])  # (T, 2, D) -> (2T, D) at 50 Hz
         out = frame_windows(arr, arr.shape[0] // 2, window)
     elif arr.ndim == 3:
         if arr.shape[1] != window:
-            raise ValueError(f"{name} has windows of {arr.shape[1]} steps, {arr.shape}; this package uses {window}-step "
-                             f"windows ((T, {window}, D), the DeepSpeech aud_ds.npy layout). Pass the 50 Hz sequence "
-                             "(T50, D) instead and it is windowed here")
+            raise ValueError(
+                f"{name} has windows of {arr.shape[1]} steps, {arr.shape}; this package uses {window}-step "
+                f"windows ((T, {window}, D), the DeepSpeech aud_ds.npy layout). Pass the 50 Hz sequence "
+                "(T50, D) instead and it is windowed here"
+            )
         out = arr
     else:
         if n_frames is not None and abs(arr.shape[0] - n_frames) <= 1 and arr.shape[0] < 1.5 * n_frames:
-            _note(f"{name}: {arr.shape[0]} rows for {n_frames} video frames, taken as one row per frame (25 Hz) and "
-                  "repeated to 50 Hz. If it is a 50 Hz array (HuBERT, wav2vec, DeepSpeech dumps are), it covers only "
-                  "half of this clip: extract the features from this clip's whole audio")
+            _note(
+                f"{name}: {arr.shape[0]} rows for {n_frames} video frames, taken as one row per frame (25 Hz) and "
+                "repeated to 50 Hz. If it is a 50 Hz array (HuBERT, wav2vec, DeepSpeech dumps are), it covers only "
+                "half of this clip: extract the features from this clip's whole audio"
+            )
             arr = np.repeat(arr, 2, axis=0)  # 25 Hz rows -> 50 Hz
         out = frame_windows(arr, -(-arr.shape[0] // 2), window)
     d = out.shape[2]
@@ -535,24 +607,52 @@ def load_feature_array(path_or_array: Union[str, os.PathLike, np.ndarray], n_fra
         raise ValueError(
             f"{name} has {describe_dim(d)} features per step but the model expects {describe_dim(int(expected_dim))}. "
             "Training and driving must use the same feature extractor: re-extract the driving audio with the one used "
-            "for training (or retrain on these features).")
+            "for training (or retrain on these features)."
+        )
     if n_frames is not None and out.shape[0] != n_frames:
         diff = out.shape[0] - n_frames
         if abs(diff) > 2:
-            raise ValueError(f"{name} covers {out.shape[0]} video frames but the video has {n_frames}: were the features "
-                             "extracted from this clip's audio at 25 fps?")
+            raise ValueError(
+                f"{name} covers {out.shape[0]} video frames but the video has {n_frames}: were the features "
+                "extracted from this clip's audio at 25 fps?"
+            )
         if diff > 0:
             _note(f"{name}: covers {out.shape[0]} video frames, the video has {n_frames}; dropped the last {diff}")
             out = out[:n_frames]
         else:
-            _note(f"{name}: covers {out.shape[0]} video frames, the video has {n_frames}; repeated the last window "
-                  f"{-diff} time(s)")
+            _note(
+                f"{name}: covers {out.shape[0]} video frames, the video has {n_frames}; repeated the last window "
+                f"{-diff} time(s)"
+            )
             out = np.concatenate([out, np.repeat(out[-1:], -diff, axis=0)])
     return np.ascontiguousarray(out)
 
 
 __all__ = [
-    "AudioAdjustmentWarning", "AudioFit", "DC_OFFSET_LIMIT", "FEATURE_DIMS", "FPS", "KINDS", "NoAudioStreamError", "PCM_PEAK_LIMIT", "SAMPLE_RATE", "WINDOW", "audio_windows",
-    "SILENT_PEAK", "compute_features", "describe_dim", "fit_to_frames", "frame_windows", "frames_without_audio", "load_audio", "load_feature_array", "mel_filterbank",
-    "n_frames_for", "require_speech", "resample", "save_wav", "smooth_features", "smoothing_weights",
+    "AudioAdjustmentWarning",
+    "AudioFit",
+    "DC_OFFSET_LIMIT",
+    "FEATURE_DIMS",
+    "FPS",
+    "KINDS",
+    "NoAudioStreamError",
+    "PCM_PEAK_LIMIT",
+    "SAMPLE_RATE",
+    "WINDOW",
+    "audio_windows",
+    "SILENT_PEAK",
+    "compute_features",
+    "describe_dim",
+    "fit_to_frames",
+    "frame_windows",
+    "frames_without_audio",
+    "load_audio",
+    "load_feature_array",
+    "mel_filterbank",
+    "n_frames_for",
+    "require_speech",
+    "resample",
+    "save_wav",
+    "smooth_features",
+    "smoothing_weights",
 ]

@@ -2,6 +2,7 @@
 
 Explained in notebooks/03_triplane_nerf.ipynb.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,8 +29,14 @@ def orbit_poses(n: int, radius: float = 3.0, max_yaw_deg: float = 40.0, max_pitc
     k = torch.arange(n, dtype=torch.float32)
     yaw = torch.deg2rad(max_yaw_deg * torch.cos(2 * math.pi * k / n))  # a Lissajous path over the frontal cap
     pitch = torch.deg2rad(max_pitch_deg * torch.sin(4 * math.pi * k / n + 0.5))
-    eyes = torch.stack([radius * torch.sin(yaw) * torch.cos(pitch), radius * torch.sin(pitch),
-                        -radius * torch.cos(yaw) * torch.cos(pitch)], -1)
+    eyes = torch.stack(
+        [
+            radius * torch.sin(yaw) * torch.cos(pitch),
+            radius * torch.sin(pitch),
+            -radius * torch.cos(yaw) * torch.cos(pitch),
+        ],
+        -1,
+    )
     return torch.stack([look_at(e) for e in eyes])
 
 

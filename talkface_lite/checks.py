@@ -5,6 +5,7 @@ and after one optimiser step valid queries return NaN too; a NaN in a feature ar
 same way. So arrays are checked where they come in (loaders, the dataset validator, the encoders) and
 refused with how many values are bad and where the first one is.
 """
+
 from __future__ import annotations
 
 from typing import Tuple
@@ -72,16 +73,20 @@ def require_room(what: str, memory_bytes: int, disk_bytes: int = 0, out_dir=None
 
     avail = psutil.virtual_memory().available
     if memory_bytes > 0.8 * avail:
-        raise ValueError(f"{what} needs about {memory_bytes / 2 ** 30:.1f} GiB of memory but "
-                         f"{avail / 2 ** 30:.1f} GiB is available: {fix}")
+        raise ValueError(
+            f"{what} needs about {memory_bytes / 2**30:.1f} GiB of memory but "
+            f"{avail / 2**30:.1f} GiB is available: {fix}"
+        )
     if out_dir is not None and disk_bytes:
         parent = Path(out_dir).resolve()
         while not parent.exists():
             parent = parent.parent
         free = shutil.disk_usage(parent).free
         if disk_bytes > free:
-            raise ValueError(f"{what} needs about {disk_bytes / 2 ** 30:.2f} GiB on disk but {parent} has "
-                             f"{free / 2 ** 30:.2f} GiB free: free some space, choose another folder, or {fix}")
+            raise ValueError(
+                f"{what} needs about {disk_bytes / 2**30:.2f} GiB on disk but {parent} has "
+                f"{free / 2**30:.2f} GiB free: free some space, choose another folder, or {fix}"
+            )
 
 
 __all__ = ["count_non_finite", "require_finite", "require_room"]

@@ -6,6 +6,7 @@ Register a new one by adding a line to :data:`COMMANDS`; modules are imported
 only when their command runs, so ``talkface-lite doctor`` works even where an
 optional dependency of another command is missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,10 @@ from typing import Optional, Sequence
 #: subcommand -> (module path, one-line help), in the order ``--help`` lists them
 COMMANDS = {
     "doctor": ("talkface_lite.commands.doctor", "check this environment (exit 1 only if QUICK mode cannot run)"),
-    "prepare": ("talkface_lite.commands.prepare", "turn a talking-head video into a dataset folder (landmarks, pose, audio)"),
+    "prepare": (
+        "talkface_lite.commands.prepare",
+        "turn a talking-head video into a dataset folder (landmarks, pose, audio)",
+    ),
     "synth": ("talkface_lite.commands.synth", "generate a synthetic talking speaker dataset (seeded, any resolution)"),
     "train": ("talkface_lite.commands.train", "train the talking-head field on a dataset (two stages, resumable)"),
     "render": ("talkface_lite.commands.render", "drive a trained run with any audio -> mp4 with sound"),

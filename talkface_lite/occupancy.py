@@ -32,13 +32,14 @@ saves the same network evaluations, only not the (cheap) candidate tests.
 
 Explained in notebooks/01_volume_rendering.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Callable, NamedTuple, Optional
 
 import torch
-from .progress import tqdm
 
+from .progress import tqdm
 from .rendering import ray_aabb
 
 
@@ -105,21 +106,21 @@ class OccupancyGrid(torch.nn.Module):
     bitfield: torch.Tensor
     n_updates: torch.Tensor
 
-    def __init__(self, aabb, resolution: int = 128, decay: float = 0.95, density_threshold: float = 10.0,
-                 device="cpu"):
+    def __init__(self, aabb, resolution: int = 128, decay: float = 0.95, density_threshold: float = 10.0, device="cpu"):
         super().__init__()
         box = torch.as_tensor(aabb, dtype=torch.float32, device=device)
         if box.shape != (6,) or bool((box[3:] <= box[:3]).any()):
             raise ValueError(f"aabb must be [xmin, ymin, zmin, xmax, ymax, zmax] with max > min, got {box.tolist()}")
-        if resolution < 2 or (resolution ** 3) % 8:
-            raise ValueError(f"resolution must be >= 2 with resolution^3 divisible by 8 (use an even number), "
-                             f"got {resolution}")
+        if resolution < 2 or (resolution**3) % 8:
+            raise ValueError(
+                f"resolution must be >= 2 with resolution^3 divisible by 8 (use an even number), got {resolution}"
+            )
         if not 0.0 <= decay < 1.0:
             raise ValueError(f"decay must be in [0, 1), got {decay}")
         self.resolution = int(resolution)
         self.decay = float(decay)
         self.density_threshold = float(density_threshold)
-        n = self.resolution ** 3
+        n = self.resolution**3
         self.register_buffer("aabb", box.clone())  # (6,)
         self.register_buffer("density", torch.zeros(n, dtype=torch.float32, device=device))  # (R^3,)
         self.register_buffer("bitfield", torch.full((n // 8,), 255, dtype=torch.uint8, device=device))  # (R^3/8,)
@@ -149,7 +150,7 @@ class OccupancyGrid(torch.nn.Module):
     def cell_centers(self, cells: Optional[torch.Tensor] = None) -> torch.Tensor:
         """World positions ``(n, 3)`` of the centres of flat ``cells (n,)`` (all ``R^3`` cells by default)."""
         r = self.resolution
-        cells = torch.arange(r ** 3, device=self.aabb.device) if cells is None else cells
+        cells = torch.arange(r**3, device=self.aabb.device) if cells is None else cells
         ijk = torch.stack([cells // (r * r), (cells // r) % r, cells % r], -1).to(self.aabb.dtype)
         return self.aabb[:3] + (ijk + 0.5) * self.cell_size
 
@@ -157,7 +158,7 @@ class OccupancyGrid(torch.nn.Module):
     @property
     def occupied(self) -> torch.Tensor:
         """Bool ``(R, R, R)`` occupancy unpacked from the bitfield (x, y, z order)."""
-        cells = torch.arange(self.resolution ** 3, device=self.bitfield.device)
+        cells = torch.arange(self.resolution**3, device=self.bitfield.device)
         return lookup_bits(self.bitfield, cells).reshape(self.resolution, self.resolution, self.resolution)
 
     @property
@@ -170,8 +171,14 @@ class OccupancyGrid(torch.nn.Module):
         return min(float(self.density.mean()), self.density_threshold)
 
     @torch.no_grad()
-    def update(self, density_fn: Callable[[torch.Tensor], torch.Tensor], n_cells: Optional[int] = None,
-               chunk: int = 65536, generator: Optional[torch.Generator] = None, progress: bool = False) -> float:
+    def update(
+        self,
+        density_fn: Callable[[torch.Tensor], torch.Tensor],
+        n_cells: Optional[int] = None,
+        chunk: int = 65536,
+        generator: Optional[torch.Generator] = None,
+        progress: bool = False,
+    ) -> float:
         """One EMA update from ``density_fn``, then rebuild the bitfield (in place) and count the update.
 
         Args:
@@ -188,7 +195,7 @@ class OccupancyGrid(torch.nn.Module):
         Raises:
             RuntimeError: ``density_fn`` returns a number of values other than the points it was given.
         """
-        total = self.resolution ** 3
+        total = self.resolution**3
         dev = self.density.device
         if n_cells is None or n_cells >= total:
             cells = torch.arange(total, device=dev)
@@ -198,15 +205,16 @@ class OccupancyGrid(torch.nn.Module):
         points = self.cell_centers(cells) + jitter * self.cell_size
         new = torch.empty(cells.numel(), dtype=self.density.dtype, device=dev)
         for lo in tqdm(range(0, cells.numel(), chunk), desc="occupancy update", disable=not progress, leave=False):
-            sig = density_fn(points[lo:lo + chunk])
-            new[lo:lo + chunk] = sig.reshape(-1).to(new.dtype)
+            sig = density_fn(points[lo : lo + chunk])
+            new[lo : lo + chunk] = sig.reshape(-1).to(new.dtype)
         self.density[cells] = torch.maximum(self.density[cells] * self.decay, new)
         self.bitfield.copy_(pack_bits(self.density > self.threshold()))
         self.n_updates.add_(1)
         return self.occupancy_fraction
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         # torch calls this from load_state_dict (also when the grid is inside another module) with a copy of
         # the state. Grids saved before the grid was a module had plain "resolution", "decay" and
         # "density_threshold" entries and an int "n_updates" beside the same tensors: converted here.
@@ -216,17 +224,27 @@ class OccupancyGrid(torch.nn.Module):
             if prefix + "n_updates" in state_dict and not torch.is_tensor(state_dict[prefix + "n_updates"]):
                 state_dict[prefix + "n_updates"] = torch.tensor(int(state_dict[prefix + "n_updates"]))
         density = state_dict.get(prefix + "density")
-        if torch.is_tensor(density) and density.numel() != self.resolution ** 3:
+        if torch.is_tensor(density) and density.numel() != self.resolution**3:
             res = round(density.numel() ** (1 / 3))
-            raise ValueError(f"grid resolution {res} does not match this grid's {self.resolution}: build the "
-                             f"OccupancyGrid with resolution={res} to load this state")
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+            raise ValueError(
+                f"grid resolution {res} does not match this grid's {self.resolution}: build the "
+                f"OccupancyGrid with resolution={res} to load this state"
+            )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     # -- marching ---------------------------------------------------------------------------------
     @torch.no_grad()
-    def march(self, rays_o: torch.Tensor, rays_d: torch.Tensor, step_size: float, near: float = 0.0,
-              jitter: bool = False, generator: Optional[torch.Generator] = None) -> PackedSamples:
+    def march(
+        self,
+        rays_o: torch.Tensor,
+        rays_d: torch.Tensor,
+        step_size: float,
+        near: float = 0.0,
+        jitter: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ) -> PackedSamples:
         """Uniform steps through the box, keeping those whose midpoint lies in an occupied cell.
 
         Args:
@@ -251,8 +269,9 @@ class OccupancyGrid(torch.nn.Module):
         if step_size <= 0:
             raise ValueError(f"step_size must be positive, got {step_size}")
         if rays_o.ndim != 2 or rays_o.shape[-1] != 3 or rays_d.shape != rays_o.shape:
-            raise ValueError(f"rays_o and rays_d must both be (n_rays, 3), got {tuple(rays_o.shape)} and "
-                             f"{tuple(rays_d.shape)}")
+            raise ValueError(
+                f"rays_o and rays_d must both be (n_rays, 3), got {tuple(rays_o.shape)} and {tuple(rays_d.shape)}"
+            )
         t_near, t_far, hit = ray_aabb(rays_o, rays_d, self.aabb.to(rays_o), min_near=near)
         n_max = int(((t_far - t_near) / step_size).ceil().max().item()) if bool(hit.any()) else 0
         if n_max == 0:

@@ -18,6 +18,7 @@ this module never imports them: the networks are rebuilt here and only their
 weight files are read (``torch.load(weights_only=True)``). The two distances
 are on different scales; record :attr:`LPIPS.name` next to every value.
 """
+
 from __future__ import annotations
 
 import os
@@ -65,11 +66,19 @@ class BlurPool(nn.Module):
 def alexnet_features() -> nn.Sequential:
     """torchvision's ``alexnet().features`` up to relu5: same indices, so ``features.N.*`` keys load."""
     return nn.Sequential(
-        nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(),                   # 0-1   relu1
-        nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(),        # 2-4   relu2
-        nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),       # 5-7   relu3
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),                           # 8-9   relu4
-        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())                           # 10-11 relu5
+        nn.Conv2d(3, 64, 11, stride=4, padding=2),
+        nn.ReLU(),  # 0-1   relu1
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(64, 192, 5, padding=2),
+        nn.ReLU(),  # 2-4   relu2
+        nn.MaxPool2d(3, 2),
+        nn.Conv2d(192, 384, 3, padding=1),
+        nn.ReLU(),  # 5-7   relu3
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),  # 8-9   relu4
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(),
+    )  # 10-11 relu5
 
 
 def shift_tolerant_alexnet_features() -> nn.Sequential:
@@ -80,11 +89,22 @@ def shift_tolerant_alexnet_features() -> nn.Sequential:
     a blur-pool. Index ``N`` here is index ``N`` in the package's ``net.sliceK.N.*`` keys.
     """
     return nn.Sequential(
-        nn.Conv2d(3, 64, 11, stride=1, padding=2), BlurPool(64), nn.ReLU(),                     # 0-2   relu1
-        nn.MaxPool2d(3, 1), BlurPool(64), nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(),         # 3-6   relu2
-        nn.MaxPool2d(3, 1), BlurPool(192), nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),       # 7-10  relu3
-        nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),                                          # 11-12 relu4
-        nn.Conv2d(256, 256, 3, padding=1), nn.ReLU())                                          # 13-14 relu5
+        nn.Conv2d(3, 64, 11, stride=1, padding=2),
+        BlurPool(64),
+        nn.ReLU(),  # 0-2   relu1
+        nn.MaxPool2d(3, 1),
+        BlurPool(64),
+        nn.Conv2d(64, 192, 5, padding=2),
+        nn.ReLU(),  # 3-6   relu2
+        nn.MaxPool2d(3, 1),
+        BlurPool(192),
+        nn.Conv2d(192, 384, 3, padding=1),
+        nn.ReLU(),  # 7-10  relu3
+        nn.Conv2d(384, 256, 3, padding=1),
+        nn.ReLU(),  # 11-12 relu4
+        nn.Conv2d(256, 256, 3, padding=1),
+        nn.ReLU(),
+    )  # 13-14 relu5
 
 
 class LPIPS(nn.Module):
@@ -151,11 +171,15 @@ class LPIPS(nn.Module):
                 this module never resizes silently.
         """
         if x.shape != y.shape or x.dim() != 4 or x.shape[1] != 3:
-            raise ValueError(f"{self.name} expects two (N, 3, H, W) images of the same shape, "
-                             f"got {tuple(x.shape)} and {tuple(y.shape)}")
+            raise ValueError(
+                f"{self.name} expects two (N, 3, H, W) images of the same shape, "
+                f"got {tuple(x.shape)} and {tuple(y.shape)}"
+            )
         if min(x.shape[-2:]) < self.min_size:
-            raise ValueError(f"{self.name} needs H, W >= {self.min_size}, got {x.shape[-2]}x{x.shape[-1]}: "
-                             f"upsample the patches first (e.g. F.interpolate(x, size=(32, 32), mode='bilinear'))")
+            raise ValueError(
+                f"{self.name} needs H, W >= {self.min_size}, got {x.shape[-2]}x{x.shape[-1]}: "
+                f"upsample the patches first (e.g. F.interpolate(x, size=(32, 32), mode='bilinear'))"
+            )
         d = x.new_zeros(x.shape[0], 1)
         for lin, fx, fy in zip(self.lins, self.extract(x), self.extract(y)):
             d = d + lin((fx - fy) ** 2).mean(dim=(2, 3))  # (N, C_l, h, w) -> (N, 1, h, w) -> (N, 1)
@@ -182,17 +206,24 @@ def resolve_lpips(kind: str = "auto", alexnet_weights: Optional[os.PathLike] = N
         if kind == "lpips":
             missing = []
             if not alex:
-                missing.append(f"torchvision's AlexNet weights (alexnet-owt-7be5be79.pth in {hub_checkpoints_dir()}, "
-                               f"or set {env_var('alexnet_torchvision')}=/path/to/it, or pass alexnet_weights=)")
+                missing.append(
+                    f"torchvision's AlexNet weights (alexnet-owt-7be5be79.pth in {hub_checkpoints_dir()}, "
+                    f"or set {env_var('alexnet_torchvision')}=/path/to/it, or pass alexnet_weights=)"
+                )
             if not lin:
                 missing.append("lpips' linear layers (pip install --no-deps lpips==0.1.4)")
             raise FileNotFoundError(f"{LPIPS_NAME} needs {' and '.join(missing)}; or use kind='stlpips'")
     full = find_weights("stlpips_alex")
     if full:
         return "stlpips", (full,)
-    raise FileNotFoundError(f"{STLPIPS_NAME} weights not found: pip install --no-deps stlpips-pytorch==0.0.2"
-                            + (f" (or provide AlexNet weights for {LPIPS_NAME}: set "
-                               f"{env_var('alexnet_torchvision')}=...)" if kind == "auto" else ""))
+    raise FileNotFoundError(
+        f"{STLPIPS_NAME} weights not found: pip install --no-deps stlpips-pytorch==0.0.2"
+        + (
+            f" (or provide AlexNet weights for {LPIPS_NAME}: set {env_var('alexnet_torchvision')}=...)"
+            if kind == "auto"
+            else ""
+        )
+    )
 
 
 def _read(path: Path) -> Dict[str, torch.Tensor]:
@@ -229,8 +260,9 @@ def build_lpips(kind: str, files: Sequence[Path]) -> LPIPS:
 _CACHE: Dict[tuple, LPIPS] = {}
 
 
-def load_lpips(kind: str = "auto", alexnet_weights: Optional[os.PathLike] = None,
-               device: torch.device | str = "cpu") -> LPIPS:
+def load_lpips(
+    kind: str = "auto", alexnet_weights: Optional[os.PathLike] = None, device: torch.device | str = "cpu"
+) -> LPIPS:
     """The perceptual network, loaded once per (kind, weight files, device) and cached.
 
     Args:

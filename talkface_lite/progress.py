@@ -15,6 +15,7 @@ and nothing before.
 
 Every bar in the package, the notebooks and the benchmarks comes from here.
 """
+
 from __future__ import annotations
 
 

@@ -29,9 +29,10 @@ builds, else torch.
 
 Explained in notebooks/01_volume_rendering.ipynb.
 """
+
 from __future__ import annotations
 
-from typing import Callable, NamedTuple, Optional, Tuple, Union
+from typing import Callable, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -127,8 +128,11 @@ def camera_rays(intrinsics, c2w: torch.Tensor, height: int, width: int) -> Tuple
         raise ValueError(f"image size must be positive, got {height}x{width}")
     c2w = torch.as_tensor(c2w)
     dtype = c2w.dtype if c2w.is_floating_point() else torch.float32
-    ys, xs = torch.meshgrid(torch.arange(height, dtype=dtype, device=c2w.device) + 0.5,
-                            torch.arange(width, dtype=dtype, device=c2w.device) + 0.5, indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, dtype=dtype, device=c2w.device) + 0.5,
+        torch.arange(width, dtype=dtype, device=c2w.device) + 0.5,
+        indexing="ij",
+    )
     pixels = torch.stack([xs.reshape(-1), ys.reshape(-1)], -1)  # (H*W, 2)
     rays_o, rays_d = pixel_rays(intrinsics, c2w.to(dtype), pixels)
     return rays_o.reshape(height, width, 3), rays_d.reshape(height, width, 3)
@@ -171,8 +175,13 @@ def _check_near_far(near: torch.Tensor, far: torch.Tensor) -> None:
         raise ValueError("far < near for some rays; compute them with ray_aabb or clamp far to >= near")
 
 
-def sample_stratified(near: torch.Tensor, far: torch.Tensor, n_samples: int, jitter: bool = True,
-                      generator: Optional[torch.Generator] = None) -> RaySamples:
+def sample_stratified(
+    near: torch.Tensor,
+    far: torch.Tensor,
+    n_samples: int,
+    jitter: bool = True,
+    generator: Optional[torch.Generator] = None,
+) -> RaySamples:
     """Split ``[near, far]`` into ``n_samples`` equal strata, one evaluation point per stratum.
 
     Args:
@@ -200,8 +209,14 @@ def sample_stratified(near: torch.Tensor, far: torch.Tensor, n_samples: int, jit
     return RaySamples(starts, ends, starts + (ends - starts) * u)
 
 
-def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_samples: int, deterministic: bool = False,
-               padding: float = 1e-5, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def sample_pdf(
+    bins: torch.Tensor,
+    weights: torch.Tensor,
+    n_samples: int,
+    deterministic: bool = False,
+    padding: float = 1e-5,
+    generator: Optional[torch.Generator] = None,
+) -> torch.Tensor:
     """Inverse-CDF sampling of the piecewise-constant pdf ``weights`` on ``bins``.
 
     Args:
@@ -221,16 +236,21 @@ def sample_pdf(bins: torch.Tensor, weights: torch.Tensor, n_samples: int, determ
     Explained in notebooks/01_volume_rendering.ipynb.
     """
     if bins.shape[:-1] != weights.shape[:-1] or bins.shape[-1] != weights.shape[-1] + 1:
-        raise ValueError(f"bins must be (n_rays, n_bins + 1) for weights (n_rays, n_bins); "
-                         f"got {tuple(bins.shape)} and {tuple(weights.shape)}")
+        raise ValueError(
+            f"bins must be (n_rays, n_bins + 1) for weights (n_rays, n_bins); "
+            f"got {tuple(bins.shape)} and {tuple(weights.shape)}"
+        )
     if bool((weights < 0).any()):
         raise ValueError("weights must be non-negative")
     w = weights.detach() + padding
     pdf = w / w.sum(-1, keepdim=True)
     cdf = torch.cat([torch.zeros_like(pdf[:, :1]), pdf.cumsum(-1)], -1).clamp_max(1.0)  # (n_rays, n_bins + 1)
     if deterministic:
-        u = ((torch.arange(n_samples, dtype=bins.dtype, device=bins.device) + 0.5) / n_samples).expand(
-            bins.shape[0], n_samples).contiguous()
+        u = (
+            ((torch.arange(n_samples, dtype=bins.dtype, device=bins.device) + 0.5) / n_samples)
+            .expand(bins.shape[0], n_samples)
+            .contiguous()
+        )
     else:
         u = torch.rand((bins.shape[0], n_samples), dtype=bins.dtype, generator=generator).to(bins.device)
     idx = torch.searchsorted(cdf, u, right=True).clamp(1, cdf.shape[-1] - 1)  # (n_rays, n_samples)
@@ -257,9 +277,16 @@ def intervals_from_points(t_points: torch.Tensor, near: torch.Tensor, far: torch
     return RaySamples(starts, ends, t)
 
 
-def sample_importance(coarse: RaySamples, weights: torch.Tensor, n_fine: int, near: torch.Tensor,
-                      far: torch.Tensor, include_coarse: bool = True, deterministic: bool = False,
-                      generator: Optional[torch.Generator] = None) -> RaySamples:
+def sample_importance(
+    coarse: RaySamples,
+    weights: torch.Tensor,
+    n_fine: int,
+    near: torch.Tensor,
+    far: torch.Tensor,
+    include_coarse: bool = True,
+    deterministic: bool = False,
+    generator: Optional[torch.Generator] = None,
+) -> RaySamples:
     """Hierarchical sampling: draw ``n_fine`` points where the coarse weights are (NeRF's fine pass).
 
     Args:
@@ -283,8 +310,12 @@ def sample_importance(coarse: RaySamples, weights: torch.Tensor, n_fine: int, ne
 # ----------------------------------------------------------------------------- compositing
 
 
-def render_weights(sigmas: torch.Tensor, deltas: torch.Tensor, ray_indices: Optional[torch.Tensor] = None,
-                   starts: Optional[torch.Tensor] = None):
+def render_weights(
+    sigmas: torch.Tensor,
+    deltas: torch.Tensor,
+    ray_indices: Optional[torch.Tensor] = None,
+    starts: Optional[torch.Tensor] = None,
+):
     """Per-sample compositing weights ``w_i = T_i (1 - exp(-sigma_i delta_i))`` (Eq. 2-3 discretised).
 
     The one place this formula lives: dense and packed compositing, and the CPU twin of the
@@ -345,8 +376,10 @@ def composite(rgbs: torch.Tensor, sigmas: torch.Tensor, samples: RaySamples, bac
     Explained in notebooks/01_volume_rendering.ipynb.
     """
     if sigmas.shape != samples.t_starts.shape or rgbs.shape != (*sigmas.shape, 3):
-        raise ValueError(f"expected sigmas {tuple(samples.t_starts.shape)} and rgbs (..., 3) to match the samples; "
-                         f"got sigmas {tuple(sigmas.shape)}, rgbs {tuple(rgbs.shape)}")
+        raise ValueError(
+            f"expected sigmas {tuple(samples.t_starts.shape)} and rgbs (..., 3) to match the samples; "
+            f"got sigmas {tuple(sigmas.shape)}, rgbs {tuple(rgbs.shape)}"
+        )
     weights, trans, _ = render_weights(sigmas, samples.deltas)
     rgb = (weights[..., None] * rgbs).sum(-2)  # (n_rays, 3)
     opacity = weights.sum(-1)
@@ -380,9 +413,17 @@ def packed_exclusive_sum(values: torch.Tensor, ray_indices: torch.Tensor, starts
     return (excl - excl[first]).to(values.dtype)  # subtract everything before the ray
 
 
-def composite_packed(rgbs: torch.Tensor, sigmas: torch.Tensor, t_starts: torch.Tensor, t_ends: torch.Tensor,
-                     ray_indices: torch.Tensor, n_rays: int, t_mids: Optional[torch.Tensor] = None,
-                     background=None, backend: str = "auto") -> RenderOutput:
+def composite_packed(
+    rgbs: torch.Tensor,
+    sigmas: torch.Tensor,
+    t_starts: torch.Tensor,
+    t_ends: torch.Tensor,
+    ray_indices: torch.Tensor,
+    n_rays: int,
+    t_mids: Optional[torch.Tensor] = None,
+    background=None,
+    backend: str = "auto",
+) -> RenderOutput:
     """Alpha-composite packed (ragged) samples, e.g. from occupancy-grid marching.
 
     Args:
@@ -404,8 +445,12 @@ def composite_packed(rgbs: torch.Tensor, sigmas: torch.Tensor, t_starts: torch.T
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
     n = sigmas.shape[0]
-    for name, tensor, shape in (("rgbs", rgbs, (n, 3)), ("t_starts", t_starts, (n,)), ("t_ends", t_ends, (n,)),
-                                ("ray_indices", ray_indices, (n,))):
+    for name, tensor, shape in (
+        ("rgbs", rgbs, (n, 3)),
+        ("t_starts", t_starts, (n,)),
+        ("t_ends", t_ends, (n,)),
+        ("ray_indices", ray_indices, (n,)),
+    ):
         if tuple(tensor.shape) != shape:
             raise ValueError(f"{name} must have shape {shape} to match sigmas (n,) = ({n},), got {tuple(tensor.shape)}")
     t_mids = 0.5 * (t_starts + t_ends) if t_mids is None else t_mids
@@ -421,7 +466,8 @@ def composite_packed(rgbs: torch.Tensor, sigmas: torch.Tensor, t_starts: torch.T
         impl = kc.resolve_impl(backend, sigmas, rgbs, deltas, t_mids)
         if impl != "twin":
             rgb, depth, opacity, weights, trans = kc.composite_packed_fn(
-                sigmas, rgbs, deltas, t_mids, ray_indices, starts, counts, impl=impl)
+                sigmas, rgbs, deltas, t_mids, ray_indices, starts, counts, impl=impl
+            )
             return _finish(rgb, depth, opacity, weights, trans, background)
     weights, trans, _ = render_weights(sigmas, deltas, ray_indices, starts)
     idx = ray_indices.long()
@@ -454,9 +500,18 @@ def dense_to_packed(samples: RaySamples, *values: torch.Tensor):
     return (samples.t_starts.reshape(-1), samples.t_ends.reshape(-1), samples.t_mids.reshape(-1), ray_indices, *flat)
 
 
-def render_rays(field_fn, rays_o: torch.Tensor, rays_d: torch.Tensor, near: torch.Tensor, far: torch.Tensor,
-                n_samples: int = 64, n_importance: int = 0, background=None, jitter: bool = False,
-                generator: Optional[torch.Generator] = None) -> RenderOutput:
+def render_rays(
+    field_fn,
+    rays_o: torch.Tensor,
+    rays_d: torch.Tensor,
+    near: torch.Tensor,
+    far: torch.Tensor,
+    n_samples: int = 64,
+    n_importance: int = 0,
+    background=None,
+    jitter: bool = False,
+    generator: Optional[torch.Generator] = None,
+) -> RenderOutput:
     """Render rays through a field: stratified samples, optionally a hierarchical fine pass, composite.
 
     Args:
@@ -480,8 +535,9 @@ def render_rays(field_fn, rays_o: torch.Tensor, rays_d: torch.Tensor, near: torc
         with torch.no_grad():
             sigmas, _ = _query(field_fn, samples, rays_o, rays_d)
             weights = render_weights(sigmas, samples.deltas)[0]
-        passes = [sample_importance(samples, weights, n_importance, near, far, deterministic=not jitter,
-                                    generator=generator)]
+        passes = [
+            sample_importance(samples, weights, n_importance, near, far, deterministic=not jitter, generator=generator)
+        ]
     sigmas, rgbs = _query(field_fn, passes[-1], rays_o, rays_d)
     return composite(rgbs, sigmas, passes[-1], background=background)
 
@@ -503,8 +559,16 @@ def march_step_size(aabb, n_samples: int) -> float:
     return float((box[3:] - box[:3]).norm()) / n_samples
 
 
-def render_marched(field: Callable, rays_o: torch.Tensor, rays_d: torch.Tensor, grid, step_size: float,
-                   background, jitter: bool = False, generator: Optional[torch.Generator] = None):
+def render_marched(
+    field: Callable,
+    rays_o: torch.Tensor,
+    rays_d: torch.Tensor,
+    grid,
+    step_size: float,
+    background,
+    jitter: bool = False,
+    generator: Optional[torch.Generator] = None,
+):
     """Render rays with empty-space skipping: occupancy-grid marching -> field on packed samples -> composite.
 
     Args:
@@ -521,15 +585,26 @@ def render_marched(field: Callable, rays_o: torch.Tensor, rays_d: torch.Tensor, 
     mids = 0.5 * (s.t_starts + s.t_ends)
     o, d = rays_o[s.ray_indices], rays_d[s.ray_indices]  # (m, 3)
     sigmas, rgbs = field(o + mids[:, None] * d, d)
-    out = composite_packed(rgbs, sigmas, s.t_starts, s.t_ends, s.ray_indices, rays_o.shape[0], t_mids=mids,
-                                     background=background)
+    out = composite_packed(
+        rgbs, sigmas, s.t_starts, s.t_ends, s.ray_indices, rays_o.shape[0], t_mids=mids, background=background
+    )
     return out, int(s.t_starts.numel())
 
 
 @torch.no_grad()
-def render_image(field: Callable, intrinsics, c2w: torch.Tensor, height: int, width: int, aabb,
-                 n_samples: int, n_importance: int = 0, background=(1.0, 1.0, 1.0), chunk: int = 4096,
-                 grid=None):
+def render_image(
+    field: Callable,
+    intrinsics,
+    c2w: torch.Tensor,
+    height: int,
+    width: int,
+    aabb,
+    n_samples: int,
+    n_importance: int = 0,
+    background=(1.0, 1.0, 1.0),
+    chunk: int = 4096,
+    grid=None,
+):
     """Render ``(height, width, 3)`` colour and ``(height, width)`` depth/opacity of a field, in ray chunks.
 
     With an occupancy ``grid``, samples are marched with step ``box diagonal / n_samples`` and empty cells skipped.
@@ -540,12 +615,24 @@ def render_image(field: Callable, intrinsics, c2w: torch.Tensor, height: int, wi
     bg = torch.tensor(background)
     if grid is not None:
         step = march_step_size(aabb, n_samples)
-        outs = [render_marched(field, o[i:i + chunk], d[i:i + chunk], grid, step, bg)[0]
-                for i in range(0, o.shape[0], chunk)]
+        outs = [
+            render_marched(field, o[i : i + chunk], d[i : i + chunk], grid, step, bg)[0]
+            for i in range(0, o.shape[0], chunk)
+        ]
     else:
-        outs = [render_rays(field, o[i:i + chunk], d[i:i + chunk], near[i:i + chunk], far[i:i + chunk],
-                                      n_samples, n_importance, background=bg)
-                for i in range(0, o.shape[0], chunk)]
+        outs = [
+            render_rays(
+                field,
+                o[i : i + chunk],
+                d[i : i + chunk],
+                near[i : i + chunk],
+                far[i : i + chunk],
+                n_samples,
+                n_importance,
+                background=bg,
+            )
+            for i in range(0, o.shape[0], chunk)
+        ]
     rgb = torch.cat([r.rgb for r in outs]).reshape(height, width, 3)
     depth = torch.cat([r.depth for r in outs]).reshape(height, width)
     opacity = torch.cat([r.opacity for r in outs]).reshape(height, width)
@@ -553,8 +640,25 @@ def render_image(field: Callable, intrinsics, c2w: torch.Tensor, height: int, wi
 
 
 __all__ = [
-    "BACKENDS", "RaySamples", "RenderOutput", "camera_rays", "chunks_from_ray_indices", "composite",
-    "composite_packed", "dense_to_packed", "intervals_from_points", "march_step_size", "packed_exclusive_sum", "pixel_rays",
-    "ray_aabb", "ray_indices_from_chunks", "render_image", "render_marched", "render_rays", "render_weights", "sample_importance", "sample_pdf",
+    "BACKENDS",
+    "RaySamples",
+    "RenderOutput",
+    "camera_rays",
+    "chunks_from_ray_indices",
+    "composite",
+    "composite_packed",
+    "dense_to_packed",
+    "intervals_from_points",
+    "march_step_size",
+    "packed_exclusive_sum",
+    "pixel_rays",
+    "ray_aabb",
+    "ray_indices_from_chunks",
+    "render_image",
+    "render_marched",
+    "render_rays",
+    "render_weights",
+    "sample_importance",
+    "sample_pdf",
     "sample_stratified",
 ]

@@ -14,6 +14,7 @@ through :func:`talkface_lite.viz.save` are attributed to the active run.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -27,9 +28,12 @@ import subprocess
 import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import numpy as np
+
+if TYPE_CHECKING:  # annotations only: importing torch is deferred to the functions that need it
+    import torch
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 _TRACKED_PACKAGES = ("torch", "numpy", "scipy", "matplotlib", "talkface_lite", "papermill", "nbval")
@@ -146,8 +150,13 @@ def source_changes(root: Optional[Path] = None, outputs=("figures/",)) -> list:
     """Tracked paths whose source differs from ``HEAD``: files under ``outputs`` and notebooks whose cells'
     sources are unchanged (only outputs and execution counts differ) are not source changes."""
     root = Path(root or project_root())
-    proc = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "-z"], cwd=root,
-                          capture_output=True, text=True, timeout=10)
+    proc = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no", "-z"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=10,
+    )
     changed = []
     entries = iter(e for e in proc.stdout.split("\0") if e)
     for entry in entries:
@@ -157,8 +166,7 @@ def source_changes(root: Optional[Path] = None, outputs=("figures/",)) -> list:
         if any(path.startswith(o) for o in outputs):
             continue
         if path.endswith(".ipynb") and entry[:2].strip() == "M":
-            head = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=root, capture_output=True, text=True,
-                                  timeout=10)
+            head = subprocess.run(["git", "show", f"HEAD:{path}"], cwd=root, capture_output=True, text=True, timeout=10)
             try:
                 if head.returncode == 0 and _cell_sources(head.stdout) == _cell_sources((root / path).read_text()):
                     continue
@@ -261,8 +269,9 @@ class Run:
 _ACTIVE: Optional[Run] = None
 
 
-def start_run(name: str, quick: bool = True, device: str = "auto", seed: int = 0,
-              deterministic: bool = True, **config) -> Run:
+def start_run(
+    name: str, quick: bool = True, device: str = "auto", seed: int = 0, deterministic: bool = True, **config
+) -> Run:
     """Seed everything, choose the device and open a run manifest.
 
     Args:
@@ -279,8 +288,15 @@ def start_run(name: str, quick: bool = True, device: str = "auto", seed: int = 0
     global _ACTIVE
     seed_everything(seed, deterministic=deterministic)
     dev = choose_device(device)
-    run = Run(name=name, quick=bool(quick), device=dev, seed=int(seed), config=dict(config),
-              started=time.time(), manifest_path=build_dir() / "runs" / f"{name}.json")
+    run = Run(
+        name=name,
+        quick=bool(quick),
+        device=dev,
+        seed=int(seed),
+        config=dict(config),
+        started=time.time(),
+        manifest_path=build_dir() / "runs" / f"{name}.json",
+    )
     run.write_manifest()
     _ACTIVE = run
     atexit.register(lambda r=run: r.finished or r.finish())
@@ -298,6 +314,16 @@ def is_quick_default() -> bool:
 
 
 __all__ = [
-    "Run", "active_run", "atomic_write_text", "build_dir", "choose_device", "git_commit", "source_changes",
-    "output_dir", "package_versions", "project_root", "seed_everything", "start_run",
+    "Run",
+    "active_run",
+    "atomic_write_text",
+    "build_dir",
+    "choose_device",
+    "git_commit",
+    "source_changes",
+    "output_dir",
+    "package_versions",
+    "project_root",
+    "seed_everything",
+    "start_run",
 ]

@@ -11,6 +11,7 @@ Markdown) and land in the same manifest.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import csv
@@ -50,7 +51,9 @@ STYLE = {
     "grid.alpha": 0.3,
     "image.cmap": "viridis",
     "legend.frameon": False,
-    "axes.prop_cycle": matplotlib.cycler(color=[COLOURS[k] for k in ("ours", "torch", "cuda", "tcnn", "baseline", "gt")]),
+    "axes.prop_cycle": matplotlib.cycler(
+        color=[COLOURS[k] for k in ("ours", "torch", "cuda", "tcnn", "baseline", "gt")]
+    ),
 }
 
 
@@ -144,8 +147,13 @@ def save(fig, name: str, notebook: Optional[str] = None, close: bool = False) ->
     return path
 
 
-def save_table(rows: Sequence[dict], name: str, notebook: Optional[str] = None,
-               columns: Optional[Iterable[str]] = None, floatfmt: str = "{:.4g}") -> Path:
+def save_table(
+    rows: Sequence[dict],
+    name: str,
+    notebook: Optional[str] = None,
+    columns: Optional[Iterable[str]] = None,
+    floatfmt: str = "{:.4g}",
+) -> Path:
     """Write a table as ``figures/<name>.csv`` and ``figures/<name>.md``; record both.
 
     Args:
@@ -175,6 +183,7 @@ def save_table(rows: Sequence[dict], name: str, notebook: Optional[str] = None,
 
 def markdown_table(rows: Sequence[dict], columns: Sequence[str], floatfmt: str = "{:.4g}") -> str:
     """Render rows as a GitHub Markdown table (floats through ``floatfmt``)."""
+
     def fmt(v):
         return floatfmt.format(v) if isinstance(v, float) else str(v)
 
@@ -242,7 +251,11 @@ def plot_series_map(series=None):
         ax.text(x + 0.425, y + 0.45, title, ha="center", fontsize=8.5, wrap=True)
         ax.text(x + 0.425, y + 0.15, nb.paper, ha="center", fontsize=8, color="#555555")
         if col < 4 and i + 1 < len(series):
-            ax.annotate("", xy=(x + 1.0, y + 0.42), xytext=(x + 0.88, y + 0.42),
-                        arrowprops=dict(arrowstyle="->", color="#555555"))
+            ax.annotate(
+                "",
+                xy=(x + 1.0, y + 0.42),
+                xytext=(x + 0.88, y + 0.42),
+                arrowprops=dict(arrowstyle="->", color="#555555"),
+            )
     ax.set_title("The notebook series (red: regenerates a part of the paper)")
     return fig

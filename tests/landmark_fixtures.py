@@ -5,6 +5,7 @@ by ``0.05 * relu(3 * f0)`` where ``f0`` is the first feature dimension at the
 frame's centre step, so audio really predicts landmarks and a model that uses
 the audio must beat the mean shape.
 """
+
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
@@ -41,8 +42,8 @@ def toy_speaker(T=400, D=29, layout="deepspeech", seed=0, blinks=True):
         t = int(r.integers(10, 40))
         prof = np.array([1.0, 3.0, 5.0, 4.0, 2.0, 0.5])
         while t + len(prof) < T:
-            au[t:t + len(prof)] = prof
-            lm[t:t + len(prof), 37:39, 1] -= 0.01 * prof[:, None]
-            lm[t:t + len(prof), 43:45, 1] -= 0.01 * prof[:, None]
+            au[t : t + len(prof)] = prof
+            lm[t : t + len(prof), 37:39, 1] -= 0.01 * prof[:, None]
+            lm[t : t + len(prof), 43:45, 1] -= 0.01 * prof[:, None]
             t += int(r.integers(50, 110))
     return SpeakerArrays(feats, lm, au, fps=25.0, name=f"toy:{layout}:{seed}")

@@ -4,11 +4,12 @@ The face is the generic template of talkface_lite.landmarks projected by a
 frontal camera with a slowly turning head; frames are a flat background with
 the face polygon filled in skin colour, lips darker, eyes dark.
 """
+
 import numpy as np
 
 from talkface_lite import landmarks as L
-from talkface_lite.data.video import pose
 from talkface_lite.data.dataset import SpeakerRecording
+from talkface_lite.data.video import pose
 
 
 def toy_poses(T, distance=6.0, yaw_deg=8.0):
@@ -36,7 +37,10 @@ def toy_recording(T=12, size=(64, 80), seed=0, seconds=None):
     for i in range(T):
         img = Image.fromarray(bg.copy())
         d = ImageDraw.Draw(img)
-        d.polygon([tuple(p) for p in lm2d[i, :17].tolist()] + [tuple(p) for p in lm2d[i, 26:16:-1].tolist()], fill=(220, 170, 140))
+        d.polygon(
+            [tuple(p) for p in lm2d[i, :17].tolist()] + [tuple(p) for p in lm2d[i, 26:16:-1].tolist()],
+            fill=(220, 170, 140),
+        )
         d.polygon([tuple(p) for p in lm2d[i, 48:60].tolist()], fill=(150, 40, 50))
         for eye in (slice(36, 42), slice(42, 48)):
             d.polygon([tuple(p) for p in lm2d[i, eye].tolist()], fill=(30, 30, 30))
@@ -44,6 +48,18 @@ def toy_recording(T=12, size=(64, 80), seed=0, seconds=None):
     seconds = T / 25.0 if seconds is None else seconds
     t = np.arange(int(seconds * 16000)) / 16000
     audio = (0.3 * np.sin(2 * np.pi * 150 * t) * (1 + np.sin(2 * np.pi * 3 * t)) / 2).astype(np.float32)
-    return SpeakerRecording(frames=frames, audio=audio, intrinsics=K, poses=pose.head_to_c2w(rot, trans),
-                            landmarks=lm3d, landmarks2d=lm2d, au45=np.zeros(T), fps=25.0, background=bg,
-                            near=4.0, far=8.0, source="test:toy", extra={"seed": seed})
+    return SpeakerRecording(
+        frames=frames,
+        audio=audio,
+        intrinsics=K,
+        poses=pose.head_to_c2w(rot, trans),
+        landmarks=lm3d,
+        landmarks2d=lm2d,
+        au45=np.zeros(T),
+        fps=25.0,
+        background=bg,
+        near=4.0,
+        far=8.0,
+        source="test:toy",
+        extra={"seed": seed},
+    )

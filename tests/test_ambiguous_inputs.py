@@ -1,4 +1,5 @@
 """Arrays whose meaning would be guessed: every adjustment is refused or noted with what was done."""
+
 import numpy as np
 import pytest
 from scipy.io import wavfile

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.audio: loading, 50 Hz features, per-frame windows, smoothing, imports."""
+
 import subprocess
 
 import numpy as np
@@ -15,6 +16,7 @@ def _ffmpeg(*args):
 
 
 # ---------------------------------------------------------------- loading
+
 
 def test_wav_int16_stereo_44k_is_mono_16k(tmp_path):
     from scipy.io import wavfile
@@ -39,8 +41,22 @@ def test_save_wav_roundtrip(tmp_path):
 
 def test_mp4_audio_via_ffmpeg(tmp_path):
     f = tmp_path / "v.mp4"
-    _ffmpeg("-f", "lavfi", "-i", "color=c=gray:s=64x64:r=25:d=1", "-f", "lavfi", "-i", "sine=frequency=300:duration=1",
-            "-shortest", "-pix_fmt", "yuv420p", "-c:a", "aac", str(f))
+    _ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=gray:s=64x64:r=25:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=300:duration=1",
+        "-shortest",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        str(f),
+    )
     x = audio.load_audio(f)
     assert abs(x.shape[0] - 16000) < 1600  # about 1 s (aac priming adds a few ms)
     spectrum = np.abs(np.fft.rfft(x[2000:14000]))
@@ -62,6 +78,7 @@ def test_missing_file_and_no_audio_and_not_media(tmp_path):
 
 
 # ---------------------------------------------------------------- features
+
 
 def test_feature_shapes_and_rate():
     x = np.zeros(16000, np.float32)  # 1 s -> 1 + 16000 // 320 = 51 centred steps
@@ -116,6 +133,7 @@ def test_audio_windows_frame_count():
 
 # ---------------------------------------------------------------- smoothing
 
+
 def test_smoothing_weights_and_filter():
     w = audio.smoothing_weights(2)  # sigma 1: exp(-k^2 / 2) for k = -2..2, normalised
     raw = np.exp(-0.5 * np.arange(-2, 3) ** 2)
@@ -134,6 +152,7 @@ def test_smoothing_weights_and_filter():
 
 
 # ---------------------------------------------------------------- imports
+
 
 def test_deepspeech_kept_and_hubert_layouts():
     ds = np.random.default_rng(0).normal(size=(30, 16, 29)).astype(np.float32)

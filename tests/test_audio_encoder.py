@@ -1,10 +1,17 @@
 """Tests for talkface_lite.models.audio_encoder (AudioNet, attention time filter, feature norm)."""
+
 import numpy as np
 import pytest
 import torch
 
-from talkface_lite.models.audio_encoder import (AudioAttNet, AudioEncoder, AudioNet, FeatureNorm, as_windows,
-                                                neighbour_frames)
+from talkface_lite.models.audio_encoder import (
+    AudioAttNet,
+    AudioEncoder,
+    AudioNet,
+    FeatureNorm,
+    as_windows,
+    neighbour_frames,
+)
 
 
 def test_as_windows_accepts_usual_layouts_and_names_bad_shape():

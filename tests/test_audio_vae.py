@@ -1,4 +1,5 @@
 """Tests for talkface_lite.models.audio_vae (centre target, KL, reparameterisation, training)."""
+
 import torch
 
 from talkface_lite.models.audio_vae import AudioVAE, centre_features, kl_divergence, reparameterize, vae_losses

@@ -1,12 +1,12 @@
 """Tests for talkface_lite.models.baselines (mean shape, linear/MLP regressor, temporal conv)."""
+
 import numpy as np
 import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
 from talkface_lite.landmark_training import evaluate_landmarks, predict_landmarks, train_landmark_model
-from talkface_lite.models.baselines import (FrameRegressor, MeanShapeBaseline, TemporalConvBaseline,
-                                            build_landmark_model)
+from talkface_lite.models.baselines import FrameRegressor, MeanShapeBaseline, TemporalConvBaseline, build_landmark_model
 
 
 def test_mean_shape_baseline_is_the_training_mean_everywhere():
@@ -30,7 +30,9 @@ def test_linear_regressor_recovers_a_linear_audio_to_mouth_map():
     lm[:, [55, 56, 57, 58, 59, 65, 66, 67], 1] -= 0.05 * f0[:, None]
     data.landmarks = lm
     m = FrameRegressor(data.dim, data.window, 1, hidden=0)
-    hist = train_landmark_model(m, data, steps=200, seq_len=64, batch_size=8, lr=1e-2, weights={"vel": 0.0}, progress=False)
+    hist = train_landmark_model(
+        m, data, steps=200, seq_len=64, batch_size=8, lr=1e-2, weights={"vel": 0.0}, progress=False
+    )
     assert hist["pos"][-1] < 0.05 * hist["pos"][0]
     assert evaluate_landmarks(predict_landmarks(m, data.feats), lm)["mouth_corr"] > 0.95
 
@@ -41,7 +43,9 @@ def test_conv_and_mlp_shapes_and_start_at_mean_shape():
         m.fit_shape(torch.from_numpy(data.landmarks)).eval()
         out = m(torch.from_numpy(data.feats)[None], torch.zeros(1, 60, 1))
         assert out["landmarks"].shape == (1, 60, 68, 3)
-        assert torch.allclose(out["landmarks"][0], torch.from_numpy(data.landmarks.mean(0)).expand(60, 68, 3), atol=1e-6)
+        assert torch.allclose(
+            out["landmarks"][0], torch.from_numpy(data.landmarks.mean(0)).expand(60, 68, 3), atol=1e-6
+        )
 
 
 def test_conv_baseline_learns_on_unseen_audio():

@@ -1,18 +1,26 @@
 """Tests for talkface_lite.models.blink (detection, statistics, generation, eye-movement prediction)."""
+
 import numpy as np
 import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
 from talkface_lite.landmark_training import evaluate_blink_model, train_blink_model
-from talkface_lite.models.blink import (BlinkGenerator, BlinkModel, BlinkStatistics, detect_blinks, eye_condition,
-                                        fixed_period_blinks, ks_report)
+from talkface_lite.models.blink import (
+    BlinkGenerator,
+    BlinkModel,
+    BlinkStatistics,
+    detect_blinks,
+    eye_condition,
+    fixed_period_blinks,
+    ks_report,
+)
 
 
 def test_detect_blinks_hand_example():
     au = np.zeros(20)
-    au[3:6] = [2, 4, 1.5]   # blink 1: frames 3..5, peak at 4
-    au[10] = 0.9            # below threshold 1.0: not a blink
+    au[3:6] = [2, 4, 1.5]  # blink 1: frames 3..5, peak at 4
+    au[10] = 0.9  # below threshold 1.0: not a blink
     au[15:20] = [1.2, 5, 5, 3, 2]  # blink 2 runs to the end; first peak frame 16
     ev = detect_blinks(au)
     assert ev.tolist() == [[3, 6, 4], [15, 20, 16]]
@@ -24,7 +32,7 @@ def test_detect_blinks_hand_example():
 def test_statistics_from_a_regular_sequence():
     au = np.zeros(1000)
     for on in range(50, 1000 - 10, 100):  # 10 blinks, 4 frames above threshold, every 100 frames
-        au[on:on + 4] = [2, 5, 4, 2]
+        au[on : on + 4] = [2, 5, 4, 2]
     s = BlinkStatistics.from_au45(au, fps=25.0)
     assert len(s.durations_s) == 10 and np.allclose(s.durations_s, 4 / 25)
     assert np.allclose(s.intervals_s, 4.0)
@@ -37,7 +45,7 @@ def test_generator_reproduces_speaker_statistics():
     au, t = np.zeros(25 * 600), 30
     while t < len(au) - 20:  # log-normal intervals (median 3 s) and 3..7-frame blinks
         d = int(rng.integers(3, 8))
-        au[t:t + d + 2] = np.r_[1.5, np.full(d, 4.5), 1.5][: d + 2]
+        au[t : t + d + 2] = np.r_[1.5, np.full(d, 4.5), 1.5][: d + 2]
         t += int(25 * rng.lognormal(np.log(3.0), 0.4)) + d
     real = BlinkStatistics.from_au45(au)
     gen = BlinkStatistics.from_au45(BlinkGenerator(real).generate(25 * 1200, np.random.default_rng(1)))

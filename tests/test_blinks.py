@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.synthetic.blinks: profile shape, natural statistics, measurement."""
+
 import numpy as np
 import pytest
 

@@ -1,4 +1,5 @@
 """tools/bootstrap.py: which torch the Makefile installs (never a CUDA download on a CPU machine)."""
+
 import importlib.util
 import re
 import subprocess
@@ -36,6 +37,7 @@ def fake(monkeypatch):
         monkeypatch.delenv("TORCH_SPEC", raising=False)
         monkeypatch.delenv("TORCH_VERSION", raising=False)
         return pip
+
     return make
 
 
@@ -76,14 +78,20 @@ def test_torch_version_probe_of_this_interpreter():
 def test_reuses_an_importable_torch_without_installing_one(tmp_path):
     """Bootstrap run by a Python that imports torch (here: this venv's) must not install torch."""
     venv = tmp_path / "v"
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "bootstrap.py"), "--venv", str(venv), "--extras", ""],
-                          capture_output=True, text=True, timeout=600,
-                          )
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "bootstrap.py"), "--venv", str(venv), "--extras", ""],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "reusing the torch" in proc.stdout
     assert re.search(r"(?<![\w-])torch==", proc.stdout) is None and "install torch" not in proc.stdout
-    probe = subprocess.run([str(venv / "bin" / "python"), "-c", "import torch, talkface_lite; print(torch.__file__)"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import torch, talkface_lite; print(torch.__file__)"],
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode == 0, probe.stderr
     assert str(venv) not in probe.stdout  # torch comes from the caller's environment
     assert "install --no-deps " + " ".join(bootstrap.NO_DEPS_PINS) in proc.stdout
@@ -108,8 +116,9 @@ def test_chromium_named_by_the_environment(monkeypatch, tmp_path):
 
 def test_browser_extra_installs_chromium_with_apt_or_says_how(monkeypatch):
     calls = []
-    monkeypatch.setattr(bootstrap, "run", lambda cmd, check=True, **kw: calls.append(list(cmd)) or
-                        subprocess.CompletedProcess(cmd, 0))
+    monkeypatch.setattr(
+        bootstrap, "run", lambda cmd, check=True, **kw: calls.append(list(cmd)) or subprocess.CompletedProcess(cmd, 0)
+    )
     found = iter([None, "/usr/bin/chromium", "/usr/bin/chromium"])  # missing, then installed
     monkeypatch.setattr(bootstrap, "find_chromium", lambda: next(found))
     monkeypatch.setattr(bootstrap.os, "geteuid", lambda: 0)

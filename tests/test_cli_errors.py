@@ -1,8 +1,8 @@
 """Every command ends a user error with one line on stderr (exit 2 refused input, 1 failed work), never a
 traceback; `reproduce` checks its kernel once and never replaces a good executed notebook by a failed one;
 provenance calls a checkout dirty only when its source differs."""
+
 import errno
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +16,9 @@ from talkface_lite.commands import reproduce
 
 
 def _run(*argv, **kw):
-    return subprocess.run([sys.executable, "-m", "talkface_lite.cli", *argv], capture_output=True, text=True,
-                          timeout=300, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "talkface_lite.cli", *argv], capture_output=True, text=True, timeout=300, **kw
+    )
 
 
 def _one_line(stderr: str) -> str:
@@ -27,17 +28,23 @@ def _one_line(stderr: str) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("argv, code, words", [
-    (["reproduce", "--quick", "maybe"], 2, "QUICK must be True or False"),
-    (["reproduce", "--only", "99"], 2, "no notebook matches '99'"),
-    (["reproduce", "--only", "00", "--kernel", "no-such-kernel"], 2, "no Jupyter kernel named 'no-such-kernel'"),
-    (["train", "/nonexistent/speaker", "/tmp/never-made-run"], 2, "/nonexistent/speaker"),
-    (["synth", "/tmp/x", "--seconds", "0"], 2, "seconds"),
-    (["synth", "/tmp/x", "--size", "abc"], 2, "invalid int value"),
-])
+@pytest.mark.parametrize(
+    "argv, code, words",
+    [
+        (["reproduce", "--quick", "maybe"], 2, "QUICK must be True or False"),
+        (["reproduce", "--only", "99"], 2, "no notebook matches '99'"),
+        (["reproduce", "--only", "00", "--kernel", "no-such-kernel"], 2, "no Jupyter kernel named 'no-such-kernel'"),
+        (["train", "/nonexistent/speaker", "/tmp/never-made-run"], 2, "/nonexistent/speaker"),
+        (["synth", "/tmp/x", "--seconds", "0"], 2, "seconds"),
+        (["synth", "/tmp/x", "--size", "abc"], 2, "invalid int value"),
+    ],
+)
 def test_user_errors_end_in_one_line(argv, code, words, tmp_path):
-    proc = _run(*argv, "--out" if argv[0] == "reproduce" else "--quiet",
-                *([str(tmp_path / "out")] if argv[0] == "reproduce" else []))
+    proc = _run(
+        *argv,
+        "--out" if argv[0] == "reproduce" else "--quiet",
+        *([str(tmp_path / "out")] if argv[0] == "reproduce" else []),
+    )
     assert proc.returncode == code, proc.stderr
     line = _one_line(proc.stderr)
     assert line.startswith(f"talkface-lite {argv[0]}: ") and words in line
@@ -59,8 +66,10 @@ def test_failed_work_exits_1_in_one_line(monkeypatch, capsys, tmp_path):
 
     monkeypatch.setattr(dataset, "write_dataset", full_disk)
     assert cli.main(["synth", str(tmp_path / "speaker"), "--seconds", "1", "--size", "32", "--quiet"]) == 1
-    assert _one_line(capsys.readouterr().err) == \
-        f"talkface-lite synth: failed: No space left on device: {tmp_path / 'speaker'}"
+    assert (
+        _one_line(capsys.readouterr().err)
+        == f"talkface-lite synth: failed: No space left on device: {tmp_path / 'speaker'}"
+    )
 
 
 def test_every_command_takes_quiet():
@@ -133,11 +142,14 @@ def test_dirty_means_the_source_differs(tmp_path):
     assert repro.source_changes(root) == ["a.ipynb", "m.py"] and repro.git_commit(root).endswith("+dirty")
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--motion", "1000"], "motion must be in [0, 5]"),
-    (["--seconds", "100000"], "seconds must be a number in [1, 3600]"),
-    (["--seconds", "3600", "--size", "2048"], "GiB of memory"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--motion", "1000"], "motion must be in [0, 5]"),
+        (["--seconds", "100000"], "seconds must be a number in [1, 3600]"),
+        (["--seconds", "3600", "--size", "2048"], "GiB of memory"),
+    ],
+)
 def test_synth_refuses_what_cannot_work_before_starting(argv, words, tmp_path):
     proc = _run("synth", str(tmp_path / "speaker"), *argv, "--quiet")
     assert proc.returncode == 2
@@ -156,14 +168,15 @@ def test_synth_estimate_by_hand_and_disk_refusal(monkeypatch, tmp_path):
     assert est.memory_bytes == 250 * 128 * 128 * 3 + 250 * 68 * 5 * 4 + 160000 * 32
     assert est.disk_bytes == int(250 * 128 * 128 * 2.5)
     usage = namedtuple("usage", "total used free")
-    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 ** 9, 10 ** 9 - 10 ** 6, 10 ** 6))  # 1 MB free
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10**9, 10**9 - 10**6, 10**6))  # 1 MB free
     with pytest.raises(ValueError, match=r"needs about 0\.01 GiB on disk but .* has 0\.00 GiB free"):
         synthetic.check_resources(10, 128, out_dir=tmp_path / "speaker")
 
 
 def test_synth_into_an_existing_dataset_is_refused_before_generating(tmp_path):
-    from talkface_lite.data import dataset as ds
     from speaker_fixtures import toy_recording
+
+    from talkface_lite.data import dataset as ds
 
     out = ds.write_dataset(toy_recording(T=12), tmp_path / "speaker", progress=False)
     before = (out / "meta.json").read_text()
@@ -172,12 +185,15 @@ def test_synth_into_an_existing_dataset_is_refused_before_generating(tmp_path):
     assert (out / "meta.json").read_text() == before
 
 
-@pytest.mark.parametrize("argv, words", [
-    (["--max-size", "16"], "max_size must be an integer number of pixels in [64, 2048], got 16"),
-    (["--workers", "0"], "workers must be in [1, 64], got 0"),
-    (["--val-fraction", "1.5"], "val_fraction must be in [0, 1), got 1.5"),
-    (["--focal", "-3"], "focal must be a positive focal length in pixels, got -3.0"),
-])
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--max-size", "16"], "max_size must be an integer number of pixels in [64, 2048], got 16"),
+        (["--workers", "0"], "workers must be in [1, 64], got 0"),
+        (["--val-fraction", "1.5"], "val_fraction must be in [0, 1), got 1.5"),
+        (["--focal", "-3"], "focal must be a positive focal length in pixels, got -3.0"),
+    ],
+)
 def test_prepare_bounds_its_arguments_before_reading_the_video(argv, words, tmp_path):
     proc = _run("prepare", str(tmp_path / "missing.mp4"), str(tmp_path / "out"), *argv, "--quiet")
     assert proc.returncode == 2

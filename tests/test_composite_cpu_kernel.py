@@ -4,6 +4,7 @@ Forward and backward against autograd through ``rendering.composite_packed(backe
 a hand-derived two-sample ray, float64 gradcheck, determinism, and the backend switch. The machine
 without a compiler is covered in test_hashgrid_cpu_kernel.py (one message for both kernels).
 """
+
 import math
 import warnings
 
@@ -50,8 +51,9 @@ def test_two_samples_by_hand(kernel):
     rgb = torch.tensor([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5]], dtype=torch.float64)
     delta = torch.tensor([0.5, 0.5], dtype=torch.float64)
     ts = torch.tensor([1.0, 1.5], dtype=torch.float64)
-    out = kc.composite_packed_fn(sig, rgb, delta, ts, torch.tensor([0, 0]), torch.tensor([0]), torch.tensor([2]),
-                                 impl="cpu")
+    out = kc.composite_packed_fn(
+        sig, rgb, delta, ts, torch.tensor([0, 0]), torch.tensor([0]), torch.tensor([2]), impl="cpu"
+    )
     w0, w1 = 1 - math.exp(-1), math.exp(-1) * (1 - math.exp(-2))
     torch.testing.assert_close(out[3], torch.tensor([w0, w1], dtype=torch.float64), rtol=1e-14, atol=0)
     torch.testing.assert_close(out[0][0], torch.tensor([w0, w1, 0.5 * (w0 + w1)], dtype=torch.float64))
@@ -73,10 +75,14 @@ def test_forward_and_backward_match_autograd_through_the_reference(kernel, dtype
     for field in ("rgb", "depth", "opacity", "weights", "transmittance"):
         torch.testing.assert_close(getattr(outs[1], field), getattr(outs[0], field), **tol)
     g = torch.Generator().manual_seed(2)
-    ups = {f: torch.rand(getattr(outs[0], f).shape, generator=g, dtype=dtype)
-           for f in ("rgb", "depth", "opacity", "weights", "transmittance")}
-    grads = [torch.autograd.grad(sum((getattr(o, f) * u).sum() for f, u in ups.items()), leaves)
-             for o, leaves in zip(outs, (leaves_ref, leaves_cpu))]
+    ups = {
+        f: torch.rand(getattr(outs[0], f).shape, generator=g, dtype=dtype)
+        for f in ("rgb", "depth", "opacity", "weights", "transmittance")
+    }
+    grads = [
+        torch.autograd.grad(sum((getattr(o, f) * u).sum() for f, u in ups.items()), leaves)
+        for o, leaves in zip(outs, (leaves_ref, leaves_cpu))
+    ]
     # dL/dsigma = delta (T_{i+1} g - S_i) cancels behind opaque samples: compare to the gradient's scale
     for a, b in zip(*grads):
         torch.testing.assert_close(b, a, rtol=tol["rtol"], atol=10 * tol["rtol"] * float(a.abs().max()))
@@ -85,8 +91,9 @@ def test_forward_and_backward_match_autograd_through_the_reference(kernel, dtype
 def test_gradcheck_float64_all_inputs_and_outputs(kernel):
     sig, rgb, delta, ts, ri, starts, cnt = ragged([3, 0, 4, 1, 2, 0], torch.float64, seed=3)
     inputs = tuple(t.clone().requires_grad_(True) for t in (sig, rgb, delta, ts))
-    assert torch.autograd.gradcheck(lambda s, c, d, t: kc.composite_packed_fn(s, c, d, t, ri, starts, cnt, impl="cpu"),
-                                    inputs)
+    assert torch.autograd.gradcheck(
+        lambda s, c, d, t: kc.composite_packed_fn(s, c, d, t, ri, starts, cnt, impl="cpu"), inputs
+    )
 
 
 def test_same_bits_for_any_thread_count(kernel):

@@ -2,6 +2,7 @@
 
 The C++ CPU kernel is tested in test_composite_cpu_kernel.py.
 """
+
 import math
 
 import pytest
@@ -31,8 +32,16 @@ def test_single_sample_gradient_by_hand():
     sig = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
     rgb = torch.tensor([[0.5, 0.25, 1.0]], dtype=torch.float64, requires_grad=True)
     delta = torch.tensor([0.5], dtype=torch.float64)
-    out = kc.composite_packed_fn(sig, rgb, delta, torch.tensor([1.0], dtype=torch.float64),
-                                 torch.tensor([0]), torch.tensor([0]), torch.tensor([1]), impl="twin")
+    out = kc.composite_packed_fn(
+        sig,
+        rgb,
+        delta,
+        torch.tensor([1.0], dtype=torch.float64),
+        torch.tensor([0]),
+        torch.tensor([0]),
+        torch.tensor([1]),
+        impl="twin",
+    )
     out[0].sum().backward()
     w = 1 - math.exp(-1.0)
     assert out[3].item() == pytest.approx(w)
@@ -43,8 +52,9 @@ def test_single_sample_gradient_by_hand():
 def test_gradcheck_float64_all_inputs_and_outputs():
     sig, rgb, delta, ts, ri, starts, cnt = ragged([3, 0, 4, 1, 2, 0])
     inputs = tuple(t.clone().requires_grad_(True) for t in (sig, rgb, delta, ts))
-    assert torch.autograd.gradcheck(lambda s, c, d, t: kc.composite_packed_fn(s, c, d, t, ri, starts, cnt, impl="twin"),
-                                    inputs)
+    assert torch.autograd.gradcheck(
+        lambda s, c, d, t: kc.composite_packed_fn(s, c, d, t, ri, starts, cnt, impl="twin"), inputs
+    )
 
 
 def test_function_equals_autograd_through_the_reference():
@@ -55,12 +65,17 @@ def test_function_equals_autograd_through_the_reference():
     ref = R.composite_packed(a[1], a[0], ts - delta, ts, ri, 6, t_mids=ts, background=bg, backend="torch")
     rgb_f, depth, opacity, weights, trans = kc.composite_packed_fn(b[0], b[1], delta, ts, ri, starts, cnt, impl="twin")
     rgb_f = rgb_f + (1 - opacity)[:, None] * bg
-    for x, y in ((rgb_f, ref.rgb), (depth, ref.depth), (opacity, ref.opacity), (weights, ref.weights),
-                 (trans, ref.transmittance)):
+    for x, y in (
+        (rgb_f, ref.rgb),
+        (depth, ref.depth),
+        (opacity, ref.opacity),
+        (weights, ref.weights),
+        (trans, ref.transmittance),
+    ):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
     upstream = torch.linspace(0.5, 1.5, 18).reshape(6, 3)
-    loss_ref = (ref.rgb * upstream).sum() + ref.depth.sum() * 0.3 + (ref.weights ** 2).sum()
-    loss_fn = (rgb_f * upstream).sum() + depth.sum() * 0.3 + (weights ** 2).sum()
+    loss_ref = (ref.rgb * upstream).sum() + ref.depth.sum() * 0.3 + (ref.weights**2).sum()
+    loss_fn = (rgb_f * upstream).sum() + depth.sum() * 0.3 + (weights**2).sum()
     for x, y in zip(torch.autograd.grad(loss_fn, b), torch.autograd.grad(loss_ref, a)):
         torch.testing.assert_close(x, y, rtol=1e-5, atol=1e-6)
 
@@ -73,9 +88,15 @@ def test_backend_auto_on_cpu_says_nothing_about_cuda(recwarn):
 
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="rgbs"):
-        kc.composite_packed_fn(torch.zeros(3), torch.zeros(3, 4), torch.zeros(3), torch.zeros(3),
-                               torch.zeros(3, dtype=torch.long), torch.zeros(1, dtype=torch.long),
-                               torch.full((1,), 3))
+        kc.composite_packed_fn(
+            torch.zeros(3),
+            torch.zeros(3, 4),
+            torch.zeros(3),
+            torch.zeros(3),
+            torch.zeros(3, dtype=torch.long),
+            torch.zeros(1, dtype=torch.long),
+            torch.full((1,), 3),
+        )
 
 
 @pytest.mark.skipif(not CUDA, reason="needs a CUDA device")

@@ -1,27 +1,40 @@
 """Tests for talkface_lite.data.dataset (format, atomic writer, validating loader) and its samplers."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
-
 from speaker_fixtures import toy_recording
+
 from talkface_lite.data import dataset as ds
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     rec = toy_recording(T=10)
-    out = ds.write_dataset(rec, tmp_path_factory.mktemp("d") / "spk", features=("mel", "mfcc"), val_fraction=0.2,
-                           progress=False)
+    out = ds.write_dataset(
+        rec, tmp_path_factory.mktemp("d") / "spk", features=("mel", "mfcc"), val_fraction=0.2, progress=False
+    )
     return rec, out
 
 
 def test_layout_and_meta(written):
     rec, out = written
     names = {p.name for p in out.iterdir()}
-    assert {"meta.json", "frames", "masks", "background.png", "poses.npy", "landmarks.npy", "landmarks2d.npy",
-            "au45.npy", "audio.wav", "audio_mel.npy", "audio_mfcc.npy"} <= names
+    assert {
+        "meta.json",
+        "frames",
+        "masks",
+        "background.png",
+        "poses.npy",
+        "landmarks.npy",
+        "landmarks2d.npy",
+        "au45.npy",
+        "audio.wav",
+        "audio_mel.npy",
+        "audio_mfcc.npy",
+    } <= names
     meta = json.loads((out / "meta.json").read_text())
     assert meta["format_version"] == ds.FORMAT_VERSION and meta["complete"] is True
     assert (meta["height"], meta["width"], meta["n_frames"]) == (64, 80, 10)
@@ -94,6 +107,7 @@ def test_loader_names_the_bad_file(written, tmp_path):
     import shutil
 
     _, src = written
+
     def fresh(name):
         dst = tmp_path / name
         shutil.copytree(src, dst)
@@ -181,6 +195,8 @@ def test_write_dataset_removes_the_temp_folder_of_a_killed_writer(tmp_path):
     stale = tmp_path / f".spk.tmp-{proc.pid}"
     (stale / "frames").mkdir(parents=True)
     (stale / "frames" / "000000.png").write_bytes(b"\0" * 1000)
-    with pytest.warns(LeftoverWarning, match=rf"removed \.spk\.tmp-{proc.pid} \(0\.00 GB\) left by a run that was killed"):
+    with pytest.warns(
+        LeftoverWarning, match=rf"removed \.spk\.tmp-{proc.pid} \(0\.00 GB\) left by a run that was killed"
+    ):
         ds.write_dataset(toy_recording(T=6), tmp_path / "spk", progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["spk"]

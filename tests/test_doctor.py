@@ -1,4 +1,5 @@
 """talkface_lite.doctor and the CLI around it."""
+
 import json
 import subprocess
 import sys
@@ -39,8 +40,9 @@ def test_missing_core_module_fails(monkeypatch):
 
 
 def test_cli_doctor_json():
-    proc = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "doctor", "--json"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "talkface_lite.cli", "doctor", "--json"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     checks = json.loads(proc.stdout)
     assert any(c["name"] == "torch" and c["level"] == "ok" for c in checks)

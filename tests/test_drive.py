@@ -1,4 +1,5 @@
 """Driving a trained head with new audio: the audio it accepts (and says what it did), the mp4, refusals."""
+
 import re
 import subprocess
 import sys
@@ -20,9 +21,15 @@ from talkface_lite.training import TrainConfig, train
 def head(tmp_path_factory):
     root = tmp_path_factory.mktemp("drive")
     ds = cached_speaker(seconds=4, size=32, seed=0, root=root / "cache", progress=False)
-    cfg = TrainConfig(coarse_steps=30, fine_steps=0, n_rays=128, n_samples=24, grid_resolution=16, dlt_steps=2,
-                      field=dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2,
-                                 hidden=32))
+    cfg = TrainConfig(
+        coarse_steps=30,
+        fine_steps=0,
+        n_rays=128,
+        n_samples=24,
+        grid_resolution=16,
+        dlt_steps=2,
+        field=dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2, hidden=32),
+    )
     return train(ds, root / "run", cfg, progress=False)
 
 
@@ -31,8 +38,9 @@ def speech(head) -> np.ndarray:
 
 
 def streams(path):
-    err = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
-                         text=True).stderr
+    err = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True, text=True
+    ).stderr
     return err
 
 
@@ -44,7 +52,10 @@ def test_mp4_has_one_video_and_one_audio_stream_of_the_audio_length(head, tmp_pa
     assert info.count("Video: h264") == 1 and info.count("Audio: aac") == 1
     assert "Duration: 00:00:02.0" in info
     assert res.frames is None and res.landmarks.shape == (50, 68, 3) and res.au45.shape == (50,)
-    assert [p.name for p in tmp_path.iterdir()] == [] or sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "out.mp4"]
+    assert [p.name for p in tmp_path.iterdir()] == [] or sorted(p.name for p in tmp_path.iterdir()) == [
+        "in.wav",
+        "out.mp4",
+    ]
 
 
 def test_stereo_44k_is_mixed_and_resampled_and_says_so(head, tmp_path):
@@ -143,8 +154,18 @@ def test_pose_paths():
 
 def test_cli_render(head, tmp_path):
     A.save_wav(tmp_path / "a.wav", speech(head)[:8000])
-    cmd = [sys.executable, "-m", "talkface_lite.cli", "render", str(head.run_dir), str(tmp_path / "a.wav"),
-           str(tmp_path / "o.mp4"), "--quiet", "--poses", "still"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "talkface_lite.cli",
+        "render",
+        str(head.run_dir),
+        str(tmp_path / "a.wav"),
+        str(tmp_path / "o.mp4"),
+        "--quiet",
+        "--poses",
+        "still",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "wrote" in res.stdout and (tmp_path / "o.mp4").stat().st_size > 0
@@ -180,22 +201,32 @@ def test_a_run_on_imported_features_cannot_be_driven_by_raw_audio(tmp_path):
     shutil.copytree(src, ds)
     T = load_dataset(ds).n_frames
     add_features(ds, "deepspeech", np.random.default_rng(0).standard_normal((T, 16, 29)).astype(np.float32))
-    cfg = TrainConfig(coarse_steps=1, fine_steps=0, n_rays=32, n_samples=16, grid_resolution=8, dlt_steps=1,
-                      audio_kind="deepspeech", field=dict(tri_levels=2, tri_log2=8, tri_base=8, tri_finest=16,
-                                                          lm_levels=2, sh_degree=1, hidden=16))
+    cfg = TrainConfig(
+        coarse_steps=1,
+        fine_steps=0,
+        n_rays=32,
+        n_samples=16,
+        grid_resolution=8,
+        dlt_steps=1,
+        audio_kind="deepspeech",
+        field=dict(tri_levels=2, tri_log2=8, tri_base=8, tri_finest=16, lm_levels=2, sh_degree=1, hidden=16),
+    )
     head = train(ds, tmp_path / "run", cfg, progress=False)
     A.save_wav(tmp_path / "a.wav", A.load_audio(ds / "audio.wav")[:8000])
     with pytest.raises(DriveError, match="trained on 'deepspeech' features, which are imported"):
         drive(head, tmp_path / "a.wav", progress=False)
 
 
-@pytest.mark.parametrize("blinks, words", [
-    ("blink", "--blinks blink is neither of those nor a .npy file: use generate, none, or the path"),
-    ("missing.npy", "does not exist"),
-    ("pickled.npy", "is not a plain numeric .npy array"),
-    ("strings.npy", "not numbers"),
-    ("two_columns.npy", "has shape (100, 2): give one AU45 value per frame"),
-])
+@pytest.mark.parametrize(
+    "blinks, words",
+    [
+        ("blink", "--blinks blink is neither of those nor a .npy file: use generate, none, or the path"),
+        ("missing.npy", "does not exist"),
+        ("pickled.npy", "is not a plain numeric .npy array"),
+        ("strings.npy", "not numbers"),
+        ("two_columns.npy", "has shape (100, 2): give one AU45 value per frame"),
+    ],
+)
 def test_bad_blinks_are_refused_before_any_work(head, tmp_path, blinks, words):
     np.save(tmp_path / "pickled.npy", np.array([{"au45": 1}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "strings.npy", np.array(["a", "b"]))

@@ -1,4 +1,5 @@
 """Evaluation rows and tables: our rows labelled, the paper's rows apart, clear refusals."""
+
 import subprocess
 import sys
 
@@ -15,9 +16,15 @@ from talkface_lite.training import TrainConfig, train
 def head(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     ds = cached_speaker(seconds=4, size=64, seed=0, root=root / "cache", progress=False, val_fraction=0.25)
-    cfg = TrainConfig(coarse_steps=20, fine_steps=0, n_rays=128, n_samples=24, grid_resolution=16, dlt_steps=2,
-                      field=dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2,
-                                 hidden=32))
+    cfg = TrainConfig(
+        coarse_steps=20,
+        fine_steps=0,
+        n_rays=128,
+        n_samples=24,
+        grid_resolution=16,
+        dlt_steps=2,
+        field=dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2, hidden=32),
+    )
     return train(ds, root / "run", cfg, progress=False)
 
 
@@ -45,8 +52,14 @@ def test_gt_sync_margin_prefers_aligned_audio():
 def test_tables_keep_the_papers_rows_apart(tmp_path, monkeypatch):
     monkeypatch.setenv("TALKFACE_FIGURES", str(tmp_path))
     row = {k: 1.0 for k in E.COLUMNS}
-    row.update(method="Ours (w Tri-Hash w E w D)", data="d", resolution="64x64", mode="QUICK", landmarks="dlt",
-               networks="LPIPS: ST-LPIPS (alex)")
+    row.update(
+        method="Ours (w Tri-Hash w E w D)",
+        data="d",
+        resolution="64x64",
+        mode="QUICK",
+        landmarks="dlt",
+        networks="LPIPS: ST-LPIPS (alex)",
+    )
     text = E.write_table([row], "t3", paper="III")
     ours, paper = text.split("### Reported in the paper")
     assert "Ours (w Tri-Hash w E w D)" in ours and "35.907" not in ours
@@ -62,8 +75,12 @@ def test_fill_gaps_interpolates_missed_detections():
 
 
 def test_cli_evaluate_refuses_a_missing_run(tmp_path):
-    res = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "evaluate", str(tmp_path / "nope")],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "talkface_lite.cli", "evaluate", str(tmp_path / "nope")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "is not a run folder" in res.stderr and "Traceback" not in res.stderr
 
 
@@ -74,6 +91,19 @@ def test_sync_expert_is_the_same_every_time(head):
 
 
 def test_cli_evaluate_checks_the_table_name_before_work(head, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "evaluate", str(head.run_dir), "--name",
-                          "../../escape", "--no-fid"], capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talkface_lite.cli",
+            "evaluate",
+            str(head.run_dir),
+            "--name",
+            "../../escape",
+            "--no-fid",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2 and "must be a plain file stem" in res.stderr and "Traceback" not in res.stderr

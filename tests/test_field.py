@@ -1,4 +1,5 @@
 """The dynamic landmark radiance field: SH basis, local landmark code, variants, conditions."""
+
 import math
 
 import pytest
@@ -6,14 +7,34 @@ import torch
 
 from talkface_lite import landmarks as lmk
 from talkface_lite.encoding.spherical import sh_encode
-from talkface_lite.models.field import (EYE_LANDMARKS, PAPER_NAMES, VARIANTS, DynamicLandmarkField, FieldConfig,
-                                        LandmarkCode, neighbour_windows)
+from talkface_lite.models.field import (
+    EYE_LANDMARKS,
+    PAPER_NAMES,
+    VARIANTS,
+    DynamicLandmarkField,
+    FieldConfig,
+    LandmarkCode,
+    neighbour_windows,
+)
 
 
 def small(variant="dlt_eye", **kw):
-    cfg = FieldConfig(variant=variant, audio_dim=8, audio_window=4, n_frames=6, tri_levels=4, tri_log2=10,
-                      tri_base=8, tri_finest=64, hash3d_levels=4, hash3d_log2=10, hash3d_finest=64, lm_levels=2,
-                      sh_degree=2, **kw)
+    cfg = FieldConfig(
+        variant=variant,
+        audio_dim=8,
+        audio_window=4,
+        n_frames=6,
+        tri_levels=4,
+        tri_log2=10,
+        tri_base=8,
+        tri_finest=64,
+        hash3d_levels=4,
+        hash3d_log2=10,
+        hash3d_finest=64,
+        lm_levels=2,
+        sh_degree=2,
+        **kw,
+    )
     torch.manual_seed(0)
     f = DynamicLandmarkField(cfg)
     lm = torch.as_tensor(lmk.template_3d(), dtype=torch.float32) + 0.01 * torch.randn(6, 68, 3)  # a real face layout
@@ -27,9 +48,9 @@ def test_sh_basis_is_orthonormal_on_the_sphere(degree):
     g = torch.Generator().manual_seed(0)
     d = torch.nn.functional.normalize(torch.randn(400_000, 3, generator=g, dtype=torch.float64), dim=-1)
     y = sh_encode(d, degree)
-    assert y.shape == (400_000, degree ** 2)
+    assert y.shape == (400_000, degree**2)
     gram = 4 * math.pi * (y.T @ y) / d.shape[0]
-    assert torch.allclose(gram, torch.eye(degree ** 2, dtype=torch.float64), atol=0.02)
+    assert torch.allclose(gram, torch.eye(degree**2, dtype=torch.float64), atol=0.02)
 
 
 def test_sh_constant_and_linear_terms_by_hand():

@@ -3,6 +3,7 @@
 The dry run must go through every step, report the CUDA parts as skipped with what would run on a GPU,
 and really measure the rest (CPU kernels, benchmarks, a tiny training run).
 """
+
 import csv
 import subprocess
 import sys
@@ -24,8 +25,13 @@ def _steps(out: Path) -> dict:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="on a GPU machine run `make gpu-check` itself")
 def test_make_gpu_check_dry_run(tmp_path):
-    proc = subprocess.run(["make", "-s", "gpu-check", "DRY_RUN=1", f"OUT={tmp_path}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        ["make", "-s", "gpu-check", "DRY_RUN=1", f"OUT={tmp_path}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     status, rows = _steps(tmp_path)
     assert list(status) == list(STEPS)
@@ -45,8 +51,22 @@ def test_make_gpu_check_dry_run(tmp_path):
 
 
 def test_budget_skips_steps_with_the_reason(tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--out", str(tmp_path), "--budget-s", "30",
-                           "--only", "environment,build,mini_run"], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--dry-run",
+            "--out",
+            str(tmp_path),
+            "--budget-s",
+            "30",
+            "--only",
+            "environment,build,mini_run",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     status, _ = _steps(tmp_path)
     assert status == {"environment": "ran", "build": "skipped", "mini_run": "skipped"}  # need 60 s and 120 s
@@ -55,14 +75,16 @@ def test_budget_skips_steps_with_the_reason(tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU refusal")
 def test_without_gpu_and_without_dry_run_refuses_in_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path)], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "--dry-run" in proc.stderr
     assert not (tmp_path / "gpu_check.md").exists()
 
 
 def test_unknown_step_is_a_usage_error(tmp_path):
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--dry-run", "--only", "parity,warp"], capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--dry-run", "--only", "parity,warp"], capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "unknown step(s) warp" in proc.stderr

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.encoding.hashgrid: tiny-cuda-nn semantics, brute-force parity, gradients, backends."""
+
 import itertools
 import math
 import warnings
@@ -7,8 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from talkface_lite.encoding import hashgrid as hg
-from talkface_lite.encoding.hashgrid import HashGrid, HashGridConfig, collision_stats, hash_encode, mul_u32, vertex_slots
+from talkface_lite.encoding.hashgrid import (
+    HashGrid,
+    HashGridConfig,
+    collision_stats,
+    hash_encode,
+    mul_u32,
+    vertex_slots,
+)
 from talkface_lite.kernels import build
 
 # Written out here on purpose (not imported): tiny-cuda-nn's coherent_prime_hash factors.
@@ -19,10 +26,10 @@ def hand_levels(D, L, T, base, b):
     """Level geometry computed by hand for per_level_scale b = 2 (exact in float32)."""
     out, offset = [], 0
     for lvl in range(L):
-        scale = b ** lvl * base - 1
+        scale = b**lvl * base - 1
         res = math.ceil(scale) + 1
-        size = min(-(-res ** D // 8) * 8, 2 ** T)
-        out.append(dict(scale=scale, res=res, size=size, offset=offset, hashed=res ** D > size))
+        size = min(-(-(res**D) // 8) * 8, 2**T)
+        out.append(dict(scale=scale, res=res, size=size, offset=offset, hashed=res**D > size))
         offset += size
     return out
 
@@ -41,18 +48,18 @@ def brute_force(x, table, levels, F, smoothstep=False):
             if smoothstep:
                 frac = [f * f * (3 - 2 * f) for f in frac]
             for corner in itertools.product((0, 1), repeat=D):
-                c = [(cell[d] + corner[d]) % 2 ** 32 for d in range(D)]
+                c = [(cell[d] + corner[d]) % 2**32 for d in range(D)]
                 w = 1.0
                 for d in range(D):
                     w *= frac[d] if corner[d] else 1 - frac[d]
                 if lv["hashed"]:
                     index = 0
                     for d in range(D):
-                        index ^= (c[d] * HAND_PRIMES[d]) % 2 ** 32
+                        index ^= (c[d] * HAND_PRIMES[d]) % 2**32
                 else:
-                    index = sum(c[d] * lv["res"] ** d for d in range(D)) % 2 ** 32
+                    index = sum(c[d] * lv["res"] ** d for d in range(D)) % 2**32
                 index %= lv["size"]
-                out[i, lvl * F:(lvl + 1) * F] += w * table[lv["offset"] + index]
+                out[i, lvl * F : (lvl + 1) * F] += w * table[lv["offset"] + index]
     return out
 
 
@@ -70,8 +77,9 @@ def test_level_geometry_and_dense_hash_switch_hand_computed():
     assert [lv.offset for lv in levels] == [0, 256, 1280, 2304]
     assert [lv.hashed for lv in levels] == [False, False, True, True]
     assert cfg.n_params == 3328 and cfg.n_output_dims == 8
-    assert [dict(scale=lv.scale, res=lv.resolution, size=lv.size, offset=lv.offset, hashed=lv.hashed)
-            for lv in levels] == hand_levels(2, 4, 10, 16, 2)
+    assert [
+        dict(scale=lv.scale, res=lv.resolution, size=lv.size, offset=lv.offset, hashed=lv.hashed) for lv in levels
+    ] == hand_levels(2, 4, 10, 16, 2)
 
 
 def test_level_size_rounds_up_to_multiple_of_8():
@@ -84,8 +92,9 @@ def test_level_size_rounds_up_to_multiple_of_8():
 def test_ernerf_plane_switches_to_hashing_at_level_4():
     # b = 8^(1/11): level 3 has scale 64 * 8^(3/11) - 1 = 111.84 -> res 113, 113^2 = 12769 <= 2^14 (dense);
     # level 4: 64 * 8^(4/11) - 1 = 135.33 -> res 137, 137^2 = 18769 > 16384 (hashed).
-    cfg = HashGridConfig.from_finest(2, 512, n_levels=12, base_resolution=64, n_features_per_level=1,
-                                     log2_hashmap_size=14)
+    cfg = HashGridConfig.from_finest(
+        2, 512, n_levels=12, base_resolution=64, n_features_per_level=1, log2_hashmap_size=14
+    )
     levels = cfg.levels()
     assert [lv.hashed for lv in levels] == [False] * 4 + [True] * 8
     assert levels[3].resolution == 113 and levels[4].resolution == 137
@@ -94,10 +103,10 @@ def test_ernerf_plane_switches_to_hashing_at_level_4():
 
 def test_mul_u32_matches_python_integers():
     rng = np.random.default_rng(0)
-    a = rng.integers(0, 2 ** 32, 1000, dtype=np.int64)
-    for b in (*HAND_PRIMES, 3674653429, 2 ** 32 - 1):
+    a = rng.integers(0, 2**32, 1000, dtype=np.int64)
+    for b in (*HAND_PRIMES, 3674653429, 2**32 - 1):
         got = mul_u32(torch.from_numpy(a), b).numpy()
-        want = np.array([(int(v) * b) % 2 ** 32 for v in a], dtype=np.int64)
+        want = np.array([(int(v) * b) % 2**32 for v in a], dtype=np.int64)
         assert np.array_equal(got, want)
 
 
@@ -120,8 +129,14 @@ def test_matches_brute_force_dense_and_hashed_levels(D, smoothstep):
     L, F = 4, 2
     levels = hand_levels(D, L, T, 16 if D == 2 else 8, 2)
     assert any(lv["hashed"] for lv in levels) and not all(lv["hashed"] for lv in levels)
-    cfg = HashGridConfig(D, n_levels=L, n_features_per_level=F, log2_hashmap_size=T,
-                         base_resolution=16 if D == 2 else 8, interpolation="smoothstep" if smoothstep else "linear")
+    cfg = HashGridConfig(
+        D,
+        n_levels=L,
+        n_features_per_level=F,
+        log2_hashmap_size=T,
+        base_resolution=16 if D == 2 else 8,
+        interpolation="smoothstep" if smoothstep else "linear",
+    )
     g = torch.Generator().manual_seed(1)
     table = torch.randn(cfg.n_params, F, dtype=torch.float64, generator=g)
     x = torch.rand(40, D, dtype=torch.float64, generator=g)
@@ -171,8 +186,9 @@ def test_gradcheck_table_float64():
 
 @pytest.mark.parametrize("interp", ["linear", "smoothstep"])
 def test_gradcheck_inputs_float64(interp):
-    cfg = HashGridConfig(2, n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=4,
-                         interpolation=interp)
+    cfg = HashGridConfig(
+        2, n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=4, interpolation=interp
+    )
     torch.manual_seed(0)
     table = torch.randn(cfg.n_params, 2, dtype=torch.float64, requires_grad=True)
     x = (torch.rand(10, 2, dtype=torch.float64) * 0.9 + 0.05).requires_grad_()
@@ -242,8 +258,11 @@ def test_non_finite_points_are_refused_on_every_backend(backend):
     x = torch.rand(4096, 3)
     x[17, 0] = float("nan")
     x[900, 2] = float("inf")
-    with pytest.raises(ValueError, match=r"HashGrid: points: 2 of 12288 values are NaN or inf \(first at index "
-                                         r"\(17, 0\)\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"HashGrid: points: 2 of 12288 values are NaN or inf \(first at index "
+        r"\(17, 0\)\)",
+    ):
         grid(x)
     assert grid.table.grad is None  # refused before anything was computed
     with pytest.raises(ValueError, match="NaN or inf"):
@@ -289,16 +308,19 @@ def test_bad_inputs_are_explained():
         HashGridConfig.from_finest(2, 32, base_resolution=64)
 
 
-@pytest.mark.parametrize("make, words", [
-    (lambda: HashGridConfig(5), ("n_input_dims=5", "use 2 (planes) or 3 (volumes)")),
-    (lambda: HashGridConfig(3, n_levels=0), ("n_levels=0", "use 1..32 levels")),
-    (lambda: HashGridConfig(3, log2_hashmap_size=31), ("log2_hashmap_size=31", "use 1..30")),
-    (lambda: HashGridConfig(2, base_resolution=1), ("base_resolution=1", "use at least 2")),
-    (lambda: HashGridConfig(2, per_level_scale=0.5), ("per_level_scale=0.5", "use a growth factor >= 1")),
-    (lambda: HashGridConfig(2, interpolation="cubic"), ("interpolation='cubic'", "use one of")),
-    (lambda: HashGridConfig.from_finest(2, 32, base_resolution=64), ("finest_resolution=32", "give a finest")),
-    (lambda: HashGrid(3), ("expected a HashGridConfig, got int", "HashGridConfig.instant_ngp()")),
-])
+@pytest.mark.parametrize(
+    "make, words",
+    [
+        (lambda: HashGridConfig(5), ("n_input_dims=5", "use 2 (planes) or 3 (volumes)")),
+        (lambda: HashGridConfig(3, n_levels=0), ("n_levels=0", "use 1..32 levels")),
+        (lambda: HashGridConfig(3, log2_hashmap_size=31), ("log2_hashmap_size=31", "use 1..30")),
+        (lambda: HashGridConfig(2, base_resolution=1), ("base_resolution=1", "use at least 2")),
+        (lambda: HashGridConfig(2, per_level_scale=0.5), ("per_level_scale=0.5", "use a growth factor >= 1")),
+        (lambda: HashGridConfig(2, interpolation="cubic"), ("interpolation='cubic'", "use one of")),
+        (lambda: HashGridConfig.from_finest(2, 32, base_resolution=64), ("finest_resolution=32", "give a finest")),
+        (lambda: HashGrid(3), ("expected a HashGridConfig, got int", "HashGridConfig.instant_ngp()")),
+    ],
+)
 def test_a_bad_config_is_a_one_line_error_that_says_what_to_do(make, words):
     with pytest.raises((ValueError, TypeError)) as info:
         make()
@@ -311,11 +333,18 @@ def test_a_bad_config_is_a_one_line_error_that_says_what_to_do(make, words):
 
 def test_instant_ngp_preset_has_the_documented_values_and_counts():
     cfg = HashGridConfig.instant_ngp()
-    assert (cfg.n_input_dims, cfg.n_levels, cfg.n_features_per_level, cfg.log2_hashmap_size, cfg.base_resolution,
-            cfg.per_level_scale, cfg.interpolation) == (3, 16, 2, 19, 16, 2.0, "linear")
+    assert (
+        cfg.n_input_dims,
+        cfg.n_levels,
+        cfg.n_features_per_level,
+        cfg.log2_hashmap_size,
+        cfg.base_resolution,
+        cfg.per_level_scale,
+        cfg.interpolation,
+    ) == (3, 16, 2, 19, 16, 2.0, "linear")
     # b = 2: resolution 16 * 2^l; levels 0-2 dense (16^3, 32^3, 64^3 are multiples of 8), then 128^3 > 2^19
-    assert [lv.resolution for lv in cfg.levels()] == [16 * 2 ** l for l in range(16)]
-    rows = 16 ** 3 + 32 ** 3 + 64 ** 3 + 13 * 2 ** 19
+    assert [lv.resolution for lv in cfg.levels()] == [16 * 2**k for k in range(16)]
+    rows = 16**3 + 32**3 + 64**3 + 13 * 2**19
     assert cfg.n_params == rows == 7_114_752 and cfg.parameter_count == 2 * rows == 14_229_504
     assert cfg.n_output_dims == 32 and [lv.hashed for lv in cfg.levels()] == [False] * 3 + [True] * 13
     assert HashGridConfig.instant_ngp(2).n_input_dims == 2
@@ -325,10 +354,26 @@ def test_instant_ngp_preset_has_the_documented_values_and_counts():
 def test_describe_lists_fields_and_derived_geometry():
     cfg = HashGridConfig(2, n_levels=4, n_features_per_level=2, log2_hashmap_size=10, base_resolution=16)
     d = cfg.describe()
-    assert {k: d[k] for k in ("n_input_dims", "n_levels", "n_features_per_level", "log2_hashmap_size",
-                              "base_resolution", "per_level_scale", "interpolation")} == \
-        {"n_input_dims": 2, "n_levels": 4, "n_features_per_level": 2, "log2_hashmap_size": 10, "base_resolution": 16,
-         "per_level_scale": 2.0, "interpolation": "linear"}
+    assert {
+        k: d[k]
+        for k in (
+            "n_input_dims",
+            "n_levels",
+            "n_features_per_level",
+            "log2_hashmap_size",
+            "base_resolution",
+            "per_level_scale",
+            "interpolation",
+        )
+    } == {
+        "n_input_dims": 2,
+        "n_levels": 4,
+        "n_features_per_level": 2,
+        "log2_hashmap_size": 10,
+        "base_resolution": 16,
+        "per_level_scale": 2.0,
+        "interpolation": "linear",
+    }
     assert d["resolutions"] == [16, 32, 64, 128] and d["level_rows"] == [256, 1024, 1024, 1024]
     assert d["hashed"] == [False, False, True, True] and d["first_hashed_level"] == 2
     assert d["table_rows"] == 3328 and d["parameter_count"] == 6656 and d["n_output_dims"] == 8
@@ -338,18 +383,22 @@ def test_describe_lists_fields_and_derived_geometry():
 # Outputs of the keyword constructor this replaced, ``HashGrid(2, n_levels=4, n_features_per_level=2,
 # log2_hashmap_size=10, base_resolution=8, finest_resolution=64, dtype=torch.float64, backend="torch")`` and
 # ``HashGrid(3, 4, 2, 12, 4, finest_resolution=32, ...)`` after ``torch.manual_seed(0)``, on the points below.
-OLD_KEYWORD_OUTPUTS = {2: (0.0007552843383533652, 0.015443996336439917),
-                       3: (-0.0009501221231564536, 0.011916252763750471)}
+OLD_KEYWORD_OUTPUTS = {
+    2: (0.0007552843383533652, 0.015443996336439917),
+    3: (-0.0009501221231564536, 0.011916252763750471),
+}
 
 
 @pytest.mark.parametrize("D", [2, 3])
 def test_config_construction_equals_the_old_keyword_construction(D):
     if D == 2:
-        cfg = HashGridConfig.from_finest(2, 64, n_levels=4, n_features_per_level=2, log2_hashmap_size=10,
-                                         base_resolution=8)
+        cfg = HashGridConfig.from_finest(
+            2, 64, n_levels=4, n_features_per_level=2, log2_hashmap_size=10, base_resolution=8
+        )
     else:
-        cfg = HashGridConfig.from_finest(3, 32, n_levels=4, n_features_per_level=2, log2_hashmap_size=12,
-                                         base_resolution=4)
+        cfg = HashGridConfig.from_finest(
+            3, 32, n_levels=4, n_features_per_level=2, log2_hashmap_size=12, base_resolution=4
+        )
     x = torch.rand(64, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)[:, :D]
     torch.manual_seed(0)
     grid = HashGrid(cfg, dtype=torch.float64, backend="torch")
@@ -412,8 +461,15 @@ def test_backend_tcnn_without_tinycudann_is_a_clear_error():
 def test_tcnn_config_mapping():
     from talkface_lite.encoding.tcnn_adapter import tcnn_config
 
-    cfg = HashGridConfig.from_finest(2, 512, n_levels=12, base_resolution=64, n_features_per_level=1,
-                                     log2_hashmap_size=14, interpolation="smoothstep")
+    cfg = HashGridConfig.from_finest(
+        2,
+        512,
+        n_levels=12,
+        base_resolution=64,
+        n_features_per_level=1,
+        log2_hashmap_size=14,
+        interpolation="smoothstep",
+    )
     c = tcnn_config(cfg)
     assert c["otype"] == "HashGrid" and c["n_levels"] == 12 and c["n_features_per_level"] == 1
     assert c["log2_hashmap_size"] == 14 and c["base_resolution"] == 64 and c["interpolation"] == "Smoothstep"
@@ -432,7 +488,7 @@ def test_collision_stats_dense_levels_have_none_and_hashed_match_counting():
     slots = {}
     for i in range(64):
         for j in range(64):
-            s = ((i * HAND_PRIMES[0]) ^ (j * HAND_PRIMES[1] % 2 ** 32)) % 1024
+            s = ((i * HAND_PRIMES[0]) ^ (j * HAND_PRIMES[1] % 2**32)) % 1024
             slots[s] = slots.get(s, 0) + 1
     colliding = sum(c for c in slots.values() if c > 1) / 4096
     assert rows[2]["n_vertices"] == 4096 and rows[2]["load"] == 4.0

@@ -5,6 +5,7 @@ gradcheck, determinism across runs and thread counts, the module backends, and a
 C++ compiler (a subprocess with ``CXX`` pointing at a missing binary). The first test to need the
 kernel builds it (seconds, cached under ``TALKFACE_KERNEL_CACHE``).
 """
+
 import json
 import os
 import subprocess
@@ -37,12 +38,19 @@ def kernel():
 
 def _case(D, F, interp="linear", dtype=torch.float32, n=3000, seed=0):
     # small tables so that dense and hashed levels occur (and collide)
-    cfg = HashGridConfig(D, n_levels=6, n_features_per_level=F, log2_hashmap_size=10 if D == 2 else 12,
-                         base_resolution=6, per_level_scale=1.7, interpolation=interp)
+    cfg = HashGridConfig(
+        D,
+        n_levels=6,
+        n_features_per_level=F,
+        log2_hashmap_size=10 if D == 2 else 12,
+        base_resolution=6,
+        per_level_scale=1.7,
+        interpolation=interp,
+    )
     assert any(lv.hashed for lv in cfg.levels()) and not all(lv.hashed for lv in cfg.levels())
     g = torch.Generator().manual_seed(seed)
     table = torch.randn(cfg.n_params, F, generator=g, dtype=dtype)
-    x = (torch.rand(n, D, generator=g, dtype=dtype) * 1.6 - 0.3)  # inputs outside [0, 1] too (not clamped)
+    x = torch.rand(n, D, generator=g, dtype=dtype) * 1.6 - 0.3  # inputs outside [0, 1] too (not clamped)
     x[0] = 1.0  # far corner: dense indices spill over the edge
     x[1] = 0.0
     x[2, 0] = -7.25  # far outside: negative cells wrap in uint32
@@ -66,8 +74,9 @@ def test_forward_gives_the_reference_bits(kernel, D, F, interp, dtype):
 @pytest.mark.parametrize("D", [2, 3])
 def test_large_tables_give_the_same_bits_and_gradients(kernel, D):
     # levels of 2^16 rows x 4 features (1 MiB) take the kernel's other path (prefetching, level-major chunks)
-    cfg = HashGridConfig(D, n_levels=3, n_features_per_level=4, log2_hashmap_size=16, base_resolution=64,
-                         per_level_scale=4.0)
+    cfg = HashGridConfig(
+        D, n_levels=3, n_features_per_level=4, log2_hashmap_size=16, base_resolution=64, per_level_scale=4.0
+    )
     g = torch.Generator().manual_seed(5)
     table = torch.randn(cfg.n_params, 4, generator=g, requires_grad=True)
     x = torch.rand(150_000, D, generator=g)  # more than one chunk of the kernel
@@ -100,16 +109,19 @@ def test_backward_float64_matches_reference_to_1e12(kernel):
     g = torch.randn(x.shape[0], cfg.n_output_dims, dtype=torch.float64)
     t1, x1 = table.clone().requires_grad_(), x.clone().requires_grad_()
     t2, x2 = table.clone().requires_grad_(), x.clone().requires_grad_()
-    for a, b in zip(torch.autograd.grad(khc.hash_encode_cpu(x1, t1, cfg), (t1, x1), g),
-                    torch.autograd.grad(hash_encode(x2, t2, cfg), (t2, x2), g)):
+    for a, b in zip(
+        torch.autograd.grad(khc.hash_encode_cpu(x1, t1, cfg), (t1, x1), g),
+        torch.autograd.grad(hash_encode(x2, t2, cfg), (t2, x2), g),
+    ):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12 * float(b.abs().max()))
 
 
 @pytest.mark.parametrize("interp", ["linear", "smoothstep"])
 @pytest.mark.parametrize("D", [2, 3])
 def test_gradcheck_float64(kernel, D, interp):
-    cfg = HashGridConfig(D, n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=3,
-                         interpolation=interp)
+    cfg = HashGridConfig(
+        D, n_levels=3, n_features_per_level=2, log2_hashmap_size=6, base_resolution=3, interpolation=interp
+    )
     assert [lv.hashed for lv in cfg.levels()][-1]
     torch.manual_seed(0)
     table = torch.randn(cfg.n_params, 2, dtype=torch.float64, requires_grad=True)
@@ -131,8 +143,9 @@ def test_table_gradient_is_interpolation_weight(kernel):
 
 def test_backward_is_deterministic_across_runs_and_thread_counts(kernel):
     # Instant-NGP-like grid with collisions, small and large (prefetched) levels, more points than a chunk
-    cfg = HashGridConfig(3, n_levels=16, n_features_per_level=2, log2_hashmap_size=16, base_resolution=4,
-                         per_level_scale=1.5)
+    cfg = HashGridConfig(
+        3, n_levels=16, n_features_per_level=2, log2_hashmap_size=16, base_resolution=4, per_level_scale=1.5
+    )
     g = torch.Generator().manual_seed(3)
     table = torch.randn(cfg.n_params, 2, generator=g)
     x = torch.rand(70_000, 3, generator=g)
@@ -196,8 +209,9 @@ def test_backend_cpu_on_an_uncovered_grid_warns_once_and_uses_the_reference(kern
 
 def test_triplane_single_call_equals_three_planes(kernel):
     torch.manual_seed(0)
-    cfg = TriPlaneConfig(n_levels=6, n_features_per_level=2, log2_hashmap_size=10, base_resolution=8,
-                         finest_resolution=96)
+    cfg = TriPlaneConfig(
+        n_levels=6, n_features_per_level=2, log2_hashmap_size=10, base_resolution=8, finest_resolution=96
+    )
     fused = TriPlane(cfg)
     ref = TriPlane(cfg, backend="torch")
     with torch.no_grad():
@@ -216,8 +230,10 @@ def test_triplane_single_call_equals_three_planes(kernel):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(b.abs().max()))
     # the single call is what three separate kernel calls and a concatenation give, bit for bit
     u = fused.normalize(p1.detach())
-    parts = [khc.hash_encode_cpu(u[:, list(ax)].contiguous(), fused.planes()[name].table, fused.xy.config)
-             for name, ax in PLANES]
+    parts = [
+        khc.hash_encode_cpu(u[:, list(ax)].contiguous(), fused.planes()[name].table, fused.xy.config)
+        for name, ax in PLANES
+    ]
     assert torch.equal(y1, torch.cat(parts, -1))
 
 
@@ -259,15 +275,17 @@ _NO_COMPILER_SCRIPT = textwrap.dedent("""
 
 def _run_isolated(env_update, tmp_path):
     env = {**os.environ, **env_update}
-    proc = subprocess.run([sys.executable, "-c", _NO_COMPILER_SCRIPT], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _NO_COMPILER_SCRIPT], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def test_without_a_compiler_everything_runs_on_the_reference_with_one_message(tmp_path):
-    out = _run_isolated({"CXX": str(tmp_path / "no" / "such" / "c++"), "TALKFACE_KERNEL_CACHE": str(tmp_path / "cache")},
-                        tmp_path)
+    out = _run_isolated(
+        {"CXX": str(tmp_path / "no" / "such" / "c++"), "TALKFACE_KERNEL_CACHE": str(tmp_path / "cache")}, tmp_path
+    )
     assert out["backend"] == "torch" and out["same"] and out["composite_grad"]
     assert len(out["messages"]) == 1, out["messages"]  # one message for every C++ CPU kernel
     msg = out["messages"][0]
@@ -283,6 +301,7 @@ def test_a_cached_build_loads_without_a_compiler(kernel, tmp_path):
 
         if kc.cpu_kernel_module() is None:
             pytest.skip("the compositing kernel did not build here")
-    out = _run_isolated({"CXX": str(tmp_path / "no" / "such" / "c++"), "TALKFACE_KERNEL_CACHE": str(build.cache_root())},
-                        tmp_path)
+    out = _run_isolated(
+        {"CXX": str(tmp_path / "no" / "such" / "c++"), "TALKFACE_KERNEL_CACHE": str(build.cache_root())}, tmp_path
+    )
     assert out["backend"] == "cpu" and out["same"] and out["messages"] == []

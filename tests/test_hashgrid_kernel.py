@@ -4,6 +4,7 @@ Forward and backward, 2D and 3D, 1/2/4/8 features, float32 and float16 tables,
 linear and smoothstep. Needs a CUDA device and a buildable extension; skips
 otherwise (the kernels are still compile-checked by test_kernels_compile.py).
 """
+
 import warnings
 
 import pytest
@@ -33,8 +34,15 @@ def ext():
 
 def _case(D, F, dtype, interp, n=4096, seed=0):
     # small tables so both dense and hashed levels occur (and collide)
-    cfg = HashGridConfig(D, n_levels=6, n_features_per_level=F, log2_hashmap_size=12 if D == 2 else 14,
-                         base_resolution=8, per_level_scale=1.8, interpolation=interp)
+    cfg = HashGridConfig(
+        D,
+        n_levels=6,
+        n_features_per_level=F,
+        log2_hashmap_size=12 if D == 2 else 14,
+        base_resolution=8,
+        per_level_scale=1.8,
+        interpolation=interp,
+    )
     assert any(lv.hashed for lv in cfg.levels()) and not all(lv.hashed for lv in cfg.levels())
     g = torch.Generator(device="cuda").manual_seed(seed)
     table = torch.randn(cfg.n_params, F, device="cuda", generator=g).to(dtype)

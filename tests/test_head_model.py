@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.synthetic.head_model: the deformable head and its landmarks."""
+
 import numpy as np
 import pytest
 
@@ -15,14 +16,24 @@ def model():
 def test_neutral_landmarks_follow_the_ibug_layout(model):
     lm = model.landmarks(FaceState())
     assert lm.shape == (68, 3)
-    assert lm[L.RIGHT_EYE, 0].max() < 0 < lm[L.LEFT_EYE, 0].min()   # subject's right eye at x < 0
-    assert np.argmin(lm[:, 1]) in (7, 8, 9)                           # the chin is lowest
-    assert np.argmax(lm[:, 2]) == 30                                  # the nose tip sticks out most
+    assert lm[L.RIGHT_EYE, 0].max() < 0 < lm[L.LEFT_EYE, 0].min()  # subject's right eye at x < 0
+    assert np.argmin(lm[:, 1]) in (7, 8, 9)  # the chin is lowest
+    assert np.argmax(lm[:, 2]) == 30  # the nose tip sticks out most
     # image-left to image-right order within each eye: 36 < 39 and 42 < 45 in x
     assert lm[36, 0] < lm[39, 0] < lm[42, 0] < lm[45, 0]
     # the default layout is mirror-symmetric
-    mirror = np.r_[16:-1:-1, 26:16:-1, 27:31, 35:30:-1, [45, 44, 43, 42, 47, 46], [39, 38, 37, 36, 41, 40],
-                   54:47:-1, 59:54:-1, 64:59:-1, 67:64:-1]
+    mirror = np.r_[
+        16:-1:-1,
+        26:16:-1,
+        27:31,
+        35:30:-1,
+        [45, 44, 43, 42, 47, 46],
+        [39, 38, 37, 36, 41, 40],
+        54:47:-1,
+        59:54:-1,
+        64:59:-1,
+        67:64:-1,
+    ]
     np.testing.assert_allclose(lm[mirror] * [-1, 1, 1], lm, atol=2e-3)
 
 
@@ -56,7 +67,7 @@ def test_jaw_landmarks_sit_on_the_frontal_silhouette(model):
     px = hr.project_points(model.landmarks(FaceState()), c2w, k)
     for x, y in np.r_[px[1:6], px[11:16]]:  # cheek points of the contour, where the background borders the face
         c, r = int(x), int(y)
-        window = inside[max(r - 2, 0):r + 3, max(c - 2, 0):c + 3]
+        window = inside[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
         assert window.any() and not window.all(), f"jaw landmark at ({x:.1f}, {y:.1f}) is not on the outline"
 
 

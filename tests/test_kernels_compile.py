@@ -11,6 +11,7 @@ Flags are lean on purpose (one architecture, -O1): this checks that the code
 builds, not how fast it runs. Set ``TALKFACE_COMPILE_ARCH`` (e.g. ``sm_90``) to
 check another architecture.
 """
+
 import os
 import shutil
 import subprocess
@@ -47,8 +48,9 @@ def test_nvcc_compile_check(cu, tmp_path, record_property):
     if nvcc is None:
         pytest.skip("nvcc compile check skipped: no CUDA toolkit (nvcc) found; set CUDA_HOME to enable it")
     text = cu.read_text()
-    assert "torch/" not in text and "ATen/" not in text, \
+    assert "torch/" not in text and "ATen/" not in text, (
         f"{cu.name} includes torch headers; keep torch glue in {cu.stem}_binding.cpp so plain nvcc can check it"
+    )
     cmd = [nvcc, "-c", "-std=c++17", "-O1", f"-arch={ARCH}", str(cu), "-o", str(tmp_path / f"{cu.stem}.o")]
     start = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
@@ -57,8 +59,10 @@ def test_nvcc_compile_check(cu, tmp_path, record_property):
     assert (tmp_path / f"{cu.stem}.o").stat().st_size > 0
 
 
-@pytest.mark.skipif(torch.version.cuda is None, reason="full extension build needs a CUDA build of torch "
-                                                       "(this torch is CPU-only); the nvcc check above still runs")
+@pytest.mark.skipif(
+    torch.version.cuda is None,
+    reason="full extension build needs a CUDA build of torch (this torch is CPU-only); the nvcc check above still runs",
+)
 @pytest.mark.parametrize("cu", CU_FILES, ids=[p.name for p in CU_FILES])
 def test_full_extension_build(cu, monkeypatch):
     if build.find_cuda_home() is None:

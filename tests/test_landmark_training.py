@@ -1,12 +1,19 @@
 """Tests for talkface_lite.landmark_training (arrays, normalisers, determinism, evaluation)."""
+
 import numpy as np
 import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
 from talkface_lite import repro
-from talkface_lite.landmark_training import (SpeakerArrays, evaluate_landmarks, fit_normalisers, predict_landmarks,
-                                             random_crops, train_landmark_model)
+from talkface_lite.landmark_training import (
+    SpeakerArrays,
+    evaluate_landmarks,
+    fit_normalisers,
+    predict_landmarks,
+    random_crops,
+    train_landmark_model,
+)
 from talkface_lite.models.baselines import build_landmark_model
 
 
@@ -27,7 +34,9 @@ def test_evaluate_landmarks_hand_values():
     shifted = data.landmarks + np.array([0.3, 0.0, 0.0], np.float32)  # a translation is removed by centring
     assert evaluate_landmarks(shifted, data.landmarks)["lmd_mouth"] < 1e-6
     moved = data.landmarks.copy()
-    moved[:, 48, 0] += 0.2  # one of 20 mouth points moved by 0.2: the centred error is 0.2 * 19/20 on it, 0.01 on the others
+    moved[:, 48, 0] += (
+        0.2  # one of 20 mouth points moved by 0.2: the centred error is 0.2 * 19/20 on it, 0.01 on the others
+    )
     expected = (0.2 * 19 / 20 + 19 * 0.01) / 20
     assert abs(evaluate_landmarks(moved, data.landmarks)["lmd_mouth"] - expected) < 1e-5
 

@@ -1,13 +1,20 @@
 """Tests for talkface_lite.models.landmark_transformer (band attention, shape head, Eq. 7 losses, training)."""
+
 import math
 
 import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
-from talkface_lite.landmark_training import SpeakerArrays, evaluate_landmarks, predict_landmarks, train_landmark_model
-from talkface_lite.models.landmark_transformer import (BandSelfAttention, DynamicLandmarkTransformer, ShapeHead,
-                                                       landmark_losses, positional_loss, velocity_loss)
+from talkface_lite.landmark_training import evaluate_landmarks, predict_landmarks, train_landmark_model
+from talkface_lite.models.landmark_transformer import (
+    BandSelfAttention,
+    DynamicLandmarkTransformer,
+    ShapeHead,
+    landmark_losses,
+    positional_loss,
+    velocity_loss,
+)
 
 
 def test_band_attention_matches_hand_written_softmax_attention():
@@ -74,7 +81,9 @@ def test_untrained_model_predicts_mean_shape_and_checks_eye_shape():
 def test_losses_include_vae_terms_with_stated_weights():
     m = DynamicLandmarkTransformer(29, 16, d_model=32, n_layers=1)
     out = m(torch.randn(2, 12, 16, 29))
-    t = landmark_losses(out, torch.zeros(2, 12, 68, 3), torch.tensor(1.0), {"pos": 1.0, "vel": 0.0, "kl": 0.0, "recon": 0.0})
+    t = landmark_losses(
+        out, torch.zeros(2, 12, 68, 3), torch.tensor(1.0), {"pos": 1.0, "vel": 0.0, "kl": 0.0, "recon": 0.0}
+    )
     assert set(t) == {"pos", "vel", "kl", "recon", "total"}
     assert torch.allclose(t["total"], t["pos"])
 

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.landmarks: the 68-point convention and measurements."""
+
 import numpy as np
 import pytest
 
@@ -60,7 +61,7 @@ def test_au45_rejects_bad_input():
 
 def test_mouth_opening_and_lmd_hand_computed():
     lm = np.zeros((2, 68, 2))
-    lm[1, [65, 66, 67], 1] = 3.0      # lower inner lip 3 px below the upper one
+    lm[1, [65, 66, 67], 1] = 3.0  # lower inner lip 3 px below the upper one
     np.testing.assert_allclose(L.mouth_opening(lm), [0.0, 3.0])
     # a pure translation does not change LMD (mean-centring per frame)
     gt = np.random.default_rng(0).normal(size=(4, 68, 2))
@@ -106,8 +107,18 @@ def test_template_follows_the_documented_head_frame():
     assert t[36:42, 0].max() < 0 < t[42:48, 0].min()
     assert np.argmin(t[:, 1]) == 8
     assert np.argmax(t[:, 2]) == 30
-    mirror = np.r_[16:-1:-1, 26:16:-1, 27:31, 35:30:-1, [45, 44, 43, 42, 47, 46], [39, 38, 37, 36, 41, 40],
-                   54:47:-1, 59:54:-1, 64:59:-1, 67:64:-1]
+    mirror = np.r_[
+        16:-1:-1,
+        26:16:-1,
+        27:31,
+        35:30:-1,
+        [45, 44, 43, 42, 47, 46],
+        [39, 38, 37, 36, 41, 40],
+        54:47:-1,
+        59:54:-1,
+        64:59:-1,
+        67:64:-1,
+    ]
     np.testing.assert_allclose(t[mirror] * [-1, 1, 1], t, atol=1e-9)
     # an open eye and a closed mouth
     assert 0.2 < L.eye_aspect_ratio(t).mean() < 0.4

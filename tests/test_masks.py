@@ -1,8 +1,9 @@
 """Tests for talkface_lite.data.masks: region polygons, bit-flag masks, rectangles, background plate."""
+
 import numpy as np
 import pytest
-
 from speaker_fixtures import toy_recording
+
 from talkface_lite.data import masks
 
 

@@ -2,6 +2,7 @@
 
 FID has its own module and tests (tests/test_fid.py).
 """
+
 import numpy as np
 import pytest
 import torch
@@ -17,13 +18,15 @@ def speaker(tmp_path_factory):
     from talkface_lite.data.dataset import load_dataset
     from talkface_lite.data.synthetic import cached_speaker
 
-    ds = load_dataset(cached_speaker(seconds=2, size=128, seed=0, root=tmp_path_factory.mktemp("speaker"),
-                                     progress=False))
+    ds = load_dataset(
+        cached_speaker(seconds=2, size=128, seed=0, root=tmp_path_factory.mktemp("speaker"), progress=False)
+    )
     idx = [0, 10, 20, 30, 40, 49]
     return ds, idx, np.stack([ds.frame(i) for i in idx])
 
 
 # ------------------------------------------------------------------------------------------------ PSNR
+
 
 def test_psnr_by_hand_full_frame_and_box():
     a = np.zeros((2, 10, 10, 3), np.float32)
@@ -66,6 +69,7 @@ def test_face_boxes_hold_the_face(speaker):
 
 # ------------------------------------------------------------------------------------------------ LPIPS
 
+
 def test_lpips_of_a_frame_with_itself_is_zero_and_grows_with_noise(speaker):
     _, _, frames = speaker
     x = frames[:3].astype(np.float32) / 255.0
@@ -91,6 +95,7 @@ def test_lpips_without_alexnet_weights_says_what_is_missing(tmp_path, monkeypatc
 
 
 # ------------------------------------------------------------------------------------------------ LMD
+
 
 def test_lmd_by_hand_on_landmark_arrays():
     rng = np.random.default_rng(0)
@@ -146,12 +151,15 @@ def test_lmd_images_counts_frames_without_a_face(speaker):
 
 # ------------------------------------------------------------------------------------------------ Sync
 
+
 def test_sync_expert_prefers_aligned_audio_on_the_synthetic_speaker():
     from talkface_lite.landmark_training import synthetic_arrays, train_sync_expert
     from talkface_lite.models.sync_expert import LandmarkSyncExpert
 
-    train, test = (synthetic_arrays(seconds=12, speaker_seed=0, utterance_seed=0),
-                   synthetic_arrays(seconds=6, speaker_seed=0, utterance_seed=1))
+    train, test = (
+        synthetic_arrays(seconds=12, speaker_seed=0, utterance_seed=0),
+        synthetic_arrays(seconds=6, speaker_seed=0, utterance_seed=1),
+    )
     torch.manual_seed(0)
     expert = LandmarkSyncExpert(train.feats.shape[-1], train.feats.shape[1], dim=32)
     train_sync_expert(expert, train, steps=100, batch_size=32, lr=3e-3, progress=False)
@@ -166,7 +174,7 @@ def test_sync_expert_prefers_aligned_audio_on_the_synthetic_speaker():
 
 def test_syncnet_is_looked_up_never_assumed(tmp_path, monkeypatch, speaker):
     ds, _, _ = speaker
-    frames, audio = np.stack([ds.frame(i) for i in range(8)]), ds.audio()[:8 * 640]
+    frames, audio = np.stack([ds.frame(i) for i in range(8)]), ds.audio()[: 8 * 640]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv("TALKFACE_WEIGHTS_SYNCNET_V2", raising=False)
     assert M.syncnet_available() is False
@@ -182,7 +190,7 @@ def test_lse_runs_on_a_face_track_with_random_syncnet_weights(tmp_path, monkeypa
     from talkface_lite.models.syncnet import SyncNet
 
     ds, _, _ = speaker
-    frames, audio = np.stack([ds.frame(i) for i in range(8)]), ds.audio()[:8 * 640]
+    frames, audio = np.stack([ds.frame(i) for i in range(8)]), ds.audio()[: 8 * 640]
     torch.manual_seed(0)
     torch.save(SyncNet().state_dict(), tmp_path / "syncnet_v2.model")
     monkeypatch.setenv("TALKFACE_WEIGHTS_SYNCNET_V2", str(tmp_path / "syncnet_v2.model"))
@@ -197,9 +205,9 @@ def test_lse_runs_on_a_face_track_with_random_syncnet_weights(tmp_path, monkeypa
 
 # ------------------------------------------------------------------------------------------------ labels
 
+
 def test_every_metric_has_a_note_and_the_sync_expert_is_never_called_syncnet():
-    for key in ("PSNR", "PSNR (face)", "LPIPS", "LMD", "FID", "Sync expert", "Sync expert confidence",
-                "LSE-C / LSE-D"):
+    for key in ("PSNR", "PSNR (face)", "LPIPS", "LMD", "FID", "Sync expert", "Sync expert confidence", "LSE-C / LSE-D"):
         assert M.METRIC_NOTES[key]
     assert "not SyncNet" in M.METRIC_NOTES["Sync expert"] and "ST-LPIPS" in M.METRIC_NOTES["LPIPS"]
     assert M.FID_NAME == "FID (pt_inception-2015-12-05, clean-fid resize)"

@@ -4,6 +4,7 @@ Each case writes a tiny executed notebook, runs nbval on it exactly as
 `make test` does (same kernel, same flags, same sanitizer), and checks the
 exit status. A control case passes, so these tests can fail.
 """
+
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,10 @@ from jupyter_client.kernelspec import KernelSpecManager
 ROOT = Path(__file__).resolve().parent.parent
 KERNEL = "talkface-lite"
 
-pytestmark = pytest.mark.skipif(KERNEL not in KernelSpecManager().find_kernel_specs(),
-                                reason="kernel talkface-lite not registered (run `make install`)")
+pytestmark = pytest.mark.skipif(
+    KERNEL not in KernelSpecManager().find_kernel_specs(),
+    reason="kernel talkface-lite not registered (run `make install`)",
+)
 
 
 def _notebook(path: Path, cells):
@@ -33,14 +36,30 @@ def _notebook(path: Path, cells):
 
 
 def _nbval(path: Path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--nbval-lax", "--nbval-kernel-name", KERNEL,
-           "--nbval-sanitize-with", str(ROOT / "notebooks" / "nbval_sanitize.cfg"), str(path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--nbval-lax",
+        "--nbval-kernel-name",
+        KERNEL,
+        "--nbval-sanitize-with",
+        str(ROOT / "notebooks" / "nbval_sanitize.cfg"),
+        str(path),
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, cwd=path.parent, timeout=300)
 
 
 def test_control_notebook_passes(tmp_path):
-    nb = _notebook(tmp_path / "ok.ipynb", [("print(6 * 7)", ["nbval-check-output"], "42\n"),
-                                           ("import time; print(time.time())", ["nbval-ignore-output"], "1.0\n")])
+    nb = _notebook(
+        tmp_path / "ok.ipynb",
+        [
+            ("print(6 * 7)", ["nbval-check-output"], "42\n"),
+            ("import time; print(time.time())", ["nbval-ignore-output"], "1.0\n"),
+        ],
+    )
     proc = _nbval(nb)
     assert proc.returncode == 0, proc.stdout[-2000:]
 
@@ -59,10 +78,12 @@ def test_changed_checked_output_fails(tmp_path):
     assert "42" in proc.stdout and "41" in proc.stdout
 
 
-CHATTY = ("import ipywidgets as w\nfrom IPython.display import display\n"
-          "label = w.Label()\ndisplay(label)\n"
-          "for i in range(12000):\n    label.value = f'{i:06d}' + '.' * 2000   # one 2 kB output message each\n"
-          "print('done')")
+CHATTY = (
+    "import ipywidgets as w\nfrom IPython.display import display\n"
+    "label = w.Label()\ndisplay(label)\n"
+    "for i in range(12000):\n    label.value = f'{i:06d}' + '.' * 2000   # one 2 kB output message each\n"
+    "print('done')"
+)
 
 
 @pytest.mark.parametrize("harness", [True, False], ids=["project-harness", "bare-nbval"])

@@ -1,10 +1,11 @@
 """NaN and inf are refused where they enter: feature arrays, audio, dataset files (the encoders: test_hashgrid.py).
 
 Each message says how many values are bad and where the first one is, so the user can find it."""
+
 import numpy as np
 import pytest
-
 from speaker_fixtures import toy_recording
+
 from talkface_lite import audio
 from talkface_lite.checks import count_non_finite
 from talkface_lite.data import dataset as ds
@@ -20,7 +21,9 @@ def test_count_by_hand():
 def test_feature_array_with_nan_is_refused():
     feats = np.ones((40, 16, 29), np.float32)
     feats[5, 3, 7] = np.nan
-    with pytest.raises(ValueError, match=r"feature array: 1 of 18560 values are NaN or inf \(first at index \(5, 3, 7\)\)"):
+    with pytest.raises(
+        ValueError, match=r"feature array: 1 of 18560 values are NaN or inf \(first at index \(5, 3, 7\)\)"
+    ):
         audio.load_feature_array(feats, n_frames=40)
 
 
@@ -50,5 +53,7 @@ def test_dataset_with_a_nan_pose_does_not_load(toy_dataset):
     poses = np.load(toy_dataset / "poses.npy")
     poses[4, 0, 3] = np.nan  # a damaged file: one translation component
     np.save(toy_dataset / "poses.npy", poses)
-    with pytest.raises(ds.DatasetError, match=r"poses\.npy: 1 of 192 values are NaN or inf \(first at index \(4, 0, 3\)\)"):
+    with pytest.raises(
+        ds.DatasetError, match=r"poses\.npy: 1 of 192 values are NaN or inf \(first at index \(4, 0, 3\)\)"
+    ):
         ds.load_dataset(toy_dataset)

@@ -1,4 +1,5 @@
 """Every notebook follows CONTRIBUTING.md: title cell, QUICK parameters, executed, exercises."""
+
 import ast
 import re
 from pathlib import Path
@@ -79,8 +80,9 @@ def test_sliders_appear_for_a_person_and_never_headless(nb):
     assert re.search(r"^INTERACTIVE = None\b", params, re.M), f"{path.name}: INTERACTIVE must default to None (ask)"
     setup = "".join(c.source for c in _code(book)[:3])
     assert "INTERACTIVE = widgets.interactive(INTERACTIVE)" in setup, f"{path.name}: resolve INTERACTIVE in setup"
-    assert len(live) == 1 and "widgets.live_figure(" in live[0].source, \
+    assert len(live) == 1 and "widgets.live_figure(" in live[0].source, (
         f"{path.name}: one `if INTERACTIVE:` cell drawing one widgets.live_figure"
+    )
     assert not live[0].get("outputs"), f"{path.name}: the committed run was headless, so the cell has no output"
 
 
@@ -90,13 +92,15 @@ def test_saved_outputs_hold_no_widgets_or_unfinished_bars(nb):
         texts = {}
         for out in cell.get("outputs", []):
             data = out.get("data", {})
-            assert "application/vnd.jupyter.widget-view+json" not in data, \
+            assert "application/vnd.jupyter.widget-view+json" not in data, (
                 f"{path.name}: code cell {i} saved a widget (re-execute headless: make notebook NB=...)"
+            )
             key = out.get("name", out.output_type)
             texts[key] = texts.get(key, "") + out.get("text", "") + "".join(data.get("text/plain", ""))
         # a static viewer (GitHub, nbconvert) prints every state, a live one what follows each line's last \r
-        assert not any(re.search(r"(?<![\d.])\d{1,2}%\|", text) for text in texts.values()), \
+        assert not any(re.search(r"(?<![\d.])\d{1,2}%\|", text) for text in texts.values()), (
             f"{path.name}: code cell {i} saved an unfinished progress bar state (re-execute: make notebook NB=...)"
+        )
     assert "widgets" not in book.metadata, f"{path.name}: saved widget state in the metadata (re-execute headless)"
 
 

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.occupancy: bitfield, EMA updates, marching with empty-space skipping."""
+
 import pytest
 import torch
 
@@ -50,8 +51,12 @@ def test_grid_finds_exactly_the_occupied_cells():
 def test_march_skips_empty_cells_without_changing_the_image():
     grid = OccupancyGrid(BOX, resolution=4)
     grid.update(cube_density, generator=torch.Generator().manual_seed(0))
-    o, d = R.camera_rays((8.0, 8.0, 4.0, 4.0), torch.tensor(
-        [[1.0, 0, 0, 0.1], [0, 1.0, 0, -0.05], [0, 0, 1.0, -3.0], [0, 0, 0, 1]]), 8, 8)
+    o, d = R.camera_rays(
+        (8.0, 8.0, 4.0, 4.0),
+        torch.tensor([[1.0, 0, 0, 0.1], [0, 1.0, 0, -0.05], [0, 0, 1.0, -3.0], [0, 0, 0, 1]]),
+        8,
+        8,
+    )
     o, d = o.reshape(-1, 3), d.reshape(-1, 3)
     step = 0.05
     kept = grid.march(o, d, step)
@@ -149,8 +154,12 @@ def test_saved_and_loaded_grid_marches_the_same_samples(tmp_path):
     torch.testing.assert_close(s.t_starts, 2.5 + 0.1 * torch.arange(10.0))
     torch.testing.assert_close(s.t_ends, s.t_starts + 0.1)
     assert s.ray_indices.tolist() == [0] * 10 and s.n_candidates == 20
-    o, d = R.camera_rays((8.0, 8.0, 4.0, 4.0), torch.tensor(
-        [[1.0, 0, 0, 0.1], [0, 1.0, 0, -0.05], [0, 0, 1.0, -3.0], [0, 0, 0, 1]]), 8, 8)
+    o, d = R.camera_rays(
+        (8.0, 8.0, 4.0, 4.0),
+        torch.tensor([[1.0, 0, 0, 0.1], [0, 1.0, 0, -0.05], [0, 0, 1.0, -3.0], [0, 0, 0, 1]]),
+        8,
+        8,
+    )
     o, d = o.reshape(-1, 3), d.reshape(-1, 3)
     a = grid.march(o, d, 0.05, jitter=True, generator=torch.Generator().manual_seed(7))
     b = fresh.march(o, d, 0.05, jitter=True, generator=torch.Generator().manual_seed(7))
@@ -179,9 +188,15 @@ def test_a_model_holding_the_grid_saves_and_moves_it():
 
 def test_loads_a_grid_saved_before_it_was_a_module():
     # what OccupancyGrid.state_dict() returned before: hyper-parameters and an int count beside the tensors
-    old = {"aabb": torch.tensor(BOX), "resolution": 2, "decay": 0.95, "density_threshold": 10.0,
-           "density": torch.tensor([0.0, 0, 0, 0, 20, 20, 20, 20]),
-           "bitfield": torch.tensor([0b11110000], dtype=torch.uint8), "n_updates": 3}
+    old = {
+        "aabb": torch.tensor(BOX),
+        "resolution": 2,
+        "decay": 0.95,
+        "density_threshold": 10.0,
+        "density": torch.tensor([0.0, 0, 0, 0, 20, 20, 20, 20]),
+        "bitfield": torch.tensor([0b11110000], dtype=torch.uint8),
+        "n_updates": 3,
+    }
     grid = OccupancyGrid(BOX, resolution=2)
     grid.load_state_dict(old)
     assert grid.bitfield.tolist() == [0b11110000] and int(grid.n_updates) == 3

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.video.openface: AU45 from an OpenFace CSV aligned to 25 fps video frames."""
+
 import numpy as np
 import pytest
 

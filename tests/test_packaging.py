@@ -1,4 +1,5 @@
 """The repository's entry points say what the README promises."""
+
 from pathlib import Path
 
 import pytest

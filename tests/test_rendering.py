@@ -1,4 +1,5 @@
 """Tests for talkface_lite.rendering: rays, near/far, sampling, compositing (dense and packed)."""
+
 import math
 
 import pytest
@@ -72,8 +73,17 @@ def test_ragged_packed_equals_dense_padded_with_empty_space():
     sig_dense = torch.where(mask, sigmas, torch.zeros_like(sigmas))
     dense = R.composite(rgbs, sig_dense, samples, background=torch.ones(3))
     ri = R.ray_indices_from_chunks(counts)
-    packed = R.composite_packed(rgbs[mask], sigmas[mask], samples.t_starts[mask], samples.t_ends[mask], ri, 3,
-                                t_mids=samples.t_mids[mask], background=torch.ones(3), backend="torch")
+    packed = R.composite_packed(
+        rgbs[mask],
+        sigmas[mask],
+        samples.t_starts[mask],
+        samples.t_ends[mask],
+        ri,
+        3,
+        t_mids=samples.t_mids[mask],
+        background=torch.ones(3),
+        backend="torch",
+    )
     torch.testing.assert_close(packed.rgb, dense.rgb)
     torch.testing.assert_close(packed.depth, dense.depth)
     assert packed.opacity[1] == 0 and torch.equal(packed.rgb[1], torch.ones(3, dtype=torch.float64))
@@ -112,19 +122,24 @@ def test_centre_ray_of_identity_pose_points_along_plus_z():
 def test_pose_rotates_and_translates_rays():
     # camera at (0, 0, -3) looking along world +x: camera z -> world x, camera x -> world -z, y -> y
     c2w = torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0], [-1.0, 0.0, 0.0, -3.0], [0, 0, 0, 1.0]])
-    o, d = R.pixel_rays(torch.tensor([[10.0, 0, 5], [0, 10.0, 5], [0, 0, 1]]), c2w, torch.tensor([[5.0, 5.0], [15.0, 5.0]]))
+    o, d = R.pixel_rays(
+        torch.tensor([[10.0, 0, 5], [0, 10.0, 5], [0, 0, 1]]), c2w, torch.tensor([[5.0, 5.0], [15.0, 5.0]])
+    )
     torch.testing.assert_close(o, torch.tensor([[0.0, 0.0, -3.0]] * 2))
     torch.testing.assert_close(d[0], torch.tensor([1.0, 0.0, 0.0]))
     torch.testing.assert_close(d[1], torch.tensor([1.0, 0.0, -1.0]) / math.sqrt(2))
-    per_pixel = R.pixel_rays((10.0, 10.0, 5.0, 5.0), torch.stack([torch.eye(4), c2w]), torch.tensor([[5.0, 5.0]] * 2))[1]
+    per_pixel = R.pixel_rays((10.0, 10.0, 5.0, 5.0), torch.stack([torch.eye(4), c2w]), torch.tensor([[5.0, 5.0]] * 2))[
+        1
+    ]
     torch.testing.assert_close(per_pixel, torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0]]))
 
 
 def test_ray_box_near_far_by_hand():
     box = [-1.0, -1.0, -1.0, 1.0, 1.0, 1.0]
     origins = torch.tensor([[0.0, 0.0, -3.0], [-2.0, 0.5, 0.0], [0.0, 3.0, -3.0], [0.0, 0.0, 0.0], [-3.0, -3.0, 0.0]])
-    dirs = torch.tensor([[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0],
-                         [1 / math.sqrt(2), 1 / math.sqrt(2), 0.0]])
+    dirs = torch.tensor(
+        [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [1 / math.sqrt(2), 1 / math.sqrt(2), 0.0]]
+    )
     near, far, hit = R.ray_aabb(origins, dirs, box)
     s2 = math.sqrt(2)
     torch.testing.assert_close(near[[0, 1, 3, 4]], torch.tensor([2.0, 1.0, 0.0, 2 * s2]))
@@ -142,13 +157,29 @@ def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="far < near"):
         R.sample_stratified(torch.ones(2), torch.zeros(2), 4)
     with pytest.raises(ValueError, match="backend"):
-        R.composite_packed(torch.zeros(1, 3), torch.zeros(1), torch.zeros(1), torch.ones(1),
-                           torch.zeros(1, dtype=torch.long), 1, backend="tcnn")
+        R.composite_packed(
+            torch.zeros(1, 3),
+            torch.zeros(1),
+            torch.zeros(1),
+            torch.ones(1),
+            torch.zeros(1, dtype=torch.long),
+            1,
+            backend="tcnn",
+        )
     with pytest.raises(ValueError, match="CUDA tensors"):
-        R.composite_packed(torch.zeros(1, 3), torch.zeros(1), torch.zeros(1), torch.ones(1),
-                           torch.zeros(1, dtype=torch.long), 1, backend="cuda")
+        R.composite_packed(
+            torch.zeros(1, 3),
+            torch.zeros(1),
+            torch.zeros(1),
+            torch.ones(1),
+            torch.zeros(1, dtype=torch.long),
+            1,
+            backend="cuda",
+        )
     with pytest.raises(ValueError, match="background"):
-        R.composite(torch.zeros(2, 3, 3), torch.zeros(2, 3), unit_samples(2, 3, torch.float32), background=torch.ones(4))
+        R.composite(
+            torch.zeros(2, 3, 3), torch.zeros(2, 3), unit_samples(2, 3, torch.float32), background=torch.ones(4)
+        )
 
 
 # --------------------------------------------------------------------------- sampling
@@ -187,8 +218,9 @@ def test_importance_samples_follow_a_known_pdf():
 def test_hierarchical_sampling_concentrates_where_the_weights_are():
     near, far = torch.zeros(3), torch.full((3,), 4.0)
     coarse = R.sample_stratified(near, far, 16, jitter=False)
-    sigmas = torch.where((coarse.t_mids - 2.0).abs() < 0.25, torch.full_like(coarse.t_mids, 20.0),
-                         torch.zeros_like(coarse.t_mids))  # a thin slab at t = 2
+    sigmas = torch.where(
+        (coarse.t_mids - 2.0).abs() < 0.25, torch.full_like(coarse.t_mids, 20.0), torch.zeros_like(coarse.t_mids)
+    )  # a thin slab at t = 2
     weights = R.render_weights(sigmas, coarse.deltas)[0]
     fine = R.sample_importance(coarse, weights, 32, near, far, include_coarse=True, deterministic=True)
     assert fine.t_mids.shape == (3, 48)

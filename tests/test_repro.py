@@ -1,4 +1,5 @@
 """talkface_lite.repro: seeding, device choice, manifests, atomic writes."""
+
 import json
 from importlib import metadata
 

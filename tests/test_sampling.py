@@ -1,17 +1,19 @@
 """Tests for talkface_lite.data.sampling: the loaded dataset's masks, ray sampler, patches and region crops."""
+
 import numpy as np
 import pytest
 import torch
-
 from speaker_fixtures import toy_recording
+
 from talkface_lite.data import dataset as ds
 
 
 @pytest.fixture(scope="module")
 def written(tmp_path_factory):
     rec = toy_recording(T=10)
-    out = ds.write_dataset(rec, tmp_path_factory.mktemp("d") / "spk", features=("mel",), val_fraction=0.2,
-                           progress=False)
+    out = ds.write_dataset(
+        rec, tmp_path_factory.mktemp("d") / "spk", features=("mel",), val_fraction=0.2, progress=False
+    )
     return rec, out
 
 
@@ -45,7 +47,9 @@ def test_ray_sampler_targets_and_directions(written):
     assert np.linalg.norm(np.cross(p - o, v)) < 0.08  # pixel quantisation of a 64x80 image
     face = d.sample_rays(200, frame=2, face_fraction=1.0, generator=g)
     x0, y0, x1, y1 = d.rect(2, "face")
-    assert ((face["xy"][:, 0] >= x0) & (face["xy"][:, 0] < x1) & (face["xy"][:, 1] >= y0) & (face["xy"][:, 1] < y1)).all()
+    assert (
+        (face["xy"][:, 0] >= x0) & (face["xy"][:, 0] < x1) & (face["xy"][:, 1] >= y0) & (face["xy"][:, 1] < y1)
+    ).all()
 
 
 def test_patches_and_region_crop(written):

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.synthetic.speech_synth: utterances and the formant synthesiser."""
+
 import numpy as np
 import pytest
 
@@ -33,13 +34,18 @@ def _spectrum(x, sr=16000):
 
 
 def test_vowel_energy_sits_at_its_first_formant_and_s_is_high_frequency():
-    segs = [Segment("SIL", 0.0, 0.2), Segment("AA", 0.2, 0.8, phrase=0), Segment("SIL", 1.0, 0.2),
-            Segment("S", 1.2, 0.6, phrase=1), Segment("SIL", 1.8, 0.2)]
+    segs = [
+        Segment("SIL", 0.0, 0.2),
+        Segment("AA", 0.2, 0.8, phrase=0),
+        Segment("SIL", 1.0, 0.2),
+        Segment("S", 1.2, 0.6, phrase=1),
+        Segment("SIL", 1.8, 0.2),
+    ]
     y = S.synthesize(segs, 2.0, np.random.default_rng(0), base_f0=120.0)
-    f, m = _spectrum(y[int(0.4 * 16000):int(0.9 * 16000)])
+    f, m = _spectrum(y[int(0.4 * 16000) : int(0.9 * 16000)])
     # AA: F1 = 730 Hz; the strongest harmonic region lies between 500 and 1200 Hz
     assert 500 < f[np.argmax(m)] < 1200
-    f, m = _spectrum(y[int(1.3 * 16000):int(1.7 * 16000)])
+    f, m = _spectrum(y[int(1.3 * 16000) : int(1.7 * 16000)])
     assert m[f > 3500].sum() > 3 * m[f < 3500].sum()  # /s/ noise band 3.5-7.5 kHz
     # silence is (almost) silent
     assert np.sqrt(np.mean(y[:3000] ** 2)) < 0.01

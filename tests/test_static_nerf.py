@@ -1,4 +1,5 @@
 """Tests for the static NeRF: cameras, the procedural head, the field (models.static_nerf) and its fitting loop."""
+
 import dataclasses
 import math
 
@@ -6,9 +7,9 @@ import pytest
 import torch
 
 from talkface_lite import cameras, rendering
+from talkface_lite.data.synthetic.scene import EllipsoidHead
 from talkface_lite.encoding.hashgrid import HashGrid, HashGridConfig, matched_hashgrid_log2
 from talkface_lite.encoding.triplane import TriPlane, TriPlaneConfig
-from talkface_lite.data.synthetic.scene import EllipsoidHead
 from talkface_lite.models.layers import BoxEncoding, count_parameters, trunc_exp
 from talkface_lite.models.static_nerf import StaticNeRF
 from talkface_lite.training.memory import SavedTensorMeter
@@ -72,7 +73,10 @@ def test_matched_hashgrid_has_the_closest_parameter_count():
     target = 100_000
     template = HashGridConfig.from_finest(3, 128, n_levels=8, n_features_per_level=2, base_resolution=16)
     best = matched_hashgrid_log2(target, template)
-    count = lambda t: HashGrid(dataclasses.replace(template, log2_hashmap_size=t), device="meta").table.numel()
+
+    def count(t):
+        return HashGrid(dataclasses.replace(template, log2_hashmap_size=t), device="meta").table.numel()
+
     assert abs(count(best) - target) <= min(abs(count(best - 1) - target), abs(count(best + 1) - target))
 
 
@@ -91,11 +95,25 @@ def test_fitting_improves_held_out_psnr():
     head = EllipsoidHead()
     poses = cameras.orbit_poses(6)
     images = torch.stack([rendering.render_image(head, K, p, H, H, box, 32)[0] for p in poses])
-    grid = HashGridConfig.from_finest(3, 32, n_levels=4, n_features_per_level=2, log2_hashmap_size=12,
-                                      base_resolution=4)
+    grid = HashGridConfig.from_finest(
+        3, 32, n_levels=4, n_features_per_level=2, log2_hashmap_size=12, base_resolution=4
+    )
     model = StaticNeRF(BoxEncoding(HashGrid(grid), bound=0.9), hidden=32)
-    hist = fit_static_nerf(model, images, poses, K, box, steps=60, n_rays=128, n_samples=16, eval_views=[3],
-                              eval_every=60, occupancy_resolution=8, generator=g, progress=False)
+    hist = fit_static_nerf(
+        model,
+        images,
+        poses,
+        K,
+        box,
+        steps=60,
+        n_rays=128,
+        n_samples=16,
+        eval_views=[3],
+        eval_every=60,
+        occupancy_resolution=8,
+        generator=g,
+        progress=False,
+    )
     assert hist["step"] == [0, 60]
     assert hist["psnr_eval"][1] > hist["psnr_eval"][0] + 3.0
     assert hist["activation_mb"][0] > 0 and hist["n_params"][0] == count_parameters(model)

@@ -1,12 +1,20 @@
 """Tests for talkface_lite.models.sync_expert (clips, pair sampling, contrastive training, sync loss)."""
+
 import numpy as np
 import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
 from talkface_lite.landmark_training import train_sync_expert
-from talkface_lite.models.sync_expert import (LandmarkSyncExpert, mouth_clips, offset_sweep, sample_pairs, sync_bce,
-                                              sync_loss, sync_score)
+from talkface_lite.models.sync_expert import (
+    LandmarkSyncExpert,
+    mouth_clips,
+    offset_sweep,
+    sample_pairs,
+    sync_bce,
+    sync_loss,
+    sync_score,
+)
 
 
 def test_mouth_clips_are_centred_five_frame_windows():

@@ -3,6 +3,7 @@
 No SyncNet weights exist here: the network is checked with random weights saved in the
 reference's (syncnet_python ``S``) key layout, shapes only.
 """
+
 import numpy as np
 import pytest
 import torch
@@ -16,15 +17,25 @@ def test_state_dict_has_the_reference_key_layout():
     shapes = {k: tuple(v.shape) for k, v in state.items() if not k.endswith("num_batches_tracked")}
     assert len(shapes) == 88  # 12 conv (2 tensors) + 12 BatchNorm (4) + 4 linear (2) + 2 BatchNorm1d (4)
     expected = {
-        "netcnnaud.0.weight": (64, 1, 3, 3), "netcnnaud.1.running_var": (64,), "netcnnaud.4.weight": (192, 64, 3, 3),
-        "netcnnaud.8.weight": (384, 192, 3, 3), "netcnnaud.11.weight": (256, 384, 3, 3),
-        "netcnnaud.14.weight": (256, 256, 3, 3), "netcnnaud.18.weight": (512, 256, 5, 4),
+        "netcnnaud.0.weight": (64, 1, 3, 3),
+        "netcnnaud.1.running_var": (64,),
+        "netcnnaud.4.weight": (192, 64, 3, 3),
+        "netcnnaud.8.weight": (384, 192, 3, 3),
+        "netcnnaud.11.weight": (256, 384, 3, 3),
+        "netcnnaud.14.weight": (256, 256, 3, 3),
+        "netcnnaud.18.weight": (512, 256, 5, 4),
         "netcnnaud.19.running_mean": (512,),
-        "netcnnlip.0.weight": (96, 3, 5, 7, 7), "netcnnlip.4.weight": (256, 96, 1, 5, 5),
-        "netcnnlip.8.weight": (256, 256, 1, 3, 3), "netcnnlip.11.weight": (256, 256, 1, 3, 3),
-        "netcnnlip.14.weight": (256, 256, 1, 3, 3), "netcnnlip.18.weight": (512, 256, 1, 6, 6),
-        "netfcaud.0.weight": (512, 512), "netfcaud.1.running_mean": (512,), "netfcaud.3.weight": (1024, 512),
-        "netfclip.0.weight": (512, 512), "netfclip.3.bias": (1024,),
+        "netcnnlip.0.weight": (96, 3, 5, 7, 7),
+        "netcnnlip.4.weight": (256, 96, 1, 5, 5),
+        "netcnnlip.8.weight": (256, 256, 1, 3, 3),
+        "netcnnlip.11.weight": (256, 256, 1, 3, 3),
+        "netcnnlip.14.weight": (256, 256, 1, 3, 3),
+        "netcnnlip.18.weight": (512, 256, 1, 6, 6),
+        "netfcaud.0.weight": (512, 512),
+        "netfcaud.1.running_mean": (512,),
+        "netfcaud.3.weight": (1024, 512),
+        "netfclip.0.weight": (512, 512),
+        "netfclip.3.bias": (1024,),
     }
     assert {k: shapes[k] for k in expected} == expected
 

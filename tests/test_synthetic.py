@@ -1,11 +1,12 @@
 """Tests for talkface_lite.data.synthetic (and synthetic_checks): determinism, geometry, audio-mouth link, dlib."""
+
 import numpy as np
 import pytest
 
 from talkface_lite import landmarks as L
-from talkface_lite.data.synthetic import head_render as hr
 from talkface_lite.data import synthetic as S
 from talkface_lite.data.synthetic import checks as C
+from talkface_lite.data.synthetic import head_render as hr
 from talkface_lite.data.synthetic.head_model import FaceState
 from talkface_lite.eye_state import BlinkStatistics
 
@@ -148,9 +149,15 @@ def test_gaze_episodes_lower_the_lids_with_the_eyes_open_and_change_nothing_else
     mid = int(plateau[looks.au45[plateau] == 0][0])  # a plateau frame without a blink (people blink looking down too)
     assert looks.states[mid].close_left == pytest.approx(g.lid)
     assert looks.motion[mid, 1] - plain.motion[mid, 1] == pytest.approx(g.pitch)  # pitched down by the episode's angle
-    outside = np.array([all(not (e.start - 0.2 <= t / 25 <= e.start + e.duration + 0.2) for e in looks.gaze)
-                        for t in range(len(plain.states))])
-    assert [s.close_left for s, o in zip(looks.states, outside) if o] == [s.close_left for s, o in zip(plain.states, outside) if o]
+    outside = np.array(
+        [
+            all(not (e.start - 0.2 <= t / 25 <= e.start + e.duration + 0.2) for e in looks.gaze)
+            for t in range(len(plain.states))
+        ]
+    )
+    assert [s.close_left for s, o in zip(looks.states, outside) if o] == [
+        s.close_left for s, o in zip(plain.states, outside) if o
+    ]
     # in the rendered landmarks the lowered lid narrows the eye like a half blink, for 0.5-2 s
     model, _, _ = S.build_speaker_model(64, 0)
     ear_open = L.eye_aspect_ratio(model.landmarks(plain.states[mid])[None, :, :2]).mean()
@@ -162,8 +169,8 @@ def _median_f0(audio: np.ndarray, sr: int = 16000) -> float:
     """Median pitch (Hz) over the loud 40 ms windows, by autocorrelation in 80-260 Hz."""
     pitches, lo, hi = [], sr // 260, sr // 80
     for i in range(0, len(audio) - 640, 640):
-        w = audio[i:i + 640] - audio[i:i + 640].mean()
-        if (w ** 2).mean() >= 0.1 * (audio ** 2).mean():
+        w = audio[i : i + 640] - audio[i : i + 640].mean()
+        if (w**2).mean() >= 0.1 * (audio**2).mean():
             ac = np.correlate(w, w, "full")[639:]
             pitches.append(sr / (lo + np.argmax(ac[lo:hi])))
     return float(np.median(pitches))

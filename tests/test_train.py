@@ -1,4 +1,5 @@
 """Two-stage training of the talking-head field: exact resume, atomic checkpoints, clear refusals."""
+
 import json
 import subprocess
 import sys
@@ -17,10 +18,22 @@ def dataset(tmp_path_factory):
 
 
 def tiny(**kw):
-    field = dict(tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2, hidden=32,
-                 **kw.pop("field", {}))
-    base = dict(coarse_steps=6, fine_steps=4, n_rays=64, n_samples=24, grid_resolution=16, grid_update_every=4, dlt_steps=2,
-                patch_size=24, ckpt_every=3, blink_frame_fraction=0.5, field=field)
+    field = dict(
+        tri_levels=4, tri_log2=10, tri_base=8, tri_finest=64, lm_levels=2, sh_degree=2, hidden=32, **kw.pop("field", {})
+    )
+    base = dict(
+        coarse_steps=6,
+        fine_steps=4,
+        n_rays=64,
+        n_samples=24,
+        grid_resolution=16,
+        grid_update_every=4,
+        dlt_steps=2,
+        patch_size=24,
+        ckpt_every=3,
+        blink_frame_fraction=0.5,
+        field=field,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -119,16 +132,21 @@ def test_bad_inputs_are_refused_before_any_work(dataset, tmp_path):
     done = tmp_path / "done"
     train(dataset, done, tiny(coarse_steps=2, fine_steps=0), progress=False)
     with pytest.raises(RunError, match=r"other settings: field.variant \(run: 'dlt_eye', given: 'hash3d'\)"):
-        train(dataset, done, tiny(coarse_steps=2, fine_steps=0, field={"variant": "hash3d"}), progress=False,
-              resume=True)
+        train(
+            dataset, done, tiny(coarse_steps=2, fine_steps=0, field={"variant": "hash3d"}), progress=False, resume=True
+        )
 
 
 def test_cli_refuses_an_existing_run_folder(dataset, tmp_path):
     run = tmp_path / "r"
     run.mkdir()
     (run / "x").write_text("")
-    res = subprocess.run([sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 2
     assert "already exists" in res.stderr and "Traceback" not in res.stderr
 
@@ -158,8 +176,9 @@ def test_cached_run_trains_once_then_loads(dataset, tmp_path):
 def test_dlt_landmarks_drive_the_field_and_travel_with_the_run(dataset, tmp_path):
     from talkface_lite.data.dataset import load_dataset
 
-    head = train(dataset, tmp_path / "r", tiny(coarse_steps=2, fine_steps=0, landmarks="dlt", dlt_steps=3),
-                 progress=False)
+    head = train(
+        dataset, tmp_path / "r", tiny(coarse_steps=2, fine_steps=0, landmarks="dlt", dlt_steps=3), progress=False
+    )
     gt = load_dataset(dataset).landmarks
     assert head.landmarks.shape == gt.shape and not torch.allclose(head.landmarks, gt)
     assert head.dlt_state is not None
@@ -169,14 +188,33 @@ def test_dlt_landmarks_drive_the_field_and_travel_with_the_run(dataset, tmp_path
 
 def test_cli_trains_then_resumes_with_the_runs_own_settings(dataset, tmp_path):
     run = tmp_path / "r"
-    cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
-           "--coarse-steps", "2", "--fine-steps", "0", "--variant", "no_dlt_no_eye", "--dlt-steps", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "talkface_lite.cli",
+        "train",
+        str(dataset),
+        str(run),
+        "--quiet",
+        "--coarse-steps",
+        "2",
+        "--fine-steps",
+        "0",
+        "--variant",
+        "no_dlt_no_eye",
+        "--dlt-steps",
+        "2",
+    ]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert "coarse done" not in res.stdout and "all done at step 2" in res.stdout
     assert json.loads((run / "config.json").read_text())["n_rays"] == TrainConfig.quick().n_rays
-    res = subprocess.run(cmd[:6] + ["--quiet", "--resume", "--coarse-steps", "3", "--fine-steps", "0"],
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        cmd[:6] + ["--quiet", "--resume", "--coarse-steps", "3", "--fine-steps", "0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stderr
     assert "no_dlt_no_eye, all done at step 3" in res.stdout
 
@@ -186,8 +224,21 @@ def test_ctrl_c_stops_between_steps_and_resume_finishes(dataset, tmp_path):
     import time
 
     run = tmp_path / "r"
-    cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
-           "--coarse-steps", "400", "--fine-steps", "0", "--dlt-steps", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "talkface_lite.cli",
+        "train",
+        str(dataset),
+        str(run),
+        "--quiet",
+        "--coarse-steps",
+        "400",
+        "--fine-steps",
+        "0",
+        "--dlt-steps",
+        "2",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 120
     while time.time() < deadline:  # wait until a few steps are logged
@@ -237,8 +288,11 @@ def test_resume_extends_the_stage_in_progress_and_records_it(dataset, tmp_path):
     assert (wall[1:] >= wall[:-1]).all()  # wall time counts on across the resume
     head = train(dataset, run, tiny(coarse_steps=8, fine_steps=6), progress=False, resume=True)
     assert head.step == 14 and list(read_metrics(run)["stage"])[-2:] == ["fine", "fine"]
-    with pytest.raises(RunError, match=r"finished its coarse stage at step 8 and is at step 14: its coarse steps "
-                                       r"cannot change now"):
+    with pytest.raises(
+        RunError,
+        match=r"finished its coarse stage at step 8 and is at step 14: its coarse steps "
+        r"cannot change now",
+    ):
         train(dataset, run, tiny(coarse_steps=20, fine_steps=6), progress=False, resume=True)
     with pytest.raises(RunError, match="already at step 14"):
         train(dataset, run, tiny(coarse_steps=8, fine_steps=2), progress=False, resume=True)
@@ -254,8 +308,21 @@ def test_resume_on_another_dataset_is_refused(dataset, tmp_path):
 
 def test_cli_resume_refuses_changed_settings_in_one_line(dataset, tmp_path):
     run = tmp_path / "r"
-    cmd = [sys.executable, "-m", "talkface_lite.cli", "train", str(dataset), str(run), "--quiet",
-           "--coarse-steps", "2", "--fine-steps", "0", "--dlt-steps", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "talkface_lite.cli",
+        "train",
+        str(dataset),
+        str(run),
+        "--quiet",
+        "--coarse-steps",
+        "2",
+        "--fine-steps",
+        "0",
+        "--dlt-steps",
+        "2",
+    ]
     assert subprocess.run(cmd, capture_output=True, text=True, timeout=300).returncode == 0
     res = subprocess.run(cmd + ["--resume", "--variant", "hash3d"], capture_output=True, text=True, timeout=300)
     assert res.returncode == 2

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.training.loop: fit (SGD by hand, resume, stop, clipping, NaN) and decay_schedule."""
+
 import copy
 import math
 
@@ -30,8 +31,7 @@ def test_callbacks_get_every_step_with_float_terms():
     def step_fn(step):
         return {"loss": ((w - 3.0) ** 2).sum(), "w": w.detach().clone(), "n": 7}
 
-    hist = fit(step_fn, torch.optim.SGD([w], lr=0.1), 3, callbacks=[lambda s, t: seen.append((s, t))],
-               progress=False)
+    hist = fit(step_fn, torch.optim.SGD([w], lr=0.1), 3, callbacks=[lambda s, t: seen.append((s, t))], progress=False)
     assert [s for s, _ in seen] == [0, 1, 2]
     assert all(type(v) is float for _, t in seen for v in t.values())
     assert [t["w"] for _, t in seen] == pytest.approx([0.0, 0.6, 1.08], abs=1e-12)  # w when the step began
@@ -61,8 +61,9 @@ def test_resume_from_start_equals_one_run_with_adam_state():
     w_a = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
     opt_a, sched_a = _adam_run(w_a)
     first = fit(step_fn_for(w_a), opt_a, 2, scheduler=sched_a, progress=False)  # steps 0, 1
-    checkpoint = copy.deepcopy({"w": w_a.detach(), "opt": opt_a.state_dict(), "sched": sched_a.state_dict(),
-                                "hist": first})
+    checkpoint = copy.deepcopy(
+        {"w": w_a.detach(), "opt": opt_a.state_dict(), "sched": sched_a.state_dict(), "hist": first}
+    )
 
     w_b = torch.nn.Parameter(checkpoint["w"].clone())  # a fresh process: new parameter, optimiser, schedule
     opt_b, sched_b = _adam_run(w_b)
@@ -78,8 +79,14 @@ def test_resume_from_start_equals_one_run_with_adam_state():
 def test_should_stop_ends_after_the_current_step_and_records_it():
     w = torch.nn.Parameter(torch.zeros(1, dtype=torch.float64))
     calls = []
-    hist = fit(quadratic(w), torch.optim.SGD([w], lr=0.1), 10, should_stop=lambda: len(calls) >= 2,
-               callbacks=[lambda s, t: calls.append(s)], progress=False)
+    hist = fit(
+        quadratic(w),
+        torch.optim.SGD([w], lr=0.1),
+        10,
+        should_stop=lambda: len(calls) >= 2,
+        callbacks=[lambda s, t: calls.append(s)],
+        progress=False,
+    )
     assert hist["step"] == [0, 1] and hist["stopped_at"] == [1]
     assert float(w.detach()) == pytest.approx(1.08, abs=1e-12)  # two whole updates
     # a stop requested on the last step is just the end of the run
@@ -92,8 +99,13 @@ def test_clip_grad_norm_by_hand():
     # the norm), i.e. (0.6, 0.8) to 1e-7; SGD with lr 1 from 0 moves the parameters by minus that
     def run(clip):
         p = torch.nn.Parameter(torch.zeros(2, dtype=torch.float64))
-        fit(lambda s: {"loss": (p * torch.tensor([3.0, 4.0], dtype=torch.float64)).sum()},
-            torch.optim.SGD([p], lr=1.0), 1, clip_grad_norm=clip, progress=False)
+        fit(
+            lambda s: {"loss": (p * torch.tensor([3.0, 4.0], dtype=torch.float64)).sum()},
+            torch.optim.SGD([p], lr=1.0),
+            1,
+            clip_grad_norm=clip,
+            progress=False,
+        )
         return p.detach().tolist()
 
     assert run(1.0) == pytest.approx([-3 / (5 + 1e-6), -4 / (5 + 1e-6)], abs=1e-12)
@@ -117,7 +129,7 @@ def test_non_finite_loss_names_the_step_and_leaves_parameters(bad):
 def test_decay_schedule_multipliers_by_hand():
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     exp = decay_schedule(opt, 10, kind="exp").lr_lambdas[0]  # 0.1 ** (s / 10)
-    assert [exp(0), exp(5), exp(10), exp(20)] == pytest.approx([1.0, 10 ** -0.5, 0.1, 0.1], abs=1e-15)
+    assert [exp(0), exp(5), exp(10), exp(20)] == pytest.approx([1.0, 10**-0.5, 0.1, 0.1], abs=1e-15)
     lin = decay_schedule(opt, 10, kind="linear").lr_lambdas[0]  # 1 - 0.9 s / 10, held after 10
     assert [lin(0), lin(5), lin(10), lin(20)] == pytest.approx([1.0, 0.55, 0.1, 0.1], abs=1e-15)
     half = decay_schedule(opt, 10, final=0.5, kind="linear").lr_lambdas[0]

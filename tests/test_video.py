@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.video: probing, refusing bad files, 25 fps resampling, downscaling, damage."""
+
 import subprocess
 
 import numpy as np
@@ -106,8 +107,19 @@ def test_large_resolution_is_downscaled_with_a_message(tmp_path):
 def test_frames_are_the_decoded_pixels(tmp_path):
     # a constant-colour clip decodes to that colour (within YUV rounding)
     clip = tmp_path / "red.mp4"
-    ffmpeg("-f", "lavfi", "-i", "color=c=0xC83214:s=32x32:r=25:d=0.4", "-pix_fmt", "yuv444p", "-c:v", "libx264",
-           "-qp", "0", str(clip))
+    ffmpeg(
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0xC83214:s=32x32:r=25:d=0.4",
+        "-pix_fmt",
+        "yuv444p",
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        str(clip),
+    )
     dec = video.decode(clip, progress=False)
     try:
         assert dec.n_frames == 10
@@ -126,7 +138,7 @@ def test_corrupt_packets_are_concealed_and_counted(tmp_path):
     rng = np.random.default_rng(0)
     for k in range(40):  # scribble over 40 spots of the packet data (the index at the front stays intact)
         pos = int(len(data) * 0.3) + k * (len(data) // 100)
-        data[pos:pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
+        data[pos : pos + 64] = rng.integers(0, 256, 64, dtype=np.uint8).tobytes()
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(bytes(data))
     dec = video.decode(bad, progress=False)
@@ -145,8 +157,25 @@ def test_display_rotation_is_applied_when_ffmpeg_can(tmp_path, angle, turned):
     up[:8, :8] = 255
     raw = tmp_path / "f.rgb"
     raw.write_bytes(up.tobytes() * 25)
-    ffmpeg("-f", "rawvideo", "-pix_fmt", "rgb24", "-s", "48x32", "-r", "25", "-i", str(raw), "-c:v", "libx264",
-           "-qp", "0", "-pix_fmt", "yuv444p", str(tmp_path / "plain.mp4"))
+    ffmpeg(
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        "48x32",
+        "-r",
+        "25",
+        "-i",
+        str(raw),
+        "-c:v",
+        "libx264",
+        "-qp",
+        "0",
+        "-pix_fmt",
+        "yuv444p",
+        str(tmp_path / "plain.mp4"),
+    )
     ffmpeg("-display_rotation", str(angle), "-i", str(tmp_path / "plain.mp4"), "-c", "copy", str(tmp_path / "r.mp4"))
     info = video.probe(tmp_path / "r.mp4")
     assert abs(info.rotation) == abs(angle) and info.display_size == ((32, 48) if turned else (48, 32))

@@ -1,4 +1,5 @@
 """Tests for talkface_lite.data.synthetic.visemes: targets reached, bilabial closure, coarticulation."""
+
 import numpy as np
 import pytest
 

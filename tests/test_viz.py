@@ -1,4 +1,5 @@
 """talkface_lite.viz: saving figures/tables and the MANIFEST that traces them."""
+
 import pytest
 
 from talkface_lite import repro, viz
@@ -20,7 +21,12 @@ def test_save_records_artifact_with_run(figdir):
     rows = viz.read_manifest()
     assert len(rows) == 1
     row = rows[0]
-    assert (row["artifact"], row["notebook"], row["mode"], row["device"]) == ("98_line.png", "98_viz_test", "FULL", "cpu")
+    assert (row["artifact"], row["notebook"], row["mode"], row["device"]) == (
+        "98_line.png",
+        "98_viz_test",
+        "FULL",
+        "cpu",
+    )
     assert row["commit"]
 
 

@@ -1,4 +1,5 @@
 """talkface_lite.weights: offline lookup of optional weights in known places."""
+
 import pytest
 
 from talkface_lite import weights

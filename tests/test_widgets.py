@@ -1,5 +1,6 @@
 """Interactive figures appear for a person at a live notebook and never in headless runs (talkface_lite/widgets.py),
 and progress bars save as their finished state (talkface_lite/progress.py)."""
+
 import io
 
 import matplotlib
@@ -13,8 +14,10 @@ from talkface_lite import progress, widgets  # noqa: E402
 ipywidgets = pytest.importorskip("ipywidgets")
 
 
-@pytest.mark.parametrize("value, expected", [("1", True), ("true", True), ("yes", True), ("0", False),
-                                             ("false", False), ("no", False), ("off", False)])
+@pytest.mark.parametrize(
+    "value, expected",
+    [("1", True), ("true", True), ("yes", True), ("0", False), ("false", False), ("no", False), ("off", False)],
+)
 def test_headless_follows_the_environment(monkeypatch, value, expected):
     monkeypatch.setenv(widgets.HEADLESS_ENV, value)
     assert widgets.headless() is expected

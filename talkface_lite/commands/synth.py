@@ -3,6 +3,7 @@
 See :mod:`talkface_lite.data.synthetic` for what is generated and
 :mod:`talkface_lite.data.dataset` for the folder format.
 """
+
 from __future__ import annotations
 
 import time
@@ -21,8 +22,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from ..data import dataset
-    from ..data import synthetic
+    from ..data import dataset, synthetic
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
     t0 = time.time()
@@ -31,10 +31,13 @@ def run(args) -> int:
     est = synthetic.check_resources(args.seconds, args.size, out_dir=args.out, workers=args.workers)
     if est.seconds > 60:
         print(f"synth: {est.describe()} with {args.workers} worker(s)")
-    rec = synthetic.generate_speaker(args.seconds, args.size, args.seed, motion=args.motion, workers=args.workers,
-                                     progress=not args.quiet)
+    rec = synthetic.generate_speaker(
+        args.seconds, args.size, args.seed, motion=args.motion, workers=args.workers, progress=not args.quiet
+    )
     t1 = time.time()
     path = dataset.write_dataset(rec, args.out, features=features, overwrite=args.overwrite, progress=not args.quiet)
-    print(f"wrote {path}: {rec.n_frames} frames at {args.size}x{args.size}, {args.seconds:g} s, seed {args.seed} "
-          f"(generate {t1 - t0:.1f} s, write {time.time() - t1:.1f} s)")
+    print(
+        f"wrote {path}: {rec.n_frames} frames at {args.size}x{args.size}, {args.seconds:g} s, seed {args.seed} "
+        f"(generate {t1 - t0:.1f} s, write {time.time() - t1:.1f} s)"
+    )
     return 0

@@ -34,6 +34,7 @@ refuses a folder without ``meta.json``, with another format version, with
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,7 +45,7 @@ import shutil
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Dict, Optional, Sequence, Union
 
 import numpy as np
 
@@ -52,6 +53,9 @@ from .. import audio as _audio
 from ..checks import count_non_finite
 from . import masks as _masks
 from .leftovers import LeftoverWarning, clean_leftovers
+
+if TYPE_CHECKING:
+    from .sampling import SpeakerDataset
 
 FORMAT_VERSION = 1
 ARRAY_FILES = {"poses.npy": (4, 4), "landmarks.npy": (68, 3), "landmarks2d.npy": (68, 2), "au45.npy": ()}
@@ -107,9 +111,13 @@ class SpeakerRecording:
         if f.ndim != 4 or f.shape[-1] != 3 or f.dtype != np.uint8:
             raise ValueError(f"frames must be (T, H, W, 3) uint8, got {f.shape} {f.dtype}")
         h, w = f.shape[1:3]
-        checks = {"poses": (self.poses, (t, 4, 4)), "landmarks": (self.landmarks, (t, 68, 3)),
-                  "landmarks2d": (self.landmarks2d, (t, 68, 2)), "au45": (self.au45, (t,)),
-                  "intrinsics": (self.intrinsics, (3, 3))}
+        checks = {
+            "poses": (self.poses, (t, 4, 4)),
+            "landmarks": (self.landmarks, (t, 68, 3)),
+            "landmarks2d": (self.landmarks2d, (t, 68, 2)),
+            "au45": (self.au45, (t,)),
+            "intrinsics": (self.intrinsics, (3, 3)),
+        }
         for name, (arr, shape) in checks.items():
             arr = np.asarray(arr)
             if arr.shape != shape:
@@ -134,19 +142,23 @@ def check_output_folder(out: Union[str, os.PathLike], overwrite: bool = False) -
     out = Path(out)
     blocker = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
     if blocker is not None:
-        raise NotADirectoryError(f"{blocker} is a file, so {out} cannot be created inside it: choose another "
-                                 "output folder")
+        raise NotADirectoryError(
+            f"{blocker} is a file, so {out} cannot be created inside it: choose another output folder"
+        )
     if not out.exists():
         return False
     if is_dataset(out):
         if not overwrite:
-            raise FileExistsError(f"{out} already holds a dataset; pass overwrite=True (CLI: --overwrite) to replace "
-                                  "it, or choose another folder")
+            raise FileExistsError(
+                f"{out} already holds a dataset; pass overwrite=True (CLI: --overwrite) to replace "
+                "it, or choose another folder"
+            )
         return True
     if out.is_dir() and not any(out.iterdir()):
         return False
-    raise FileExistsError(f"{out} exists and is not a talkface dataset; refusing to write into it "
-                          "(choose a new or empty folder)")
+    raise FileExistsError(
+        f"{out} exists and is not a talkface dataset; refusing to write into it (choose a new or empty folder)"
+    )
 
 
 def is_dataset(path: Union[str, os.PathLike]) -> bool:
@@ -179,8 +191,15 @@ def _write_frames(rec: SpeakerRecording, tmp: Path, progress: bool) -> np.ndarra
         return _masks.region_rect(rec.landmarks2d[i], "face", (h, w))
 
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:  # PNG/zlib release the GIL
-        rects = list(tqdm(pool.map(one, range(rec.n_frames)), total=rec.n_frames, desc="write frames",
-                          disable=not progress, leave=False))
+        rects = list(
+            tqdm(
+                pool.map(one, range(rec.n_frames)),
+                total=rec.n_frames,
+                desc="write frames",
+                disable=not progress,
+                leave=False,
+            )
+        )
     return np.asarray(rects, np.int64)
 
 
@@ -194,9 +213,15 @@ def _estimate_background(rec: SpeakerRecording) -> np.ndarray:
     return _masks.background_plate(rec.frames, fg, max_frames=100)
 
 
-def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], features: Sequence[str] = ("mel",),
-                  val_fraction: float = 0.1, overwrite: bool = False, progress: bool = True,
-                  extra_features: Optional[Dict[str, np.ndarray]] = None) -> Path:
+def write_dataset(
+    rec: SpeakerRecording,
+    out_dir: Union[str, os.PathLike],
+    features: Sequence[str] = ("mel",),
+    val_fraction: float = 0.1,
+    overwrite: bool = False,
+    progress: bool = True,
+    extra_features: Optional[Dict[str, np.ndarray]] = None,
+) -> Path:
     """Write a recording in the dataset format, atomically.
 
     Args:
@@ -225,8 +250,10 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
     for kind, arr in extra_features.items():
         check_feature_kind(kind, features)
         if np.asarray(arr).shape[:2] != (rec.n_frames, _audio.WINDOW):
-            raise ValueError(f"extra feature {kind!r}: need a new kind with shape ({rec.n_frames}, {_audio.WINDOW}, D), "
-                             f"got {np.asarray(arr).shape}")
+            raise ValueError(
+                f"extra feature {kind!r}: need a new kind with shape ({rec.n_frames}, {_audio.WINDOW}, D), "
+                f"got {np.asarray(arr).shape}"
+            )
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     for note in clean_leftovers(out.parent, out.name):  # a killed synth/prepare's .tmp folder (prepare already said)
@@ -262,13 +289,22 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
         if val_fraction > 0 and t > 1:
             n_val = min(max(n_val, 1), t - 1)
         meta = {
-            "format_version": FORMAT_VERSION, "complete": True, "fps": float(rec.fps), "height": int(h), "width": int(w),
-            "n_frames": t, "intrinsics": np.asarray(rec.intrinsics, float).tolist(),
-            "near": float(rec.near), "far": float(rec.far),
+            "format_version": FORMAT_VERSION,
+            "complete": True,
+            "fps": float(rec.fps),
+            "height": int(h),
+            "width": int(w),
+            "n_frames": t,
+            "intrinsics": np.asarray(rec.intrinsics, float).tolist(),
+            "near": float(rec.near),
+            "far": float(rec.far),
             "bbox": [int(rects[:, 0].min()), int(rects[:, 1].min()), int(rects[:, 2].max()), int(rects[:, 3].max())],
-            "source": str(rec.source), "splits": {"train": [0, t - n_val], "val": [t - n_val, t]},
-            "features": dims, "audio": {"sample_rate": _audio.SAMPLE_RATE, "n_samples": int(len(rec.audio))},
-            "extra": rec.extra, "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "source": str(rec.source),
+            "splits": {"train": [0, t - n_val], "val": [t - n_val, t]},
+            "features": dims,
+            "audio": {"sample_rate": _audio.SAMPLE_RATE, "n_samples": int(len(rec.audio))},
+            "extra": rec.extra,
+            "written": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, default=_json_default) + "\n")
         if replace:
@@ -281,9 +317,11 @@ def write_dataset(rec: SpeakerRecording, out_dir: Union[str, os.PathLike], featu
                 os.replace(tmp, out)
             except OSError as exc:
                 if is_dataset(out):  # another process finished writing the same folder while this one worked
-                    raise FileExistsError(f"{out} was written by another run while this one was working; nothing of "
-                                          "this run was kept. Write to another folder, or pass overwrite=True "
-                                          "(CLI: --overwrite) to replace it") from exc
+                    raise FileExistsError(
+                        f"{out} was written by another run while this one was working; nothing of "
+                        "this run was kept. Write to another folder, or pass overwrite=True "
+                        "(CLI: --overwrite) to replace it"
+                    ) from exc
                 raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -306,8 +344,10 @@ def check_feature_kind(kind: str, computed: Sequence[str] = ()) -> None:
     """
     _check_kind(kind)
     if kind in computed:
-        raise ValueError(f"imported features are called {kind!r}, a kind this dataset computes itself "
-                         f"({', '.join(computed)}): import them under another name (e.g. {kind}_ext)")
+        raise ValueError(
+            f"imported features are called {kind!r}, a kind this dataset computes itself "
+            f"({', '.join(computed)}): import them under another name (e.g. {kind}_ext)"
+        )
 
 
 def _json_default(obj):
@@ -322,22 +362,30 @@ def validate_dataset(path: Union[str, os.PathLike]) -> dict:
     """Check a dataset folder; return its meta. Raises :class:`DatasetError` naming the bad file."""
     root = Path(path)
     if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist (make one with `talkface-lite synth` or `talkface-lite prepare`)")
+        raise DatasetError(
+            f"dataset folder {root} does not exist (make one with `talkface-lite synth` or `talkface-lite prepare`)"
+        )
     meta_path = root / "meta.json"
     if not meta_path.is_file():
         hidden = sorted(p.name for p in root.parent.glob(f".{root.name}.tmp-*"))
         why = f" (an interrupted write left {hidden[0]} beside it)" if hidden else ""
-        raise DatasetError(f"{meta_path} is missing: {root} is not a complete dataset{why}. Re-run the command that makes it.")
+        raise DatasetError(
+            f"{meta_path} is missing: {root} is not a complete dataset{why}. Re-run the command that makes it."
+        )
     try:
         meta = json.loads(meta_path.read_text())
     except ValueError as exc:
         raise DatasetError(f"{meta_path} is not valid JSON ({exc}); the dataset is corrupt, re-create it") from exc
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
-        raise DatasetError(f"{meta_path}: format_version {version!r}, this talkface_lite reads version {FORMAT_VERSION}; "
-                           "re-create the dataset with this version")
+        raise DatasetError(
+            f"{meta_path}: format_version {version!r}, this talkface_lite reads version {FORMAT_VERSION}; "
+            "re-create the dataset with this version"
+        )
     if meta.get("complete") is not True:
-        raise DatasetError(f"{meta_path} does not mark the dataset complete: it was interrupted while writing; re-create it")
+        raise DatasetError(
+            f"{meta_path} does not mark the dataset complete: it was interrupted while writing; re-create it"
+        )
     for key in ("fps", "height", "width", "n_frames", "intrinsics", "near", "far", "splits", "features"):
         if key not in meta:
             raise DatasetError(f"{meta_path} lacks the key {key!r}")
@@ -367,8 +415,10 @@ def _check_array(path: Path, shape: tuple) -> None:
         raise DatasetError(f"{path} has shape {arr.shape}, expected {tuple(shape)}")
     n, first = count_non_finite(arr)
     if n:
-        raise DatasetError(f"{path}: {n} of {arr.size} values are NaN or inf (first at index {first}); the dataset "
-                           "is damaged: re-create it (talkface-lite synth / prepare) or re-import that array")
+        raise DatasetError(
+            f"{path}: {n} of {arr.size} values are NaN or inf (first at index {first}); the dataset "
+            "is damaged: re-create it (talkface-lite synth / prepare) or re-import that array"
+        )
 
 
 def add_features(path: Union[str, os.PathLike], kind: str, features, overwrite: bool = False) -> Path:
@@ -395,8 +445,10 @@ def add_features(path: Union[str, os.PathLike], kind: str, features, overwrite: 
         raise FileExistsError(f"{root} already has {kind!r} features; pass overwrite=True to replace them")
     windows = _audio.load_feature_array(features, n_frames=int(meta["n_frames"]))  # (T, 16, D)
     if windows.shape[1] != _audio.WINDOW:
-        raise ValueError(f"features have windows of {windows.shape[1]} steps; the dataset format stores "
-                         f"{_audio.WINDOW}-step windows (pass the 50 Hz sequence instead)")
+        raise ValueError(
+            f"features have windows of {windows.shape[1]} steps; the dataset format stores "
+            f"{_audio.WINDOW}-step windows (pass the 50 Hz sequence instead)"
+        )
     target = root / f"audio_{kind}.npy"
     tmp = root / f".audio_{kind}.npy.tmp-{os.getpid()}.npy"
     np.save(tmp, windows.astype(np.float32))
@@ -430,5 +482,14 @@ def __getattr__(name):  # SpeakerDataset lives in sampling.py; re-export it lazi
     raise AttributeError(name)
 
 
-__all__ = ["DatasetError", "FORMAT_VERSION", "SpeakerDataset", "SpeakerRecording", "add_features", "is_dataset", "load_dataset",
-           "validate_dataset", "write_dataset"]
+__all__ = [
+    "DatasetError",
+    "FORMAT_VERSION",
+    "SpeakerDataset",  # noqa: F822 (lazy, see __getattr__)
+    "SpeakerRecording",
+    "add_features",
+    "is_dataset",
+    "load_dataset",
+    "validate_dataset",
+    "write_dataset",
+]

@@ -12,6 +12,7 @@ process that is still running are named, not touched.
 
 Explained in README.md ("Preparing your own video").
 """
+
 from __future__ import annotations
 
 import os

@@ -17,6 +17,7 @@ A frame's masks are stored as one ``uint8`` image of bit flags
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Tuple
@@ -66,8 +67,14 @@ def region_polygons(lm2d: np.ndarray, height: int) -> Dict[str, list]:
     head = _grow(face, 0.25)
     jaw_l, jaw_r, chin = lm[4], lm[12], lm[8]
     width = jaw_r[0] - jaw_l[0]
-    torso = np.array([[jaw_l[0], jaw_l[1]], [jaw_r[0], jaw_r[1]],
-                      [chin[0] + 1.5 * width, height + 1.0], [chin[0] - 1.5 * width, height + 1.0]])
+    torso = np.array(
+        [
+            [jaw_l[0], jaw_l[1]],
+            [jaw_r[0], jaw_r[1]],
+            [chin[0] + 1.5 * width, height + 1.0],
+            [chin[0] - 1.5 * width, height + 1.0],
+        ]
+    )
     return {"face": [face], "mouth": [mouth], "eyes": eyes, "head": [head, torso]}
 
 
@@ -98,8 +105,9 @@ def decode(mask: np.ndarray, region: str) -> np.ndarray:
     return (np.asarray(mask) & MASK_BITS[region]) != 0
 
 
-def region_rect(lm2d: np.ndarray, region: str, image_size: Tuple[int, int], min_size: int = 0,
-                pad: float = 0.1) -> Tuple[int, int, int, int]:
+def region_rect(
+    lm2d: np.ndarray, region: str, image_size: Tuple[int, int], min_size: int = 0, pad: float = 0.1
+) -> Tuple[int, int, int, int]:
     """Axis-aligned rectangle ``(x0, y0, x1, y1)`` (x1, y1 exclusive) around a region.
 
     Args:

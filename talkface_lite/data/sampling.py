@@ -11,10 +11,10 @@ at least 32 px: :meth:`sample_patch` and :meth:`region_crop`.
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
 from typing import Dict, Optional, Union
 
@@ -59,8 +59,10 @@ class SpeakerDataset:
         return self.n_frames
 
     def __repr__(self) -> str:
-        return (f"SpeakerDataset({self.root.name}: {self.n_frames} frames {self.height}x{self.width} @ {self.fps:g} fps, "
-                f"train {len(self.train_idx)} / val {len(self.val_idx)}, features {list(self.meta['features'])})")
+        return (
+            f"SpeakerDataset({self.root.name}: {self.n_frames} frames {self.height}x{self.width} @ {self.fps:g} fps, "
+            f"train {len(self.train_idx)} / val {len(self.val_idx)}, features {list(self.meta['features'])})"
+        )
 
     def split(self, name: str) -> torch.Tensor:
         """Frame indices ``(n,)`` of ``"train"``, ``"val"`` or ``"all"``."""
@@ -114,8 +116,10 @@ class SpeakerDataset:
     def features(self, kind: str = "mel") -> torch.Tensor:
         """Per-frame audio windows ``(T, 16, D)`` of a stored kind."""
         if kind not in self.meta["features"]:
-            raise KeyError(f"feature kind {kind!r} not in this dataset (has {list(self.meta['features'])}); "
-                           f"re-create it with features=({kind!r},) or use one it has")
+            raise KeyError(
+                f"feature kind {kind!r} not in this dataset (has {list(self.meta['features'])}); "
+                f"re-create it with features=({kind!r},) or use one it has"
+            )
         return torch.from_numpy(np.load(self.root / f"audio_{kind}.npy"))
 
     def audio(self) -> np.ndarray:
@@ -124,8 +128,9 @@ class SpeakerDataset:
 
     def rect(self, i: int, region: str = "mouth", min_size: int = 0):
         """``(x0, y0, x1, y1)`` rectangle of a region in frame ``i`` (x1, y1 exclusive)."""
-        return _masks.region_rect(self.landmarks2d[self._check_index(i)].numpy(), region,
-                                  (self.height, self.width), min_size=min_size)
+        return _masks.region_rect(
+            self.landmarks2d[self._check_index(i)].numpy(), region, (self.height, self.width), min_size=min_size
+        )
 
     # ------------------------------------------------------------------ samplers
     def _pick_frame(self, split: str, frame: Optional[int], generator) -> int:
@@ -142,16 +147,31 @@ class SpeakerDataset:
 
         img = self.image(i)
         rays_o, rays_d = pixel_rays(self.intrinsics, self.poses[i], xy.to(torch.float32) + 0.5)  # (n, 3) each
-        out = {"frame": i, "xy": xy, "rgb": img[xy[:, 1], xy[:, 0]], "rays_o": rays_o, "rays_d": rays_d,
-               "pose": self.poses[i], "au45": self.au45[i], "landmarks": self.landmarks[i],
-               "background": self.background[xy[:, 1], xy[:, 0]]}
+        out = {
+            "frame": i,
+            "xy": xy,
+            "rgb": img[xy[:, 1], xy[:, 0]],
+            "rays_o": rays_o,
+            "rays_d": rays_d,
+            "pose": self.poses[i],
+            "au45": self.au45[i],
+            "landmarks": self.landmarks[i],
+            "background": self.background[xy[:, 1], xy[:, 0]],
+        }
         if audio_kind is not None:
             out["audio"] = self.features(audio_kind)[i]  # (16, D)
         return out
 
-    def sample_rays(self, n: int, split: str = "train", frame: Optional[int] = None, face_fraction: float = 0.0,
-                    audio_kind: Optional[str] = "mel", generator: Optional[torch.Generator] = None,
-                    regions: Optional[Dict[str, float]] = None) -> dict:
+    def sample_rays(
+        self,
+        n: int,
+        split: str = "train",
+        frame: Optional[int] = None,
+        face_fraction: float = 0.0,
+        audio_kind: Optional[str] = "mel",
+        generator: Optional[torch.Generator] = None,
+        regions: Optional[Dict[str, float]] = None,
+    ) -> dict:
         """``n`` random rays of one frame.
 
         Args:
@@ -194,9 +214,15 @@ class SpeakerDataset:
                 y = torch.cat([y, torch.randint(y0, y1, (k,), generator=generator)])
         return self._pack(i, torch.stack([x, y], -1), audio_kind)
 
-    def sample_patch(self, size: int = 32, region: Optional[str] = "mouth", split: str = "train",
-                     frame: Optional[int] = None, audio_kind: Optional[str] = "mel",
-                     generator: Optional[torch.Generator] = None) -> dict:
+    def sample_patch(
+        self,
+        size: int = 32,
+        region: Optional[str] = "mouth",
+        split: str = "train",
+        frame: Optional[int] = None,
+        audio_kind: Optional[str] = "mel",
+        generator: Optional[torch.Generator] = None,
+    ) -> dict:
         """A ``size x size`` patch whose top-left corner is uniform over positions inside a region rectangle.
 
         When the rectangle is smaller than the patch, the patch is centred on it
@@ -212,10 +238,12 @@ class SpeakerDataset:
             raise ValueError(f"patch size {size} does not fit a {self.height}x{self.width} image")
         i = self._pick_frame(split, frame, generator)
         x0, y0, x1, y1 = (0, 0, self.width, self.height) if region is None else self.rect(i, region)
+
         def corner(lo, hi, limit):
             if hi - lo >= size:
                 return int(torch.randint(lo, hi - size + 1, (1,), generator=generator))
             return int(np.clip((lo + hi) // 2 - size // 2, 0, limit - size))
+
         cx, cy = corner(x0, x1, self.width), corner(y0, y1, self.height)
         ys, xs = torch.meshgrid(torch.arange(cy, cy + size), torch.arange(cx, cx + size), indexing="ij")
         out = self._pack(i, torch.stack([xs.reshape(-1), ys.reshape(-1)], -1), audio_kind)
@@ -237,8 +265,14 @@ class SpeakerDataset:
     def __getitem__(self, i: int) -> dict:
         """Everything about frame ``i``: ``image (H, W, 3)``, pose, landmarks, au45, audio windows."""
         i = self._check_index(i)
-        item = {"frame": i, "image": self.image(i), "pose": self.poses[i], "landmarks": self.landmarks[i],
-                "landmarks2d": self.landmarks2d[i], "au45": self.au45[i]}
+        item = {
+            "frame": i,
+            "image": self.image(i),
+            "pose": self.poses[i],
+            "landmarks": self.landmarks[i],
+            "landmarks2d": self.landmarks2d[i],
+            "au45": self.au45[i],
+        }
         for kind in self.meta["features"]:
             item[f"audio_{kind}"] = self.features(kind)[i]
         return item

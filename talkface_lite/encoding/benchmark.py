@@ -19,6 +19,7 @@ more than a few seconds, as the PyTorch reference does on a CPU at 2^20).
 
 Explained in notebooks/02_hash_encoding.ipynb.
 """
+
 from __future__ import annotations
 
 import math
@@ -90,8 +91,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_step(enc: torch.nn.Module, n_points: int, device: torch.device, repeats: int = 5,
-              slow_s: float = 3.0) -> Dict[str, float]:
+def time_step(
+    enc: torch.nn.Module, n_points: int, device: torch.device, repeats: int = 5, slow_s: float = 3.0
+) -> Dict[str, float]:
     """Median seconds of one forward and one forward+backward step on ``n_points`` random points."""
     g = torch.Generator(device="cpu").manual_seed(n_points)
     lo = -1.0 if isinstance(enc, TriPlane) else 0.0
@@ -141,8 +143,14 @@ def _peak_mem_mib(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux: process peak RSS
 
 
-def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] = GRIDS,
-              backends: Sequence[str] = BACKENDS, repeats: int = 5, progress: bool = True) -> List[dict]:
+def run_sweep(
+    sizes: Sequence[int],
+    device: torch.device,
+    grids: Sequence[str] = GRIDS,
+    backends: Sequence[str] = BACKENDS,
+    repeats: int = 5,
+    progress: bool = True,
+) -> List[dict]:
     """Measure every (grid, backend, size); returns one row per measurement or unavailable backend.
 
     Rows: ``grid, backend, device, n_points, fwd_ms, fwd_bwd_ms, mpoints_per_s`` (forward+backward),
@@ -160,9 +168,22 @@ def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] =
             usable.append(b)
         else:
             for grid in grids:
-                rows.append(dict(grid=grid, backend=b, device=device.type, n_points="", fwd_ms="", fwd_bwd_ms="",
-                                 mpoints_per_s="", speedup_vs_torch="", peak_mem_mib="", threads="", load1="",
-                                 status=reason))
+                rows.append(
+                    dict(
+                        grid=grid,
+                        backend=b,
+                        device=device.type,
+                        n_points="",
+                        fwd_ms="",
+                        fwd_bwd_ms="",
+                        mpoints_per_s="",
+                        speedup_vs_torch="",
+                        peak_mem_mib="",
+                        threads="",
+                        load1="",
+                        status=reason,
+                    )
+                )
     jobs = [(grid, b, n) for grid in grids for n in sizes for b in usable]  # backends back to back per size
     torch_rate = {}
     bar = tqdm(jobs, desc="bench_encoding", disable=not progress)
@@ -176,11 +197,22 @@ def run_sweep(sizes: Sequence[int], device: torch.device, grids: Sequence[str] =
         if b == "torch":
             torch_rate[(grid, n)] = rate
         ref = torch_rate.get((grid, n))
-        rows.append(dict(grid=grid, backend=b, device=device.type, n_points=n, fwd_ms=round(1e3 * t["fwd"], 3),
-                         fwd_bwd_ms=round(1e3 * t["fwd_bwd"], 3), mpoints_per_s=round(rate / 1e6, 4),
-                         speedup_vs_torch=round(rate / ref, 2) if ref else "",
-                         peak_mem_mib=round(_peak_mem_mib(device), 1), threads=torch.get_num_threads(),
-                         load1=_load1(), status="ok"))
+        rows.append(
+            dict(
+                grid=grid,
+                backend=b,
+                device=device.type,
+                n_points=n,
+                fwd_ms=round(1e3 * t["fwd"], 3),
+                fwd_bwd_ms=round(1e3 * t["fwd_bwd"], 3),
+                mpoints_per_s=round(rate / 1e6, 4),
+                speedup_vs_torch=round(rate / ref, 2) if ref else "",
+                peak_mem_mib=round(_peak_mem_mib(device), 1),
+                threads=torch.get_num_threads(),
+                load1=_load1(),
+                status="ok",
+            )
+        )
         del enc
     return rows
 
@@ -194,8 +226,11 @@ def plot(rows: List[dict], title: str = ""):
     styles = {"hash3d": "-o", "triplane": "--s"}
     for grid in GRIDS:
         for b in BACKENDS:
-            pts = [(r["n_points"], r["mpoints_per_s"]) for r in rows
-                   if r["grid"] == grid and r["backend"] == b and r["status"] == "ok"]
+            pts = [
+                (r["n_points"], r["mpoints_per_s"])
+                for r in rows
+                if r["grid"] == grid and r["backend"] == b and r["status"] == "ok"
+            ]
             if pts:
                 xs, ys = zip(*pts)
                 color = viz.COLOURS["ours"] if b == "cpu" else viz.COLOURS.get(b)  # both kernels are ours

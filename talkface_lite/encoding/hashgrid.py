@@ -40,6 +40,7 @@ Note:
 
 Explained in notebooks/02_hash_encoding.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -123,13 +124,22 @@ class HashGridConfig:
             raise ValueError(f"HashGrid: {what}; {fix}")
 
         if self.n_input_dims not in (1, 2, 3, 4):
-            bad(f"n_input_dims={self.n_input_dims} is not supported", "use 2 (planes) or 3 (volumes); 1 and 4 work in the PyTorch backend")
+            bad(
+                f"n_input_dims={self.n_input_dims} is not supported",
+                "use 2 (planes) or 3 (volumes); 1 and 4 work in the PyTorch backend",
+            )
         if not 1 <= self.n_levels <= 32:
             bad(f"n_levels={self.n_levels} is out of range", "use 1..32 levels (16 is the Instant-NGP default)")
         if self.n_features_per_level < 1:
-            bad(f"n_features_per_level={self.n_features_per_level}", "use a positive number (1, 2, 4 or 8 have CUDA kernels)")
+            bad(
+                f"n_features_per_level={self.n_features_per_level}",
+                "use a positive number (1, 2, 4 or 8 have CUDA kernels)",
+            )
         if not 1 <= self.log2_hashmap_size <= 30:
-            bad(f"log2_hashmap_size={self.log2_hashmap_size} is out of range", "use 1..30 (19 is the Instant-NGP default, 14 ER-NeRF's)")
+            bad(
+                f"log2_hashmap_size={self.log2_hashmap_size} is out of range",
+                "use 1..30 (19 is the Instant-NGP default, 14 ER-NeRF's)",
+            )
         if self.base_resolution < 2:
             bad(f"base_resolution={self.base_resolution}", "use at least 2 vertices per axis (16 is the default)")
         if not self.per_level_scale >= 1.0:
@@ -153,19 +163,29 @@ class HashGridConfig:
         In 3D: levels 0-2 dense (16^3, 32^3, 64^3 rows), 13 hashed levels of
         2^19 rows, 7,114,752 rows x 2 = 14,229,504 parameters, 32 output features.
         """
-        return cls(n_input_dims, n_levels=16, n_features_per_level=2, log2_hashmap_size=19, base_resolution=16,
-                   per_level_scale=2.0, interpolation="linear")
+        return cls(
+            n_input_dims,
+            n_levels=16,
+            n_features_per_level=2,
+            log2_hashmap_size=19,
+            base_resolution=16,
+            per_level_scale=2.0,
+            interpolation="linear",
+        )
 
     @classmethod
-    def from_finest(cls, n_input_dims: int, finest_resolution: float, n_levels: int = 16,
-                    base_resolution: int = 16, **kw) -> "HashGridConfig":
+    def from_finest(
+        cls, n_input_dims: int, finest_resolution: float, n_levels: int = 16, base_resolution: int = 16, **kw
+    ) -> "HashGridConfig":
         """Config whose growth factor takes ``base_resolution`` to ``finest_resolution``.
 
         ``per_level_scale = 2^(log2(finest / base) / (n_levels - 1))`` (ER-NeRF's rule).
         """
         if finest_resolution < base_resolution:
-            raise ValueError(f"HashGrid: finest_resolution={finest_resolution} is below base_resolution={base_resolution}; "
-                             "give a finest resolution >= the base resolution")
+            raise ValueError(
+                f"HashGrid: finest_resolution={finest_resolution} is below base_resolution={base_resolution}; "
+                "give a finest resolution >= the base resolution"
+            )
         pls = 1.0 if n_levels == 1 else float(np.exp2(np.log2(finest_resolution / base_resolution) / (n_levels - 1)))
         return cls(n_input_dims, n_levels=n_levels, base_resolution=base_resolution, per_level_scale=pls, **kw)
 
@@ -174,10 +194,12 @@ class HashGridConfig:
         out, offset = [], 0
         log2_b = np.float32(np.log2(np.float32(self.per_level_scale)))
         for lvl in range(self.n_levels):
-            scale = np.exp2(np.float32(lvl) * log2_b, dtype=np.float32) * np.float32(self.base_resolution) - np.float32(1.0)
+            scale = np.exp2(np.float32(lvl) * log2_b, dtype=np.float32) * np.float32(self.base_resolution) - np.float32(
+                1.0
+            )
             scale = float(np.float32(scale))
             res = int(math.ceil(scale)) + 1
-            n_vert = res ** self.n_input_dims
+            n_vert = res**self.n_input_dims
             size = min(n_vert, _MAX_PARAMS)
             size = (size + 7) // 8 * 8
             size = min(size, 1 << self.log2_hashmap_size)
@@ -209,15 +231,21 @@ class HashGridConfig:
             ``table_rows`` (``n_params``), ``parameter_count`` and ``n_output_dims``.
         """
         lv = self.levels()
-        return {**dataclasses.asdict(self),
-                "resolutions": [l.resolution for l in lv], "scales": [l.scale for l in lv],
-                "level_rows": [l.size for l in lv], "hashed": [l.hashed for l in lv],
-                "first_hashed_level": next((l.level for l in lv if l.hashed), None),
-                "table_rows": self.n_params, "parameter_count": self.parameter_count,
-                "n_output_dims": self.n_output_dims}
+        return {
+            **dataclasses.asdict(self),
+            "resolutions": [lvl.resolution for lvl in lv],
+            "scales": [lvl.scale for lvl in lv],
+            "level_rows": [lvl.size for lvl in lv],
+            "hashed": [lvl.hashed for lvl in lv],
+            "first_hashed_level": next((lvl.level for lvl in lv if lvl.hashed), None),
+            "table_rows": self.n_params,
+            "parameter_count": self.parameter_count,
+            "n_output_dims": self.n_output_dims,
+        }
 
 
 # ------------------------------------------------------------------ index maths
+
 
 def mul_u32(a: torch.Tensor, b) -> torch.Tensor:
     """``(a * b) mod 2^32`` for int64 ``a`` and ``b`` in [0, 2^32), without int64 overflow.
@@ -241,13 +269,15 @@ class _Group:
     def __init__(self, levels: List[LevelInfo], D: int, device, dtype):
         self.start, self.stop = levels[0].level, levels[-1].level + 1
         self.hashed = levels[0].hashed
-        self.scale = torch.tensor([lv.scale for lv in levels], dtype=torch.float32).to(device=device, dtype=dtype)  # (Lg,)
+        self.scale = torch.tensor([lv.scale for lv in levels], dtype=torch.float32).to(
+            device=device, dtype=dtype
+        )  # (Lg,)
         self.size = torch.tensor([lv.size for lv in levels], dtype=torch.int64, device=device)  # (Lg,)
         self.offset = torch.tensor([lv.offset for lv in levels], dtype=torch.int64, device=device)  # (Lg,)
         # hashed levels own exactly 2^T rows: "mod size" is a bit mask
         self.mask = (levels[0].size - 1) if self.hashed else None
         mult = [PRIMES[d] for d in range(D)] if self.hashed else None
-        strides = [[mult[d] if self.hashed else (lv.resolution ** d) & UINT32_MASK for d in range(D)] for lv in levels]
+        strides = [[mult[d] if self.hashed else (lv.resolution**d) & UINT32_MASK for d in range(D)] for lv in levels]
         self.mult = torch.tensor(strides, dtype=torch.int64, device=device)  # (Lg, D): primes or dense strides
 
 
@@ -369,7 +399,7 @@ def _forward_chunk(x, table, config, groups):
         Lg = grp.stop - grp.start
         cell, w1, _ = _cells(x, grp, config.interpolation == "smoothstep")  # (D, n, Lg)
         terms = _corner_terms(cell, grp)
-        acc = out[:, grp.start:grp.stop]  # (n, Lg, F) view
+        acc = out[:, grp.start : grp.stop]  # (n, Lg, F) view
         for _, idx, w in _all_corners(terms, 1.0 - w1, w1, grp):
             val = _gather(table, idx.reshape(-1), x.dtype).view(n, Lg, F)  # (n, Lg, F)
             acc += w[..., None] * val
@@ -386,7 +416,7 @@ def _backward_chunk(x, table, g, config, groups, grad_table, need_x):
         cell, w1, dw1 = _cells(x, grp, config.interpolation == "smoothstep")  # (D, n, Lg)
         w0 = 1.0 - w1
         terms = _corner_terms(cell, grp)
-        gg = g[:, grp.start:grp.stop]  # (n, Lg, F)
+        gg = g[:, grp.start : grp.stop]  # (n, Lg, F)
         gpos = torch.zeros(D, n, Lg, dtype=x.dtype, device=x.device) if need_x else None
         for bits, idx, w in _all_corners(terms, w0, w1, grp):
             idx = idx.reshape(-1)  # (n * Lg,)
@@ -416,7 +446,7 @@ class _HashEncodeTorch(torch.autograd.Function):
         cdt = _compute_dtype(x, table)
         groups = _groups(config, x.device, cdt)
         xc = x.to(cdt)
-        outs = [_forward_chunk(xc[i:i + chunk_size], table, config, groups) for i in range(0, x.shape[0], chunk_size)]
+        outs = [_forward_chunk(xc[i : i + chunk_size], table, config, groups) for i in range(0, x.shape[0], chunk_size)]
         if not outs:  # no points: an empty batch, not an error
             outs = [xc.new_zeros((0, config.n_output_dims))]
         out = torch.cat(outs) if len(outs) != 1 else outs[0]
@@ -436,15 +466,18 @@ class _HashEncodeTorch(torch.autograd.Function):
         grad_table = torch.zeros(table.shape, dtype=cdt, device=table.device)
         gxs = []
         for i in range(0, x.shape[0], chunk_size):
-            gx = _backward_chunk(xc[i:i + chunk_size], table, g[i:i + chunk_size], config, groups, grad_table, need_x)
+            gx = _backward_chunk(
+                xc[i : i + chunk_size], table, g[i : i + chunk_size], config, groups, grad_table, need_x
+            )
             gxs.append(gx)
         grad_x = (torch.cat(gxs) if gxs else torch.zeros_like(xc)).to(x.dtype) if need_x else None
         grad_t = grad_table.to(table.dtype) if ctx.needs_input_grad[1] else None
         return grad_x, grad_t, None, None
 
 
-def hash_encode(x: torch.Tensor, table: torch.Tensor, config: HashGridConfig,
-                chunk_size: int = DEFAULT_CHUNK) -> torch.Tensor:
+def hash_encode(
+    x: torch.Tensor, table: torch.Tensor, config: HashGridConfig, chunk_size: int = DEFAULT_CHUNK
+) -> torch.Tensor:
     """Encode points with the PyTorch reference (differentiable in ``x`` and ``table``).
 
     Args:
@@ -468,26 +501,37 @@ def hash_encode(x: torch.Tensor, table: torch.Tensor, config: HashGridConfig,
 
 def check_points(x: torch.Tensor, who: str = "HashGrid") -> None:
     """Refuse points holding NaN or inf (every backend calls this before encoding)."""
-    require_finite(x, f"{who}: points", "the encoders need finite coordinates; check the rays (rays_o, rays_d), "
-                   "poses and sample positions that produced them")
+    require_finite(
+        x,
+        f"{who}: points",
+        "the encoders need finite coordinates; check the rays (rays_o, rays_d), "
+        "poses and sample positions that produced them",
+    )
 
 
 def _check_inputs(x: torch.Tensor, table: torch.Tensor, config: HashGridConfig) -> None:
     if x.dim() != 2 or x.shape[1] != config.n_input_dims:
-        raise ValueError(f"HashGrid: expected points of shape (n_points, {config.n_input_dims}), got {tuple(x.shape)}; "
-                         f"reshape to (-1, {config.n_input_dims})")
+        raise ValueError(
+            f"HashGrid: expected points of shape (n_points, {config.n_input_dims}), got {tuple(x.shape)}; "
+            f"reshape to (-1, {config.n_input_dims})"
+        )
     if not x.is_floating_point():
         raise TypeError(f"HashGrid: points must be floating point in [0, 1], got {x.dtype}; convert with x.float()")
     if tuple(table.shape) != (config.n_params, config.n_features_per_level):
-        raise ValueError(f"HashGrid: table has shape {tuple(table.shape)}, expected "
-                         f"({config.n_params}, {config.n_features_per_level}) for this config")
+        raise ValueError(
+            f"HashGrid: table has shape {tuple(table.shape)}, expected "
+            f"({config.n_params}, {config.n_features_per_level}) for this config"
+        )
     if x.device != table.device:
-        raise ValueError(f"HashGrid: points are on {x.device} but the table is on {table.device}; "
-                         f"move one of them (e.g. x.to({str(table.device)!r}))")
+        raise ValueError(
+            f"HashGrid: points are on {x.device} but the table is on {table.device}; "
+            f"move one of them (e.g. x.to({str(table.device)!r}))"
+        )
     check_points(x)
 
 
 # ------------------------------------------------------------------ the module
+
 
 class HashGrid(nn.Module):
     """Multiresolution hash encoding: (N, D) in [0, 1] -> (N, n_levels * F).
@@ -513,18 +557,29 @@ class HashGrid(nn.Module):
     Explained in notebooks/02_hash_encoding.ipynb.
     """
 
-    def __init__(self, config: HashGridConfig, *, backend: str = "auto", dtype: torch.dtype = torch.float32,
-                 chunk_size: int = DEFAULT_CHUNK, device=None):
+    def __init__(
+        self,
+        config: HashGridConfig,
+        *,
+        backend: str = "auto",
+        dtype: torch.dtype = torch.float32,
+        chunk_size: int = DEFAULT_CHUNK,
+        device=None,
+    ):
         super().__init__()
         if not isinstance(config, HashGridConfig):
-            raise TypeError(f"HashGrid: expected a HashGridConfig, got {type(config).__name__} {config!r}; build one "
-                            "with HashGridConfig(n_input_dims, ...), HashGridConfig.from_finest(...) or "
-                            "HashGridConfig.instant_ngp()")
+            raise TypeError(
+                f"HashGrid: expected a HashGridConfig, got {type(config).__name__} {config!r}; build one "
+                "with HashGridConfig(n_input_dims, ...), HashGridConfig.from_finest(...) or "
+                "HashGridConfig.instant_ngp()"
+            )
         self.config = config
         if backend not in BACKENDS:
             raise ValueError(f"HashGrid: backend={backend!r} is unknown; use one of {BACKENDS}")
         if dtype not in (torch.float32, torch.float16, torch.float64):
-            raise TypeError(f"HashGrid: dtype={dtype} is not supported; use torch.float32, torch.float16 or torch.float64")
+            raise TypeError(
+                f"HashGrid: dtype={dtype} is not supported; use torch.float32, torch.float16 or torch.float64"
+            )
         if chunk_size < 1:
             raise ValueError(f"HashGrid: chunk_size={chunk_size} must be a positive number of points")
         self.backend = backend
@@ -580,8 +635,12 @@ class HashGrid(nn.Module):
         reason = kmod.unsupported_reason(self.config, self.dtype)
         if reason:
             if self.backend == kind or kind == "cuda":  # "auto" on a CPU is silent about grids it cannot cover
-                warnings.warn(f"talkface_lite: HashGrid {kind.upper()} kernel does not cover this grid ({reason}); "
-                              "using the PyTorch reference.", _fallback_warning(), stacklevel=4)
+                warnings.warn(
+                    f"talkface_lite: HashGrid {kind.upper()} kernel does not cover this grid ({reason}); "
+                    "using the PyTorch reference.",
+                    _fallback_warning(),
+                    stacklevel=4,
+                )
             return False
         return kmod.load() is not None
 
@@ -634,9 +693,11 @@ class HashGrid(nn.Module):
     def extra_repr(self) -> str:
         c = self.config
         n_hashed = sum(lv.hashed for lv in c.levels())
-        return (f"D={c.n_input_dims}, L={c.n_levels}, F={c.n_features_per_level}, T=2^{c.log2_hashmap_size}, "
-                f"N_min={c.base_resolution}, b={c.per_level_scale:.4f}, hashed_levels={n_hashed}, "
-                f"params={c.n_params * c.n_features_per_level}, interpolation={c.interpolation}, backend={self.backend}")
+        return (
+            f"D={c.n_input_dims}, L={c.n_levels}, F={c.n_features_per_level}, T=2^{c.log2_hashmap_size}, "
+            f"N_min={c.base_resolution}, b={c.per_level_scale:.4f}, hashed_levels={n_hashed}, "
+            f"params={c.n_params * c.n_features_per_level}, interpolation={c.interpolation}, backend={self.backend}"
+        )
 
 
 def _fallback_warning():
@@ -646,6 +707,7 @@ def _fallback_warning():
 
 
 # ------------------------------------------------------------------ collisions
+
 
 def vertex_slots(config: HashGridConfig, level: int, vertices: torch.Tensor) -> torch.Tensor:
     """Table row (within the level) of integer vertex coordinates.
@@ -665,8 +727,12 @@ def vertex_slots(config: HashGridConfig, level: int, vertices: torch.Tensor) -> 
     return idx[:, 0] - lv.offset
 
 
-def collision_stats(config: HashGridConfig, x: Optional[torch.Tensor] = None, max_vertices: int = 1 << 22,
-                    generator: Optional[torch.Generator] = None) -> List[dict]:
+def collision_stats(
+    config: HashGridConfig,
+    x: Optional[torch.Tensor] = None,
+    max_vertices: int = 1 << 22,
+    generator: Optional[torch.Generator] = None,
+) -> List[dict]:
     """How many grid vertices share a table row, level by level.
 
     Args:
@@ -708,11 +774,21 @@ def collision_stats(config: HashGridConfig, x: Optional[torch.Tensor] = None, ma
         n = verts.shape[0]
         colliding = float((counts[slots] > 1).sum()) / max(n, 1)
         expected = 0.0 if not lv.hashed else 1.0 - (1.0 - 1.0 / lv.size) ** max(n - 1, 0)
-        rows.append(dict(level=lv.level, resolution=res, hashed=lv.hashed, size=lv.size, n_vertices=n,
-                         sampled=sampled, load=n / lv.size, used_rows=int((counts > 0).sum()),
-                         colliding=colliding, expected_colliding=expected))
+        rows.append(
+            dict(
+                level=lv.level,
+                resolution=res,
+                hashed=lv.hashed,
+                size=lv.size,
+                n_vertices=n,
+                sampled=sampled,
+                load=n / lv.size,
+                used_rows=int((counts > 0).sum()),
+                colliding=colliding,
+                expected_colliding=expected,
+            )
+        )
     return rows
-
 
 
 def matched_hashgrid_log2(target_params: int, config: HashGridConfig) -> int:
@@ -721,9 +797,22 @@ def matched_hashgrid_log2(target_params: int, config: HashGridConfig) -> int:
     Every other field of ``config`` is kept; build the matched grid with
     ``dataclasses.replace(config, log2_hashmap_size=matched_hashgrid_log2(target, config))``.
     """
-    return min(range(8, 25), key=lambda t: abs(
-        dataclasses.replace(config, log2_hashmap_size=t).parameter_count - target_params))
+    return min(
+        range(8, 25),
+        key=lambda t: abs(dataclasses.replace(config, log2_hashmap_size=t).parameter_count - target_params),
+    )
 
 
-__all__ = ["BACKENDS", "DEFAULT_CHUNK", "HashGrid", "HashGridConfig", "LevelInfo", "PRIMES",
-           "collision_stats", "hash_encode", "matched_hashgrid_log2", "mul_u32", "vertex_slots"]
+__all__ = [
+    "BACKENDS",
+    "DEFAULT_CHUNK",
+    "HashGrid",
+    "HashGridConfig",
+    "LevelInfo",
+    "PRIMES",
+    "collision_stats",
+    "hash_encode",
+    "matched_hashgrid_log2",
+    "mul_u32",
+    "vertex_slots",
+]

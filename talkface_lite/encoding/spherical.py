@@ -6,6 +6,7 @@ quadratic; 4: + 7 cubic), with the usual orthonormal constants (the same basis
 tiny-cuda-nn's ``SphericalHarmonics`` encoding evaluates, up to its mapping of
 inputs from [0, 1]; ours takes unit vectors directly).
 """
+
 from __future__ import annotations
 
 import math
@@ -15,8 +16,13 @@ import torch
 _C0 = 0.5 * math.sqrt(1.0 / math.pi)
 _C1 = math.sqrt(3.0 / (4.0 * math.pi))
 _C2 = (0.5 * math.sqrt(15.0 / math.pi), 0.25 * math.sqrt(5.0 / math.pi), 0.25 * math.sqrt(15.0 / math.pi))
-_C3 = (0.25 * math.sqrt(35.0 / (2.0 * math.pi)), 0.5 * math.sqrt(105.0 / math.pi),
-       0.25 * math.sqrt(21.0 / (2.0 * math.pi)), 0.25 * math.sqrt(7.0 / math.pi), 0.25 * math.sqrt(105.0 / math.pi))
+_C3 = (
+    0.25 * math.sqrt(35.0 / (2.0 * math.pi)),
+    0.5 * math.sqrt(105.0 / math.pi),
+    0.25 * math.sqrt(21.0 / (2.0 * math.pi)),
+    0.25 * math.sqrt(7.0 / math.pi),
+    0.25 * math.sqrt(105.0 / math.pi),
+)
 
 
 def sh_encode(directions: torch.Tensor, degree: int = 4) -> torch.Tensor:
@@ -44,9 +50,15 @@ def sh_encode(directions: torch.Tensor, degree: int = 4) -> torch.Tensor:
         xx, yy, zz = x * x, y * y, z * z
         out += [_C2[0] * x * y, -_C2[0] * y * z, _C2[1] * (3 * zz - 1), -_C2[0] * x * z, _C2[2] * (xx - yy)]
     if degree > 3:
-        out += [-_C3[0] * y * (3 * xx - yy), _C3[1] * x * y * z, -_C3[2] * y * (5 * zz - 1),
-                _C3[3] * z * (5 * zz - 3), -_C3[2] * x * (5 * zz - 1), _C3[4] * z * (xx - yy),
-                -_C3[0] * x * (xx - 3 * yy)]
+        out += [
+            -_C3[0] * y * (3 * xx - yy),
+            _C3[1] * x * y * z,
+            -_C3[2] * y * (5 * zz - 1),
+            _C3[3] * z * (5 * zz - 3),
+            -_C3[2] * x * (5 * zz - 1),
+            _C3[4] * z * (xx - yy),
+            -_C3[0] * x * (xx - 3 * yy),
+        ]
     return torch.stack(out, -1)
 
 

@@ -31,16 +31,17 @@ tiny-cuda-nn. Use ``backend="auto"`` for "whatever is fastest here".
 
 Explained in notebooks/02_hash_encoding.ipynb (backends).
 """
-from __future__ import annotations
 
-from typing import Optional
+from __future__ import annotations
 
 import torch
 from torch import nn
 
-INSTALL_HINT = ("install it on a CUDA machine with `pip install --no-build-isolation "
-                "git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch` "
-                "(needs nvcc matching torch's CUDA), or use backend='auto' / 'cuda' / 'torch'")
+INSTALL_HINT = (
+    "install it on a CUDA machine with `pip install --no-build-isolation "
+    "git+https://github.com/NVlabs/tiny-cuda-nn/#subdirectory=bindings/torch` "
+    "(needs nvcc matching torch's CUDA), or use backend='auto' / 'cuda' / 'torch'"
+)
 
 
 def import_tcnn():
@@ -52,7 +53,10 @@ def import_tcnn():
     try:
         import tinycudann  # noqa: F401
     except Exception as exc:  # noqa: BLE001
-        return None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'import failed'}"
+        return (
+            None,
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else 'import failed'}",
+        )
     return tinycudann, None
 
 
@@ -91,7 +95,9 @@ class TcnnHashGrid(nn.Module):
         super().__init__()
         tcnn, reason = import_tcnn()
         if tcnn is None:
-            raise RuntimeError(f"HashGrid backend='tcnn' needs tinycudann, which does not import here ({reason}); {INSTALL_HINT}")
+            raise RuntimeError(
+                f"HashGrid backend='tcnn' needs tinycudann, which does not import here ({reason}); {INSTALL_HINT}"
+            )
         if dtype not in (torch.float32, torch.float16):
             raise ValueError(f"tiny-cuda-nn supports float32 and float16 tables, not {dtype}")
         if device is not None and torch.device(device).type != "cuda":
@@ -101,8 +107,10 @@ class TcnnHashGrid(nn.Module):
         self.encoding = tcnn.Encoding(config.n_input_dims, tcnn_config(config), dtype=dtype)
         expected = config.n_params * config.n_features_per_level
         if self.encoding.params.numel() != expected:
-            raise ValueError(f"tiny-cuda-nn allocated {self.encoding.params.numel()} parameters, our layout expects "
-                             f"{expected}; this tinycudann version lays out HashGrid parameters differently")
+            raise ValueError(
+                f"tiny-cuda-nn allocated {self.encoding.params.numel()} parameters, our layout expects "
+                f"{expected}; this tinycudann version lays out HashGrid parameters differently"
+            )
         if device is not None:
             self.encoding.to(device)
 

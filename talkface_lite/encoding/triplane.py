@@ -30,6 +30,7 @@ bits as three separate calls and a concatenation, without their copies.
 
 Explained in notebooks/02_hash_encoding.ipynb and notebooks/03_triplane_nerf.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -77,8 +78,10 @@ class TriPlaneConfig:
 
     def __post_init__(self):
         if not (math.isfinite(float(self.bound)) and float(self.bound) > 0):
-            raise ValueError(f"TriPlane: bound={self.bound} must be positive and finite (points live in "
-                             "[-bound, bound]^3); give the half-size of the box, e.g. bound=1.0")
+            raise ValueError(
+                f"TriPlane: bound={self.bound} must be positive and finite (points live in "
+                "[-bound, bound]^3); give the half-size of the box, e.g. bound=1.0"
+            )
         object.__setattr__(self, "bound", float(self.bound))
         try:
             self.plane
@@ -96,16 +99,28 @@ class TriPlaneConfig:
         rounded up to multiples of 8 rows), 8 hashed levels of 2^14 rows:
         162,872 rows x 1 feature, so 488,616 parameters for the three planes.
         """
-        return cls(n_levels=12, n_features_per_level=1, log2_hashmap_size=14, base_resolution=64,
-                   finest_resolution=512, bound=1.0, interpolation="linear")
+        return cls(
+            n_levels=12,
+            n_features_per_level=1,
+            log2_hashmap_size=14,
+            base_resolution=64,
+            finest_resolution=512,
+            bound=1.0,
+            interpolation="linear",
+        )
 
     @property
     def plane(self) -> HashGridConfig:
         """The 2D hash-grid config of each of the three planes."""
-        return HashGridConfig.from_finest(2, self.finest_resolution, n_levels=self.n_levels,
-                                          n_features_per_level=self.n_features_per_level,
-                                          log2_hashmap_size=self.log2_hashmap_size,
-                                          base_resolution=self.base_resolution, interpolation=self.interpolation)
+        return HashGridConfig.from_finest(
+            2,
+            self.finest_resolution,
+            n_levels=self.n_levels,
+            n_features_per_level=self.n_features_per_level,
+            log2_hashmap_size=self.log2_hashmap_size,
+            base_resolution=self.base_resolution,
+            interpolation=self.interpolation,
+        )
 
     @property
     def parameter_count(self) -> int:
@@ -119,8 +134,12 @@ class TriPlaneConfig:
     def describe(self) -> dict:
         """The fields plus derived values, JSON-ready: ``plane`` (:meth:`HashGridConfig.describe` of one
         plane: per-level resolutions, rows, growth factor...), ``parameter_count`` and ``n_output_dims``."""
-        return {**dataclasses.asdict(self), "plane": self.plane.describe(),
-                "parameter_count": self.parameter_count, "n_output_dims": self.n_output_dims}
+        return {
+            **dataclasses.asdict(self),
+            "plane": self.plane.describe(),
+            "parameter_count": self.parameter_count,
+            "n_output_dims": self.n_output_dims,
+        }
 
 
 class TriPlane(nn.Module):
@@ -137,12 +156,21 @@ class TriPlane(nn.Module):
     Explained in notebooks/03_triplane_nerf.ipynb.
     """
 
-    def __init__(self, config: TriPlaneConfig, *, backend: str = "auto", dtype: torch.dtype = torch.float32,
-                 chunk_size: int = DEFAULT_CHUNK, device=None):
+    def __init__(
+        self,
+        config: TriPlaneConfig,
+        *,
+        backend: str = "auto",
+        dtype: torch.dtype = torch.float32,
+        chunk_size: int = DEFAULT_CHUNK,
+        device=None,
+    ):
         super().__init__()
         if not isinstance(config, TriPlaneConfig):
-            raise TypeError(f"TriPlane: expected a TriPlaneConfig, got {type(config).__name__} {config!r}; build one "
-                            "with TriPlaneConfig(n_levels=..., ...) or TriPlaneConfig.er_nerf()")
+            raise TypeError(
+                f"TriPlane: expected a TriPlaneConfig, got {type(config).__name__} {config!r}; build one "
+                "with TriPlaneConfig(n_levels=..., ...) or TriPlaneConfig.er_nerf()"
+            )
         self.config = config
         plane = config.plane
         kw = dict(backend=backend, dtype=dtype, chunk_size=chunk_size, device=device)
@@ -195,7 +223,9 @@ class TriPlane(nn.Module):
             from ..kernels import hashgrid_cpu as khc
 
             u = self.normalize(points).reshape(-1, 3)  # (N, 3) in [0, 1]
-            out = khc.multi_encode_cpu(u, [g.compute_table() for g in grids], grids[0].config, [axes for _, axes in PLANES])
+            out = khc.multi_encode_cpu(
+                u, [g.compute_table() for g in grids], grids[0].config, [axes for _, axes in PLANES]
+            )
             return out.reshape(*points.shape[:-1], self.n_output_dims)
         feats = self.plane_features(points)
         return torch.cat([feats[name] for name, _ in PLANES], dim=-1)  # (..., 3 L F)
@@ -203,8 +233,9 @@ class TriPlane(nn.Module):
     @staticmethod
     def _fused_cpu(grids, device) -> bool:
         """True when the three planes would all run the CPU kernel with one config and table dtype."""
-        return (all(g.active_backend(device) == "cpu" for g in grids)
-                and all(g.config == grids[0].config and g.dtype == grids[0].dtype for g in grids))
+        return all(g.active_backend(device) == "cpu" for g in grids) and all(
+            g.config == grids[0].config and g.dtype == grids[0].dtype for g in grids
+        )
 
     def extra_repr(self) -> str:
         return f"bound={self.bound}, n_output_dims={self.n_output_dims}"

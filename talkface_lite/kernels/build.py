@@ -21,6 +21,7 @@ environment, not once per student notebook.
 
 Explained in notebooks/02_hash_encoding.ipynb (backends).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -90,7 +91,9 @@ def build_environment() -> KernelStatus:
         return KernelStatus("env", False, f"torch {torch.__version__} is a CPU-only build")
     if find_cuda_home() is None:
         return KernelStatus("env", False, "no CUDA toolkit with nvcc and libcudart found (set CUDA_HOME)")
-    return KernelStatus("env", True, f"torch {torch.__version__} (CUDA {torch.version.cuda}), toolkit {find_cuda_home()}")
+    return KernelStatus(
+        "env", True, f"torch {torch.__version__} (CUDA {torch.version.cuda}), toolkit {find_cuda_home()}"
+    )
 
 
 def cache_dir(name: str, sources: Sequence[Path]) -> Path:
@@ -118,8 +121,9 @@ def cache_root() -> Path:
 _ENV_WARNED: Dict[str, str] = {}  # kind -> environment reason already announced
 
 
-def _fallback(name: str, reason: str, log_path: Optional[Path] = None, kind: str = "CUDA",
-              environment: bool = False) -> None:
+def _fallback(
+    name: str, reason: str, log_path: Optional[Path] = None, kind: str = "CUDA", environment: bool = False
+) -> None:
     """Record that ``name`` is unavailable and warn once.
 
     ``environment=True``: the reason holds for every kernel of this ``kind`` (no compiler, say), so one
@@ -143,8 +147,9 @@ def _fallback(name: str, reason: str, log_path: Optional[Path] = None, kind: str
     )
 
 
-def load_extension(name: str, sources: Sequence[str], require_device: bool = True,
-                   extra_cuda_cflags: Sequence[str] = ()) -> Optional[object]:
+def load_extension(
+    name: str, sources: Sequence[str], require_device: bool = True, extra_cuda_cflags: Sequence[str] = ()
+) -> Optional[object]:
     """Build (once, cached) and import the extension ``name`` from ``sources``.
 
     Args:

@@ -23,6 +23,7 @@ Design decisions (ours):
 
 Explained in notebooks/04_audio_features.ipynb.
 """
+
 from __future__ import annotations
 
 import math
@@ -74,7 +75,9 @@ class FeatureNorm(nn.Module):
         """Set mean/std from training features ``(..., D)``; returns ``self``."""
         flat = torch.as_tensor(feats, dtype=torch.float32).reshape(-1, feats.shape[-1])
         if flat.shape[-1] != self.mean.numel():
-            raise ValueError(f"FeatureNorm was built for D={self.mean.numel()} but got features with D={flat.shape[-1]}")
+            raise ValueError(
+                f"FeatureNorm was built for D={self.mean.numel()} but got features with D={flat.shape[-1]}"
+            )
         self.mean.copy_(flat.mean(0))
         self.std.copy_(flat.std(0).clamp_min(1e-4))
         return self
@@ -204,8 +207,9 @@ class AudioEncoder(nn.Module):
     Explained in notebooks/04_audio_features.ipynb.
     """
 
-    def __init__(self, dim_in: int, window: int = 16, dim_out: int = 32, smooth: bool = True,
-                 seq_len: int = 8, width: int = 32):
+    def __init__(
+        self, dim_in: int, window: int = 16, dim_out: int = 32, smooth: bool = True, seq_len: int = 8, width: int = 32
+    ):
         super().__init__()
         self.norm = FeatureNorm(dim_in)
         self.net = AudioNet(dim_in, window, dim_out, width)

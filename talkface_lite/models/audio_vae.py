@@ -20,6 +20,7 @@ Layout (ours, stated because the paper gives no sizes):
 
 Explained in notebooks/05_landmark_transformer.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Dict
@@ -44,7 +45,7 @@ def centre_features(windows: torch.Tensor) -> torch.Tensor:
         return windows[..., 0, :]
     if W % 2:
         return windows[..., W // 2, :]
-    return windows[..., W // 2 - 1: W // 2 + 1, :].mean(-2)
+    return windows[..., W // 2 - 1 : W // 2 + 1, :].mean(-2)
 
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, sample: bool = True) -> torch.Tensor:
@@ -76,14 +77,26 @@ class AudioVAE(nn.Module):
         smooth: use the attention time filter in the encoder.
     """
 
-    def __init__(self, dim_in: int, window: int = 16, latent_dim: int = 16, code_dim: int = 32,
-                 hidden: int = 64, smooth: bool = True):
+    def __init__(
+        self,
+        dim_in: int,
+        window: int = 16,
+        latent_dim: int = 16,
+        code_dim: int = 32,
+        hidden: int = 64,
+        smooth: bool = True,
+    ):
         super().__init__()
         self.dim_in, self.window, self.latent_dim = dim_in, window, latent_dim
         self.encoder = AudioEncoder(dim_in, window, code_dim, smooth=smooth)
         self.to_stats = nn.Conv1d(code_dim, 2 * latent_dim, kernel_size=3, padding=1)
-        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.LeakyReLU(0.02),
-                                     nn.Linear(hidden, hidden), nn.LeakyReLU(0.02), nn.Linear(hidden, dim_in))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden),
+            nn.LeakyReLU(0.02),
+            nn.Linear(hidden, hidden),
+            nn.LeakyReLU(0.02),
+            nn.Linear(hidden, dim_in),
+        )
 
     def encode(self, feats: torch.Tensor):
         """Latent distribution per frame.
@@ -135,8 +148,10 @@ def vae_losses(out: Dict[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
     Returns:
         ``{"recon": scalar, "kl": scalar}``.
     """
-    return {"recon": torch.mean((out["recon"] - out["recon_target"]) ** 2),
-            "kl": kl_divergence(out["mu"], out["logvar"])}
+    return {
+        "recon": torch.mean((out["recon"] - out["recon_target"]) ** 2),
+        "kl": kl_divergence(out["mu"], out["logvar"]),
+    }
 
 
 __all__ = ["AudioVAE", "centre_features", "kl_divergence", "reparameterize", "vae_losses"]

@@ -19,6 +19,7 @@ no VAE terms).
 
 Explained in notebooks/05_landmark_transformer.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -49,8 +50,10 @@ class _LandmarkBaseline(nn.Module):
         if x.ndim == 3:
             x = x.unsqueeze(0)  # (1, T, W, D)
         if x.shape[-2:] != (self.window, self.dim_in):
-            raise ValueError(f"{type(self).__name__} was built for windows ({self.window}, {self.dim_in}) "
-                             f"but got features {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} was built for windows ({self.window}, {self.dim_in}) "
+                f"but got features {tuple(x.shape)}"
+            )
         B, T = x.shape[:2]
         if eye is None:
             eye = x.new_zeros(B, T, self.eye_dim)
@@ -92,8 +95,14 @@ class FrameRegressor(_LandmarkBaseline):
         if hidden <= 0:
             self.net = nn.Linear(n_in, n_out)
         else:
-            self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Dropout(0.1),
-                                     nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, n_out))
+            self.net = nn.Sequential(
+                nn.Linear(n_in, hidden),
+                nn.GELU(),
+                nn.Dropout(0.1),
+                nn.Linear(hidden, hidden),
+                nn.GELU(),
+                nn.Linear(hidden, n_out),
+            )
         last = self.net if hidden <= 0 else self.net[-1]
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
@@ -116,15 +125,27 @@ class TemporalConvBaseline(_LandmarkBaseline):
         dilations: one residual conv block (kernel 5) per dilation.
     """
 
-    def __init__(self, dim_in: int, window: int = 16, eye_dim: int = 1, channels: int = 64,
-                 dilations=(1, 2, 4), n_landmarks: int = 68, dropout: float = 0.1):
+    def __init__(
+        self,
+        dim_in: int,
+        window: int = 16,
+        eye_dim: int = 1,
+        channels: int = 64,
+        dilations=(1, 2, 4),
+        n_landmarks: int = 68,
+        dropout: float = 0.1,
+    ):
         super().__init__(dim_in, window, eye_dim, n_landmarks)
         self.audio = AudioNet(dim_in, window, channels)
         self.eye = nn.Linear(eye_dim, channels)
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv1d(channels, channels, 5, padding=2 * d, dilation=d, padding_mode="replicate"),
-                          nn.GELU(), nn.Dropout(dropout))
-            for d in dilations)
+            nn.Sequential(
+                nn.Conv1d(channels, channels, 5, padding=2 * d, dilation=d, padding_mode="replicate"),
+                nn.GELU(),
+                nn.Dropout(dropout),
+            )
+            for d in dilations
+        )
         self.head = nn.Conv1d(channels, n_landmarks * 3, 1)
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)

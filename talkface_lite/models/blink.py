@@ -25,17 +25,16 @@ eye and predicts the next frame's eye state. This module implements:
 
 Explained in notebooks/06_blink_prediction.ipynb.
 """
+
 from __future__ import annotations
 
-import dataclasses
 from typing import Dict, Optional
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..eye_state import (BLINK_THRESHOLD, GENEFACE_PROFILE, PROFILE_MARGIN, PROFILE_POINTS, BlinkStatistics,
-                         _resample, detect_blinks)
+from ..eye_state import BLINK_THRESHOLD, GENEFACE_PROFILE, PROFILE_MARGIN, BlinkStatistics, _resample, detect_blinks
 
 AU45_MAX = 5.0
 #: Prior used when a clip has too few blinks to fit (adults at rest/speaking:
@@ -110,18 +109,19 @@ class BlinkGenerator:
             wave = peak * _resample(self.stats.profile, dur + 2 * m)  # (dur + 2m,)
             lo = on - m
             seg = slice(max(lo, 0), min(lo + len(wave), n_frames))
-            au[seg] = np.maximum(au[seg], wave[seg.start - lo: seg.stop - lo])
+            au[seg] = np.maximum(au[seg], wave[seg.start - lo : seg.stop - lo])
         return np.clip(au, 0.0, AU45_MAX)
 
 
-def fixed_period_blinks(n_frames: int, period: int = 100, peak: float = AU45_MAX,
-                        profile=GENEFACE_PROFILE) -> np.ndarray:
+def fixed_period_blinks(
+    n_frames: int, period: int = 100, peak: float = AU45_MAX, profile=GENEFACE_PROFILE
+) -> np.ndarray:
     """GeneFace++'s inference blinks: ``profile * peak`` injected every ``period`` frames -> ``(n_frames,)``."""
     au = np.zeros(n_frames)
     prof = peak * np.asarray(profile)
     for start in range(period, n_frames, period):
         seg = prof[: n_frames - start]
-        au[start:start + len(seg)] = seg
+        au[start : start + len(seg)] = seg
     return au
 
 
@@ -144,8 +144,11 @@ def ks_report(real: BlinkStatistics, gen: BlinkStatistics, window_s: float = 10.
         return counts * 60.0 / window_s
 
     out = {}
-    for name, a, b in (("rate", rates(real), rates(gen)), ("duration", real.durations_s, gen.durations_s),
-                       ("interval", real.intervals_s, gen.intervals_s)):
+    for name, a, b in (
+        ("rate", rates(real), rates(gen)),
+        ("duration", real.durations_s, gen.durations_s),
+        ("interval", real.intervals_s, gen.intervals_s),
+    ):
         if len(a) == 0 or len(b) == 0:
             out[name] = {"ks": float("nan"), "p": float("nan"), "n_real": len(a), "n_gen": len(b)}
         else:
@@ -179,8 +182,9 @@ class AUFeatureVector(nn.Module):
         n_in = 1 + 2 + len(EYE_POINTS) * 3 + (global_dim if audio_dim else 0)
         self.net = nn.Sequential(nn.Linear(n_in, hidden), nn.GELU(), nn.Linear(hidden, cond_dim))
 
-    def forward(self, au45: torch.Tensor, ear: torch.Tensor, eye_lm: torch.Tensor,
-                audio: Optional[torch.Tensor] = None) -> torch.Tensor:
+    def forward(
+        self, au45: torch.Tensor, ear: torch.Tensor, eye_lm: torch.Tensor, audio: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
         """Eye condition per frame.
 
         Args:
@@ -265,5 +269,16 @@ class BlinkModel(nn.Module):
         return {"au45": au, "eye_lm": lm, "total": au + lm}
 
 
-__all__ = ["AU45_MAX", "AUFeatureVector", "BLINK_THRESHOLD", "BlinkGenerator", "BlinkModel", "BlinkStatistics",
-           "EyeMovementPredictor", "detect_blinks", "eye_condition", "fixed_period_blinks", "ks_report"]
+__all__ = [
+    "AU45_MAX",
+    "AUFeatureVector",
+    "BLINK_THRESHOLD",
+    "BlinkGenerator",
+    "BlinkModel",
+    "BlinkStatistics",
+    "EyeMovementPredictor",
+    "detect_blinks",
+    "eye_condition",
+    "fixed_period_blinks",
+    "ks_report",
+]

@@ -62,6 +62,7 @@ Variants (one config field, the rows of the paper's Table III): see
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -108,9 +109,9 @@ class FieldConfig:
     """
 
     variant: str = "dlt_eye"
-    audio_dim: int = 80                      # D of the (T, W, D) feature windows
-    audio_window: int = 16                   # W
-    n_frames: int = 1                        # rows of the per-frame latent table
+    audio_dim: int = 80  # D of the (T, W, D) feature windows
+    audio_window: int = 16  # W
+    n_frames: int = 1  # rows of the per-frame latent table
     aabb: Sequence[float] = (-1.5, -1.6, -1.4, 1.5, 1.5, 1.5)  # head box in the head frame, dm
     # spatial encoding
     tri_levels: int = 12
@@ -118,7 +119,7 @@ class FieldConfig:
     tri_log2: int = 14
     tri_base: int = 64
     tri_finest: int = 512
-    hash3d_levels: int = 16                  # 16 x 2 x 2^14 = 524k parameters, close to the tri-plane's 590k
+    hash3d_levels: int = 16  # 16 x 2 x 2^14 = 524k parameters, close to the tri-plane's 590k
     hash3d_features: int = 2
     hash3d_log2: int = 14
     hash3d_base: int = 16
@@ -130,7 +131,7 @@ class FieldConfig:
     lm_base: int = 4
     lm_finest: int = 64
     lm_dim: int = 16
-    lm_radius: float = 0.2                   # dm
+    lm_radius: float = 0.2  # dm
     # audio
     audio_code_dim: int = 32
     audio_seq_len: int = 8
@@ -139,7 +140,7 @@ class FieldConfig:
     geo_features: int = 15
     density_layers: int = 3
     colour_layers: int = 2
-    sh_degree: int = 4                       # 0: colour does not depend on the view
+    sh_degree: int = 4  # 0: colour does not depend on the view
     latent_dim: int = 4
 
     def __post_init__(self):
@@ -154,21 +155,36 @@ class FieldConfig:
 
     def triplane(self) -> TriPlaneConfig:
         """The spatial tri-plane (``tri_*`` fields) over the normalised head box, bound 1."""
-        return TriPlaneConfig(n_levels=self.tri_levels, n_features_per_level=self.tri_features,
-                              log2_hashmap_size=self.tri_log2, base_resolution=self.tri_base,
-                              finest_resolution=self.tri_finest, bound=1.0)
+        return TriPlaneConfig(
+            n_levels=self.tri_levels,
+            n_features_per_level=self.tri_features,
+            log2_hashmap_size=self.tri_log2,
+            base_resolution=self.tri_base,
+            finest_resolution=self.tri_finest,
+            bound=1.0,
+        )
 
     def hash3d(self) -> HashGridConfig:
         """The spatial 3D hash grid of the ``hash3d`` variant (``hash3d_*`` fields)."""
-        return HashGridConfig.from_finest(3, self.hash3d_finest, n_levels=self.hash3d_levels,
-                                          n_features_per_level=self.hash3d_features,
-                                          log2_hashmap_size=self.hash3d_log2, base_resolution=self.hash3d_base)
+        return HashGridConfig.from_finest(
+            3,
+            self.hash3d_finest,
+            n_levels=self.hash3d_levels,
+            n_features_per_level=self.hash3d_features,
+            log2_hashmap_size=self.hash3d_log2,
+            base_resolution=self.hash3d_base,
+        )
 
     def landmark_grid(self) -> HashGridConfig:
         """The 3D hash grid of the landmark code (``lm_*`` fields)."""
-        return HashGridConfig.from_finest(3, self.lm_finest, n_levels=self.lm_levels,
-                                          n_features_per_level=self.lm_features, log2_hashmap_size=self.lm_log2,
-                                          base_resolution=self.lm_base)
+        return HashGridConfig.from_finest(
+            3,
+            self.lm_finest,
+            n_levels=self.lm_levels,
+            n_features_per_level=self.lm_features,
+            log2_hashmap_size=self.lm_log2,
+            base_resolution=self.lm_base,
+        )
 
     @property
     def uses_landmarks(self) -> bool:
@@ -204,13 +220,21 @@ class LandmarkCode(nn.Module):
         frozen: landmark indices held at their canonical position (the eyes when AU45 drives them).
     """
 
-    def __init__(self, aabb, grid: Optional[HashGridConfig] = None, dim: int = 16, radius: float = 0.2,
-                 frozen: Sequence[int] = ()):
+    def __init__(
+        self,
+        aabb,
+        grid: Optional[HashGridConfig] = None,
+        dim: int = 16,
+        radius: float = 0.2,
+        frozen: Sequence[int] = (),
+    ):
         super().__init__()
         grid = FieldConfig().landmark_grid() if grid is None else grid
         if grid.n_input_dims != 3:
-            raise ValueError(f"LandmarkCode: the grid encodes 3D landmarks, got n_input_dims={grid.n_input_dims}; "
-                             "give a HashGridConfig with n_input_dims=3")
+            raise ValueError(
+                f"LandmarkCode: the grid encodes 3D landmarks, got n_input_dims={grid.n_input_dims}; "
+                "give a HashGridConfig with n_input_dims=3"
+            )
         self.grid = HashGrid(grid)
         self.proj = nn.Linear(self.grid.n_output_dims + 3, dim)
         self.log_radius = nn.Parameter(torch.full((68,), math.log(radius)))
@@ -280,8 +304,9 @@ class DynamicLandmarkField(nn.Module):
         n_in = n_enc + c.audio_code_dim
         self.landmark = None
         if c.uses_landmarks:
-            self.landmark = LandmarkCode(c.aabb, c.landmark_grid(), c.lm_dim, c.lm_radius,
-                                         frozen=EYE_LANDMARKS if c.uses_eye else ())
+            self.landmark = LandmarkCode(
+                c.aabb, c.landmark_grid(), c.lm_dim, c.lm_radius, frozen=EYE_LANDMARKS if c.uses_eye else ()
+            )
             n_in += c.lm_dim
         self.eye_att = mlp(n_enc, 16, 1, 2) if c.uses_eye else None
         n_in += 2 if c.uses_eye else 0
@@ -290,13 +315,14 @@ class DynamicLandmarkField(nn.Module):
         if self.latents is not None:
             nn.init.zeros_(self.latents.weight)
         self.register_buffer("latent_frames", torch.zeros(max(1, c.n_frames), dtype=torch.bool))
-        n_dir = c.sh_degree ** 2
+        n_dir = c.sh_degree**2
         self.colour_net = mlp(c.geo_features + n_dir + c.latent_dim, c.hidden, 3, c.colour_layers)
 
     # ------------------------------------------------------------------ set-up
     @torch.no_grad()
-    def fit_normalisers(self, features: torch.Tensor, landmarks: torch.Tensor,
-                        frames: Optional[torch.Tensor] = None) -> "DynamicLandmarkField":
+    def fit_normalisers(
+        self, features: torch.Tensor, landmarks: torch.Tensor, frames: Optional[torch.Tensor] = None
+    ) -> "DynamicLandmarkField":
         """Per-speaker statistics from the training clip.
 
         Args:
@@ -319,8 +345,13 @@ class DynamicLandmarkField(nn.Module):
         return {"grids": grids, "mlps": [p for p in self.parameters() if id(p) not in ids]}
 
     # ------------------------------------------------------------------ condition
-    def encode(self, audio_windows: torch.Tensor, landmarks: Optional[torch.Tensor] = None,
-               au45=None, frame: Optional[int] = None) -> Condition:
+    def encode(
+        self,
+        audio_windows: torch.Tensor,
+        landmarks: Optional[torch.Tensor] = None,
+        au45=None,
+        frame: Optional[int] = None,
+    ) -> Condition:
         """Encode one frame's condition.
 
         Args:
@@ -339,8 +370,10 @@ class DynamicLandmarkField(nn.Module):
         c = self.config
         w = as_windows(audio_windows)
         if w.shape != (c.audio_seq_len, c.audio_window, c.audio_dim):
-            raise ValueError(f"audio_windows must be ({c.audio_seq_len}, {c.audio_window}, {c.audio_dim}) for this "
-                             f"field, got {tuple(w.shape)}; use neighbour_windows(features, frame)")
+            raise ValueError(
+                f"audio_windows must be ({c.audio_seq_len}, {c.audio_window}, {c.audio_dim}) for this "
+                f"field, got {tuple(w.shape)}; use neighbour_windows(features, frame)"
+            )
         audio = self.audio(w.to(self.centre.device))[c.audio_seq_len // 2]  # (audio_code_dim,) sees i-4 .. i+3
         lm = None
         if self.landmark is not None:
@@ -419,5 +452,14 @@ def neighbour_windows(features: torch.Tensor, frame: int, seq_len: int = 8) -> t
     return features[idx]
 
 
-__all__ = ["AU45_MAX", "Condition", "DynamicLandmarkField", "EYE_LANDMARKS", "FieldConfig", "LandmarkCode",
-           "PAPER_NAMES", "VARIANTS", "neighbour_windows"]
+__all__ = [
+    "AU45_MAX",
+    "Condition",
+    "DynamicLandmarkField",
+    "EYE_LANDMARKS",
+    "FieldConfig",
+    "LandmarkCode",
+    "PAPER_NAMES",
+    "VARIANTS",
+    "neighbour_windows",
+]

@@ -35,6 +35,7 @@ positions. The paper gives no sizes; our choices:
 
 Explained in notebooks/05_landmark_transformer.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -80,9 +81,12 @@ class BandSelfAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x: (B, T, d_model)`` -> ``(B, T, d_model)``."""
         B, T, C = x.shape
-        q, k, v = self.qkv(x).reshape(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)  # 3 x (B, h, T, dh)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=self.attn_bias(T, x.device)[None],
-                                           dropout_p=self.dropout if self.training else 0.0)  # (B, h, T, dh)
+        q, k, v = (
+            self.qkv(x).reshape(B, T, 3, self.n_heads, C // self.n_heads).permute(2, 0, 3, 1, 4)
+        )  # 3 x (B, h, T, dh)
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=self.attn_bias(T, x.device)[None], dropout_p=self.dropout if self.training else 0.0
+        )  # (B, h, T, dh)
         return self.proj(y.transpose(1, 2).reshape(B, T, C))
 
 
@@ -148,9 +152,19 @@ class DynamicLandmarkTransformer(nn.Module):
     Explained in notebooks/05_landmark_transformer.ipynb.
     """
 
-    def __init__(self, dim_in: int, window: int = 16, eye_dim: int = 1, d_model: int = 64, n_layers: int = 2,
-                 n_heads: int = 4, radius: int = 8, latent_dim: int = 16, dropout: float = 0.1,
-                 n_landmarks: int = 68):
+    def __init__(
+        self,
+        dim_in: int,
+        window: int = 16,
+        eye_dim: int = 1,
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        radius: int = 8,
+        latent_dim: int = 16,
+        dropout: float = 0.1,
+        n_landmarks: int = 68,
+    ):
         super().__init__()
         self.eye_dim = eye_dim
         self.vae = AudioVAE(dim_in, window, latent_dim=latent_dim)
@@ -216,8 +230,9 @@ def velocity_loss(pred: torch.Tensor, target: torch.Tensor, scale: torch.Tensor 
     return positional_loss(pred.diff(dim=-3), target.diff(dim=-3), scale)
 
 
-def landmark_losses(out: Dict[str, torch.Tensor], target: torch.Tensor, scale: torch.Tensor,
-                    weights: Optional[Dict[str, float]] = None) -> Dict[str, torch.Tensor]:
+def landmark_losses(
+    out: Dict[str, torch.Tensor], target: torch.Tensor, scale: torch.Tensor, weights: Optional[Dict[str, float]] = None
+) -> Dict[str, torch.Tensor]:
     """Weighted training loss of a landmark model output.
 
     Args:
@@ -231,13 +246,23 @@ def landmark_losses(out: Dict[str, torch.Tensor], target: torch.Tensor, scale: t
         dict with each term and their weighted sum ``"total"``.
     """
     w = {**DEFAULT_WEIGHTS, **(weights or {})}
-    terms = {"pos": positional_loss(out["landmarks"], target, scale),
-             "vel": velocity_loss(out["landmarks"], target, scale)}
+    terms = {
+        "pos": positional_loss(out["landmarks"], target, scale),
+        "vel": velocity_loss(out["landmarks"], target, scale),
+    }
     if "mu" in out:
         terms.update(vae_losses(out))
     terms["total"] = sum(w[k] * v for k, v in terms.items())
     return terms
 
 
-__all__ = ["BandSelfAttention", "DEFAULT_WEIGHTS", "DynamicLandmarkTransformer", "ShapeHead", "TransformerBlock",
-           "landmark_losses", "positional_loss", "velocity_loss"]
+__all__ = [
+    "BandSelfAttention",
+    "DEFAULT_WEIGHTS",
+    "DynamicLandmarkTransformer",
+    "ShapeHead",
+    "TransformerBlock",
+    "landmark_losses",
+    "positional_loss",
+    "velocity_loss",
+]

@@ -2,6 +2,7 @@
 
 Explained in notebooks/03_triplane_nerf.ipynb.
 """
+
 from __future__ import annotations
 
 import torch

@@ -13,6 +13,7 @@ tri-plane with a 3D hash grid of the same number of parameters.
 
 Explained in notebooks/03_triplane_nerf.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Optional
@@ -37,8 +38,15 @@ class StaticNeRF(nn.Module):
     Explained in notebooks/03_triplane_nerf.ipynb.
     """
 
-    def __init__(self, encoding: nn.Module, hidden: int = 64, geo_features: int = 15, n_density_layers: int = 2,
-                 n_colour_layers: int = 2, view_dependent: bool = False):
+    def __init__(
+        self,
+        encoding: nn.Module,
+        hidden: int = 64,
+        geo_features: int = 15,
+        n_density_layers: int = 2,
+        n_colour_layers: int = 2,
+        view_dependent: bool = False,
+    ):
         super().__init__()
         if not hasattr(encoding, "n_output_dims"):
             raise TypeError("encoding must expose n_output_dims (TriPlane, or HashGrid wrapped in BoxEncoding)")

@@ -22,6 +22,7 @@ speaker)", never as SyncNet scores.
 
 Explained in notebooks/08_evaluation_tables.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Dict, Optional
@@ -69,8 +70,9 @@ class LandmarkSyncExpert(nn.Module):
         self.register_buffer("mouth_scale", torch.ones(()))
         self.audio_frame = AudioNet(dim_in, window, 32)
         self.audio = nn.Sequential(nn.Linear(32 * n_frames, 128), nn.GELU(), nn.Linear(128, dim))
-        self.mouth = nn.Sequential(nn.Linear(len(MOUTH) * 3 * n_frames, 128), nn.GELU(),
-                                   nn.Linear(128, 128), nn.GELU(), nn.Linear(128, dim))
+        self.mouth = nn.Sequential(
+            nn.Linear(len(MOUTH) * 3 * n_frames, 128), nn.GELU(), nn.Linear(128, 128), nn.GELU(), nn.Linear(128, dim)
+        )
 
     @torch.no_grad()
     def fit_scale(self, landmarks: torch.Tensor) -> "LandmarkSyncExpert":
@@ -104,8 +106,14 @@ def sync_bce(cos: torch.Tensor, label: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy(p, label.float())
 
 
-def sample_pairs(landmarks: torch.Tensor, feats: torch.Tensor, batch: int, n_frames: int = 5,
-                 min_shift: int = 3, generator: Optional[torch.Generator] = None):
+def sample_pairs(
+    landmarks: torch.Tensor,
+    feats: torch.Tensor,
+    batch: int,
+    n_frames: int = 5,
+    min_shift: int = 3,
+    generator: Optional[torch.Generator] = None,
+):
     """Half aligned, half shifted (mouth clip, audio clip) pairs.
 
     Args:
@@ -149,7 +157,7 @@ def sync_score(expert: LandmarkSyncExpert, landmarks: torch.Tensor, feats: torch
     lo, hi = max(0, -offset), min(n, n - offset)
     if hi - lo < 1:
         raise ValueError(f"offset {offset} leaves no overlapping clips in a sequence of {landmarks.shape[0]} frames")
-    return float(expert(clips[lo:hi], wins[lo + offset:hi + offset]).mean())
+    return float(expert(clips[lo:hi], wins[lo + offset : hi + offset]).mean())
 
 
 def offset_sweep(expert: LandmarkSyncExpert, landmarks, feats, max_offset: int = 10) -> Dict[str, np.ndarray]:
@@ -178,5 +186,13 @@ def sync_loss(expert: LandmarkSyncExpert, landmarks: torch.Tensor, feats: torch.
     return sync_bce(cos, torch.ones_like(cos))
 
 
-__all__ = ["LABEL", "LandmarkSyncExpert", "mouth_clips", "offset_sweep", "sample_pairs", "sync_bce",
-           "sync_loss", "sync_score"]
+__all__ = [
+    "LABEL",
+    "LandmarkSyncExpert",
+    "mouth_clips",
+    "offset_sweep",
+    "sample_pairs",
+    "sync_bce",
+    "sync_loss",
+    "sync_score",
+]

@@ -28,11 +28,12 @@ reference's geometry (:func:`crop_faces`), and the crops are not written to an X
 JPEGs and read back. The weights are never downloaded: :func:`load_syncnet` reads a file that
 :func:`talkface_lite.weights.find_weights` finds (``syncnet_v2``).
 """
+
 from __future__ import annotations
 
 import math
 import os
-from typing import Dict, Optional
+from typing import Dict
 
 import numpy as np
 import torch
@@ -49,31 +50,40 @@ EMBED_DIM = 1024
 
 def _audio_tower() -> nn.Sequential:
     """``(N, 1, 13, 20)`` MFCCs -> ``(N, 512, 1, 1)``; indices as ``S.netcnnaud``."""
+
     def block(cin, cout, k=(3, 3), pad=(1, 1)):
         return [nn.Conv2d(cin, cout, k, padding=pad), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)]
 
     return nn.Sequential(
-        *block(1, 64), nn.MaxPool2d(1, 1),                            # 0-3    (13, 20)
-        *block(64, 192), nn.MaxPool2d(3, stride=(1, 2)),              # 4-7    (11, 9)
-        *block(192, 384), *block(384, 256), *block(256, 256),          # 8-16
-        nn.MaxPool2d(3, stride=2),                                    # 17     (5, 4)
-        *block(256, 512, k=(5, 4), pad=(0, 0)))                       # 18-20  (1, 1)
+        *block(1, 64),
+        nn.MaxPool2d(1, 1),  # 0-3    (13, 20)
+        *block(64, 192),
+        nn.MaxPool2d(3, stride=(1, 2)),  # 4-7    (11, 9)
+        *block(192, 384),
+        *block(384, 256),
+        *block(256, 256),  # 8-16
+        nn.MaxPool2d(3, stride=2),  # 17     (5, 4)
+        *block(256, 512, k=(5, 4), pad=(0, 0)),
+    )  # 18-20  (1, 1)
 
 
 def _video_tower() -> nn.Sequential:
     """``(N, 3, 5, 224, 224)`` frames -> ``(N, 512, 1, 1, 1)``; indices as ``S.netcnnlip``."""
+
     def block(cin, cout, k, stride=(1, 1, 1), pad=(0, 0, 0)):
         return [nn.Conv3d(cin, cout, k, stride=stride, padding=pad), nn.BatchNorm3d(cout), nn.ReLU(inplace=True)]
 
     return nn.Sequential(
-        *block(3, 96, (5, 7, 7), stride=(1, 2, 2)),                             # 0-2    (1, 109, 109)
-        nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)),                              # 3      (1, 54, 54)
-        *block(96, 256, (1, 5, 5), stride=(1, 2, 2), pad=(0, 1, 1)),            # 4-6    (1, 26, 26)
-        nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),           # 7      (1, 13, 13)
-        *block(256, 256, (1, 3, 3), pad=(0, 1, 1)), *block(256, 256, (1, 3, 3), pad=(0, 1, 1)),
-        *block(256, 256, (1, 3, 3), pad=(0, 1, 1)),                             # 8-16
-        nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)),                              # 17     (1, 6, 6)
-        *block(256, 512, (1, 6, 6)))                                            # 18-20  (1, 1, 1)
+        *block(3, 96, (5, 7, 7), stride=(1, 2, 2)),  # 0-2    (1, 109, 109)
+        nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)),  # 3      (1, 54, 54)
+        *block(96, 256, (1, 5, 5), stride=(1, 2, 2), pad=(0, 1, 1)),  # 4-6    (1, 26, 26)
+        nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2), padding=(0, 1, 1)),  # 7      (1, 13, 13)
+        *block(256, 256, (1, 3, 3), pad=(0, 1, 1)),
+        *block(256, 256, (1, 3, 3), pad=(0, 1, 1)),
+        *block(256, 256, (1, 3, 3), pad=(0, 1, 1)),  # 8-16
+        nn.MaxPool3d((1, 3, 3), stride=(1, 2, 2)),  # 17     (1, 6, 6)
+        *block(256, 512, (1, 6, 6)),
+    )  # 18-20  (1, 1, 1)
 
 
 def _head(dim: int) -> nn.Sequential:
@@ -123,8 +133,10 @@ def load_syncnet(path: os.PathLike) -> SyncNet:
     missing, unexpected = sorted(own.keys() - given.keys()), sorted(given.keys() - own.keys())
     wrong = [k for k in own.keys() & given.keys() if tuple(own[k].shape) != tuple(given[k].shape)]
     if missing or unexpected or wrong:
-        raise ValueError(f"{path} does not fit SyncNet: missing {missing[:3]}, unexpected {unexpected[:3]}, "
-                         f"wrong shape {sorted(wrong)[:3]}")
+        raise ValueError(
+            f"{path} does not fit SyncNet: missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shape {sorted(wrong)[:3]}"
+        )
     net.load_state_dict(given, strict=False)
     return net.eval()
 
@@ -147,8 +159,9 @@ def mel_filterbank(n_filters: int = 26, n_fft: int = 512, sample_rate: int = SAM
     moved down to the FFT bin ``floor((n_fft + 1) f / sample_rate)``; filter ``j`` rises linearly
     from 0 at edge ``j`` to 1 at edge ``j + 1`` and falls back to 0 at edge ``j + 2`` (exclusive).
     """
-    edges = np.floor((n_fft + 1) * _mel_to_hz(np.linspace(0.0, _hz_to_mel(sample_rate / 2), n_filters + 2))
-                     / sample_rate).astype(int)
+    edges = np.floor(
+        (n_fft + 1) * _mel_to_hz(np.linspace(0.0, _hz_to_mel(sample_rate / 2), n_filters + 2)) / sample_rate
+    ).astype(int)
     bins = np.arange(n_fft // 2 + 1)[None, :]  # (1, F)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]  # (n_filters, 1) each
     rise = (bins - lo) / np.maximum(mid - lo, 1)
@@ -203,8 +216,9 @@ def to_int16_scale(audio: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------------- video
 
 
-def crop_faces(frames: np.ndarray, boxes: np.ndarray, crop_scale: float = 0.4, size: int = CROP_SIZE,
-               smooth: int = 13) -> np.ndarray:
+def crop_faces(
+    frames: np.ndarray, boxes: np.ndarray, crop_scale: float = 0.4, size: int = CROP_SIZE, smooth: int = 13
+) -> np.ndarray:
     """Face crops of one track with run_pipeline's geometry.
 
     Per frame, from a box ``(x0, y0, x1, y1)``: half-size ``s = max(w, h) / 2`` and centre, each
@@ -242,8 +256,10 @@ def crop_faces(frames: np.ndarray, boxes: np.ndarray, crop_scale: float = 0.4, s
         pad = int(s[i] * (1 + 2 * crop_scale))
         big = np.pad(frame, ((pad, pad), (pad, pad), (0, 0)), constant_values=110)
         my, mx = cy[i] + pad, cx[i] + pad
-        face = big[int(my - s[i]):int(my + s[i] * (1 + 2 * crop_scale)),
-                   int(mx - s[i] * (1 + crop_scale)):int(mx + s[i] * (1 + crop_scale))]
+        face = big[
+            int(my - s[i]) : int(my + s[i] * (1 + 2 * crop_scale)),
+            int(mx - s[i] * (1 + crop_scale)) : int(mx + s[i] * (1 + crop_scale)),
+        ]
         t = torch.from_numpy(np.ascontiguousarray(face)).permute(2, 0, 1)[None].float()  # (1, 3, h, w)
         if t.shape[-2:] != (size, size):
             t = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)
@@ -282,8 +298,9 @@ def lse_from_distances(dists: torch.Tensor, vshift: int) -> Dict[str, float]:
 
 
 @torch.no_grad()
-def sync_scores(net: SyncNet, crops: np.ndarray, audio: np.ndarray, vshift: int = 15,
-                batch_size: int = 20) -> Dict[str, float]:
+def sync_scores(
+    net: SyncNet, crops: np.ndarray, audio: np.ndarray, vshift: int = 15, batch_size: int = 20
+) -> Dict[str, float]:
     """LSE-C / LSE-D of one face track with its audio, as ``SyncNetInstance.evaluate``.
 
     Uses ``min(n_frames, floor(len(audio) / 640))`` frames and their first ``that - 5`` windows
@@ -314,13 +331,23 @@ def sync_scores(net: SyncNet, crops: np.ndarray, audio: np.ndarray, vshift: int 
     v_emb, a_emb = [], []
     for s in range(0, n, batch_size):
         win = range(s, min(n, s + batch_size))
-        v_emb.append(net.embed_video(torch.stack([video[:, i:i + WINDOW] for i in win])))  # (b, 3, 5, H, W)
-        a_emb.append(net.embed_audio(torch.stack([cep[None, :, MFCC_PER_FRAME * i:MFCC_PER_FRAME * i + 20]
-                                                  for i in win])))  # (b, 1, 13, 20)
+        v_emb.append(net.embed_video(torch.stack([video[:, i : i + WINDOW] for i in win])))  # (b, 3, 5, H, W)
+        a_emb.append(
+            net.embed_audio(torch.stack([cep[None, :, MFCC_PER_FRAME * i : MFCC_PER_FRAME * i + 20] for i in win]))
+        )  # (b, 1, 13, 20)
     out = lse_from_distances(offset_distances(torch.cat(v_emb), torch.cat(a_emb), vshift), vshift)
     out["n_windows"] = n
     return out
 
 
-__all__ = ["SyncNet", "crop_faces", "load_syncnet", "lse_from_distances", "mel_filterbank", "mfcc",
-           "offset_distances", "sync_scores", "to_int16_scale"]
+__all__ = [
+    "SyncNet",
+    "crop_faces",
+    "load_syncnet",
+    "lse_from_distances",
+    "mel_filterbank",
+    "mfcc",
+    "offset_distances",
+    "sync_scores",
+    "to_int16_scale",
+]

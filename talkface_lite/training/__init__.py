@@ -5,11 +5,19 @@ The talking-head names are imported lazily, so models can use :mod:`.loop` witho
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 import importlib
 
-_LAZY = {"TrainConfig": ".config", "RunError": ".talking_head", "TalkingHead": ".talking_head", "cached_run": ".talking_head",
-         "load_run": ".talking_head", "read_metrics": ".talking_head", "render_frames": ".talking_head",
-         "train": ".talking_head"}
+_LAZY = {
+    "TrainConfig": ".config",
+    "RunError": ".talking_head",
+    "TalkingHead": ".talking_head",
+    "cached_run": ".talking_head",
+    "load_run": ".talking_head",
+    "read_metrics": ".talking_head",
+    "render_frames": ".talking_head",
+    "train": ".talking_head",
+}
 
 
 def __getattr__(name):

@@ -15,6 +15,7 @@
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import os
@@ -50,8 +51,13 @@ def save_checkpoint(path: Union[str, os.PathLike], state: dict) -> Path:
     return path
 
 
-def load_checkpoint(path: Union[str, os.PathLike], kind: Optional[str] = None, variant: Optional[str] = None,
-                    version: Optional[str] = None, map_location="cpu") -> dict:
+def load_checkpoint(
+    path: Union[str, os.PathLike],
+    kind: Optional[str] = None,
+    variant: Optional[str] = None,
+    version: Optional[str] = None,
+    map_location="cpu",
+) -> dict:
     """Load a checkpoint written by :func:`save_checkpoint` and check where it comes from.
 
     Args:
@@ -71,16 +77,20 @@ def load_checkpoint(path: Union[str, os.PathLike], kind: Optional[str] = None, v
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (RuntimeError, EOFError, pickle.UnpicklingError, OSError, ValueError) as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
-                              "it is damaged or not a talkface_lite checkpoint: delete it and resume from "
-                              "an earlier one or retrain") from None
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read ({type(exc).__name__}: {str(exc)[:120]}); "
+            "it is damaged or not a talkface_lite checkpoint: delete it and resume from "
+            "an earlier one or retrain"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a talkface_lite checkpoint of format {FORMAT}")
     for field, want in (("kind", kind), ("variant", variant), ("version", version)):
         if want is not None and state.get(field) != want:
-            raise CheckpointError(f"checkpoint {path} has {field}={state.get(field)!r} but this run needs "
-                                  f"{field}={want!r}: use a run folder made with the same {field}, or start "
-                                  "a new run (--overwrite)")
+            raise CheckpointError(
+                f"checkpoint {path} has {field}={state.get(field)!r} but this run needs "
+                f"{field}={want!r}: use a run folder made with the same {field}, or start "
+                "a new run (--overwrite)"
+            )
     return state
 
 

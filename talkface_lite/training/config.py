@@ -4,6 +4,7 @@ A run saves it whole as ``config.json``; every value a run used is there.
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -97,18 +98,46 @@ class TrainConfig:
     @classmethod
     def quick(cls, **overrides) -> "TrainConfig":
         """CPU minutes on the synthetic speaker at 128x128 (smaller grids and MLP inputs, 48^3 occupancy)."""
-        field = dict(tri_levels=8, tri_log2=13, tri_base=16, tri_finest=256, hash3d_levels=8, hash3d_log2=13,
-                     hash3d_finest=256, sh_degree=2, **overrides.pop("field", {}))
-        base = dict(coarse_steps=2500, fine_steps=300, n_rays=768, n_samples=48, grid_resolution=48,
-                    dlt_steps=300, patch_size=24, patches=1, ckpt_every=200, field=field)
+        field = dict(
+            tri_levels=8,
+            tri_log2=13,
+            tri_base=16,
+            tri_finest=256,
+            hash3d_levels=8,
+            hash3d_log2=13,
+            hash3d_finest=256,
+            sh_degree=2,
+            **overrides.pop("field", {}),
+        )
+        base = dict(
+            coarse_steps=2500,
+            fine_steps=300,
+            n_rays=768,
+            n_samples=48,
+            grid_resolution=48,
+            dlt_steps=300,
+            patch_size=24,
+            patches=1,
+            ckpt_every=200,
+            field=field,
+        )
         base.update(overrides)
         return cls(**base)
 
     @classmethod
     def full(cls, **overrides) -> "TrainConfig":
         """Paper scale on one GPU (ER-NeRF sizes; 128^3 occupancy grid; 4096 rays per step)."""
-        base = dict(coarse_steps=60000, fine_steps=20000, n_rays=4096, n_samples=128, grid_resolution=128,
-                    dlt_steps=3000, patch_size=32, patches=2, ckpt_every=2000)
+        base = dict(
+            coarse_steps=60000,
+            fine_steps=20000,
+            n_rays=4096,
+            n_samples=128,
+            grid_resolution=128,
+            dlt_steps=3000,
+            patch_size=32,
+            patches=2,
+            ckpt_every=2000,
+        )
         base.update(overrides)
         return cls(**base)
 
@@ -128,7 +157,9 @@ class TrainConfig:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in names})
 
-    def differences(self, other: "TrainConfig", ignore=("coarse_steps", "fine_steps", "ckpt_every")) -> Dict[str, tuple]:
+    def differences(
+        self, other: "TrainConfig", ignore=("coarse_steps", "fine_steps", "ckpt_every")
+    ) -> Dict[str, tuple]:
         """``{name: (self, other)}`` for settings that differ (nested field settings as ``field.name``)."""
         a, b = _flat(self.to_dict()), _flat(other.to_dict())
         return {k: (a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if k not in ignore and a.get(k) != b.get(k)}

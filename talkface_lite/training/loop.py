@@ -18,6 +18,7 @@ steps only and can be checkpointed and resumed exactly.
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -27,6 +28,7 @@ import threading
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
 import torch
+
 from ..progress import tqdm
 
 StepFn = Callable[[int], Dict[str, torch.Tensor]]
@@ -40,12 +42,24 @@ def _as_float(v) -> float:
     return float(v.detach()) if torch.is_tensor(v) else float(v)
 
 
-def fit(step_fn: StepFn, optimizer: Optional[torch.optim.Optimizer], steps: int, *, start: int = 0,
-        scheduler=None, clip_grad_norm: Optional[float] = None, history: Optional[Dict[str, list]] = None,
-        callbacks: Iterable[Callable[[int, Dict[str, float]], None]] = (),
-        should_stop: Optional[Callable[[], bool]] = None, scaler=None, progress: bool = True,
-        desc: str = "train", postfix: Iterable[str] = ("loss",), postfix_every: int = 10,
-        leave: bool = False) -> Dict[str, list]:
+def fit(
+    step_fn: StepFn,
+    optimizer: Optional[torch.optim.Optimizer],
+    steps: int,
+    *,
+    start: int = 0,
+    scheduler=None,
+    clip_grad_norm: Optional[float] = None,
+    history: Optional[Dict[str, list]] = None,
+    callbacks: Iterable[Callable[[int, Dict[str, float]], None]] = (),
+    should_stop: Optional[Callable[[], bool]] = None,
+    scaler=None,
+    progress: bool = True,
+    desc: str = "train",
+    postfix: Iterable[str] = ("loss",),
+    postfix_every: int = 10,
+    leave: bool = False,
+) -> Dict[str, list]:
     """Run ``step_fn`` for steps ``start .. steps-1`` with one optimiser.
 
     Args:
@@ -73,19 +87,28 @@ def fit(step_fn: StepFn, optimizer: Optional[torch.optim.Optimizer], steps: int,
     """
     history = {"step": []} if history is None else history
     history.setdefault("step", [])
-    params: List[torch.nn.Parameter] = ([p for g in optimizer.param_groups for p in g["params"]]
-                                        if optimizer is not None else [])
+    params: List[torch.nn.Parameter] = (
+        [p for g in optimizer.param_groups for p in g["params"]] if optimizer is not None else []
+    )
     postfix = tuple(postfix)
-    bar = tqdm(range(start, steps), desc=desc, disable=not progress, leave=leave, initial=0,
-               total=max(0, steps - start), mininterval=0.5)  # fewer redraws: a notebook sends each one
+    bar = tqdm(
+        range(start, steps),
+        desc=desc,
+        disable=not progress,
+        leave=leave,
+        initial=0,
+        total=max(0, steps - start),
+        mininterval=0.5,
+    )  # fewer redraws: a notebook sends each one
     for step in bar:
         terms = step_fn(step)
         loss = terms["loss"]
         if optimizer is not None:
             if not torch.isfinite(loss.detach()).all():
                 vals = ", ".join(f"{k}={_as_float(v):.4g}" for k, v in terms.items())
-                raise NonFiniteLoss(f"non-finite loss at step {step} ({vals}): lower the learning rate or check "
-                                    "the inputs for NaN/inf")
+                raise NonFiniteLoss(
+                    f"non-finite loss at step {step} ({vals}): lower the learning rate or check the inputs for NaN/inf"
+                )
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()

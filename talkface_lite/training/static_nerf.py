@@ -2,6 +2,7 @@
 
 Explained in notebooks/03_triplane_nerf.ipynb.
 """
+
 from __future__ import annotations
 
 import time
@@ -17,12 +18,26 @@ from .loop import decay_schedule, fit
 from .memory import SavedTensorMeter
 
 
-def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor, intrinsics, aabb,
-                    steps: int, n_rays: int = 512, n_samples: int = 32, lr_encoding: float = 1e-2,
-                    lr_mlp: float = 5e-3, eval_views: Optional[Sequence[int]] = None, eval_every: int = 50,
-                    background=(1.0, 1.0, 1.0), occupancy_resolution: int = 0, update_every: int = 16,
-                    generator: Optional[torch.Generator] = None, progress: bool = True,
-                    desc: str = "fit") -> Dict[str, list]:
+def fit_static_nerf(
+    model: StaticNeRF,
+    images: torch.Tensor,
+    poses: torch.Tensor,
+    intrinsics,
+    aabb,
+    steps: int,
+    n_rays: int = 512,
+    n_samples: int = 32,
+    lr_encoding: float = 1e-2,
+    lr_mlp: float = 5e-3,
+    eval_views: Optional[Sequence[int]] = None,
+    eval_every: int = 50,
+    background=(1.0, 1.0, 1.0),
+    occupancy_resolution: int = 0,
+    update_every: int = 16,
+    generator: Optional[torch.Generator] = None,
+    progress: bool = True,
+    desc: str = "fit",
+) -> Dict[str, list]:
     """Fit ``model`` to posed images with random ray batches (MSE, Adam, exponential lr decay).
 
     Each step (run by :func:`~talkface_lite.training.loop.fit`) evaluates first when it is an
@@ -69,8 +84,11 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
     d = torch.cat([r[1].reshape(-1, 3) for r in rays]).to(device)
     target = images[train_views].reshape(-1, 3).to(device)
     near, far, _ = rendering.ray_aabb(o, d, aabb)
-    opt = torch.optim.Adam([{"params": model.encoding_parameters(), "lr": lr_encoding},
-                            {"params": model.mlp_parameters(), "lr": lr_mlp}], betas=(0.9, 0.99), eps=1e-15)
+    opt = torch.optim.Adam(
+        [{"params": model.encoding_parameters(), "lr": lr_encoding}, {"params": model.mlp_parameters(), "lr": lr_mlp}],
+        betas=(0.9, 0.99),
+        eps=1e-15,
+    )
     hist: Dict[str, list] = {"step": [], "psnr_eval": [], "wall_s": []}  # "step": evaluation steps
     grid = None
     if occupancy_resolution:
@@ -86,8 +104,15 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
 
     def evaluate(step):
         model.eval()
-        vals = [psnr(rendering.render_image(model, intrinsics, poses[v], height, width, aabb, n_samples,
-                                  background=background, grid=grid)[0].cpu(), images[v]) for v in eval_views]
+        vals = [
+            psnr(
+                rendering.render_image(
+                    model, intrinsics, poses[v], height, width, aabb, n_samples, background=background, grid=grid
+                )[0].cpu(),
+                images[v],
+            )
+            for v in eval_views
+        ]
         model.train()
         hist["step"].append(step)
         hist["psnr_eval"].append(sum(vals) / len(vals))
@@ -102,27 +127,38 @@ def fit_static_nerf(model: StaticNeRF, images: torch.Tensor, poses: torch.Tensor
             grid.update(model.density, generator=generator)
         with SavedTensorMeter() as meter:
             if grid is not None:
-                out, n_pts = rendering.render_marched(model, o[idx], d[idx], grid, step_size, bg, jitter=True,
-                                            generator=generator)
+                out, n_pts = rendering.render_marched(
+                    model, o[idx], d[idx], grid, step_size, bg, jitter=True, generator=generator
+                )
             else:
-                out = rendering.render_rays(model, o[idx], d[idx], near[idx], far[idx], n_samples, background=bg,
-                                            jitter=True, generator=generator)
+                out = rendering.render_rays(
+                    model,
+                    o[idx],
+                    d[idx],
+                    near[idx],
+                    far[idx],
+                    n_samples,
+                    background=bg,
+                    jitter=True,
+                    generator=generator,
+                )
                 n_pts = n_rays * n_samples
             loss = ((out.rgb - target[idx]) ** 2).mean()
         peak_saved = max(peak_saved, meter.bytes)
         return {"loss": loss, "samples": n_pts}
 
     # fit's own history (every training step) is kept apart: the returned "step" lists evaluation steps
-    per_step = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="exp"), progress=progress,
-                   desc=desc, leave=True)
+    per_step = fit(
+        step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="exp"), progress=progress, desc=desc, leave=True
+    )
     if eval_views:
         evaluate(steps)
     hist["loss"] = per_step.get("loss", [])
     hist["samples"] = [int(n) for n in per_step.get("samples", [])]
     state = 4 * sum(p.numel() * p.element_size() for p in model.parameters())
-    hist["activation_mb"] = [peak_saved / 2 ** 20]
-    hist["state_mb"] = [state / 2 ** 20]
-    hist["peak_mem_mb"] = [(torch.cuda.max_memory_allocated(device) if cuda else peak_saved + state) / 2 ** 20]
+    hist["activation_mb"] = [peak_saved / 2**20]
+    hist["state_mb"] = [state / 2**20]
+    hist["peak_mem_mb"] = [(torch.cuda.max_memory_allocated(device) if cuda else peak_saved + state) / 2**20]
     hist["n_params"] = [count_parameters(model)]
     return hist
 

@@ -24,11 +24,12 @@ run, on CPU). Ctrl-C stops after the current step and writes a checkpoint.
 
 Explained in notebooks/07_two_stage_training.ipynb.
 """
+
 from __future__ import annotations
 
 import csv
-import json
 import dataclasses
+import json
 import os
 import shutil
 import time
@@ -75,8 +76,10 @@ class TalkingHead:
         if self.step >= self.config.total_steps:
             return ""
         where = self.run_dir if getattr(self, "run_dir", None) is not None else "this run"
-        return (f"{where} stopped at step {self.step} of {self.config.total_steps} ({self.config.stage_of(self.step)} "
-                "stage): its frames are from an unfinished run; continue it with `talkface-lite train ... --resume`")
+        return (
+            f"{where} stopped at step {self.step} of {self.config.total_steps} ({self.config.stage_of(self.step)} "
+            "stage): its frames are from an unfinished run; continue it with `talkface-lite train ... --resume`"
+        )
 
     def __init__(self, config: TrainConfig, dataset, device: torch.device, landmarks: Optional[torch.Tensor] = None):
         from ..occupancy import OccupancyGrid
@@ -85,8 +88,9 @@ class TalkingHead:
         self.features = dataset.features(config.audio_kind).float()
         self.field = DynamicLandmarkField(config.field).to(device)
         self.set_landmarks(dataset.landmarks if landmarks is None else landmarks)
-        self.grid = OccupancyGrid(config.field.aabb, resolution=config.grid_resolution, decay=0.95,
-                                  density_threshold=10.0, device=device)
+        self.grid = OccupancyGrid(
+            config.field.aabb, resolution=config.grid_resolution, decay=0.95, density_threshold=10.0, device=device
+        )
         box = torch.tensor(config.field.aabb)
         self.step_size = float((box[3:] - box[:3]).norm()) / config.n_samples
         self.step = 0
@@ -104,16 +108,24 @@ class TalkingHead:
         from ..models.landmark_transformer import DynamicLandmarkTransformer
 
         if self.dlt_state is None:
-            raise RunError("this run has no Dynamic Landmark Transformer (it was trained by an older version): "
-                           "retrain it with talkface-lite train")
+            raise RunError(
+                "this run has no Dynamic Landmark Transformer (it was trained by an older version): "
+                "retrain it with talkface-lite train"
+            )
         model = DynamicLandmarkTransformer(int(self.features.shape[-1]), int(self.features.shape[1]))
         model.load_state_dict(self.dlt_state)
         return model.eval()
 
     # ------------------------------------------------------------------ conditions
-    def condition(self, frame: Optional[int], au45=None, landmarks: Optional[torch.Tensor] = None,
-                  audio_frame: Optional[int] = None, latent_frame: Optional[int] = None,
-                  audio_windows: Optional[torch.Tensor] = None) -> Condition:
+    def condition(
+        self,
+        frame: Optional[int],
+        au45=None,
+        landmarks: Optional[torch.Tensor] = None,
+        audio_frame: Optional[int] = None,
+        latent_frame: Optional[int] = None,
+        audio_windows: Optional[torch.Tensor] = None,
+    ) -> Condition:
         """The field's condition for dataset frame ``frame``, with optional overrides.
 
         Args:
@@ -133,24 +145,37 @@ class TalkingHead:
             a = frame if audio_frame is None else audio_frame
             audio_windows = neighbour_windows(self.features, a, self.config.field.audio_seq_len)
         lm = self.landmarks[frame] if landmarks is None else torch.as_tensor(landmarks)
-        return self.field.encode(audio_windows, lm.to(self.device), self.dataset.au45[frame] if au45 is None else au45,
-                                 frame if latent_frame is None else latent_frame)
+        return self.field.encode(
+            audio_windows,
+            lm.to(self.device),
+            self.dataset.au45[frame] if au45 is None else au45,
+            frame if latent_frame is None else latent_frame,
+        )
 
     # ------------------------------------------------------------------ rendering
-    def render_rays(self, cond: Condition, rays_o: torch.Tensor, rays_d: torch.Tensor, background: torch.Tensor,
-                    jitter: bool = False, generator: Optional[torch.Generator] = None):
+    def render_rays(
+        self,
+        cond: Condition,
+        rays_o: torch.Tensor,
+        rays_d: torch.Tensor,
+        background: torch.Tensor,
+        jitter: bool = False,
+        generator: Optional[torch.Generator] = None,
+    ):
         """Render rays ``(n, 3)`` under one condition over ``background (n, 3)``.
 
         Returns:
             (:class:`~talkface_lite.rendering.RenderOutput`, number of samples evaluated).
         """
         field = lambda p, d: self.field(p, d, cond)  # noqa: E731
-        return rendering.render_marched(field, rays_o, rays_d, self.grid, self.step_size, background, jitter=jitter,
-                              generator=generator)
+        return rendering.render_marched(
+            field, rays_o, rays_d, self.grid, self.step_size, background, jitter=jitter, generator=generator
+        )
 
     @torch.no_grad()
-    def render_frame(self, frame: Optional[int], chunk: int = 8192, pose: Optional[torch.Tensor] = None,
-                     **overrides) -> torch.Tensor:
+    def render_frame(
+        self, frame: Optional[int], chunk: int = 8192, pose: Optional[torch.Tensor] = None, **overrides
+    ) -> torch.Tensor:
         """Render dataset frame ``frame`` (its camera unless ``pose``) as ``(H, W, 3)`` in [0, 1] on the CPU.
 
         ``overrides`` go to :meth:`condition` (``au45=``, ``landmarks=``, ``audio_frame=``, ``latent_frame=``,
@@ -164,8 +189,12 @@ class TalkingHead:
         o, d = rendering.camera_rays(ds.intrinsics, ds.poses[frame] if pose is None else pose, ds.height, ds.width)
         o, d = o.reshape(-1, 3).to(self.device), d.reshape(-1, 3).to(self.device)
         bg = ds.background.reshape(-1, 3).to(self.device)
-        rgb = torch.cat([self.render_rays(cond, o[i:i + chunk], d[i:i + chunk], bg[i:i + chunk])[0].rgb
-                         for i in range(0, o.shape[0], chunk)])
+        rgb = torch.cat(
+            [
+                self.render_rays(cond, o[i : i + chunk], d[i : i + chunk], bg[i : i + chunk])[0].rgb
+                for i in range(0, o.shape[0], chunk)
+            ]
+        )
         return rgb.reshape(ds.height, ds.width, 3).clamp(0, 1).cpu()
 
     def update_grid(self, generator: Optional[torch.Generator] = None) -> float:
@@ -178,8 +207,12 @@ class TalkingHead:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        return {"field": self.field.state_dict(), "grid": self.grid.state_dict(), "landmarks": self.landmarks,
-                "dlt": self.dlt_state}
+        return {
+            "field": self.field.state_dict(),
+            "grid": self.grid.state_dict(),
+            "landmarks": self.landmarks,
+            "dlt": self.dlt_state,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.field.load_state_dict(state["field"])
@@ -203,20 +236,26 @@ def _check_inputs(dataset_dir, run_dir: Path, config: TrainConfig, stage: str, r
     except DatasetError as exc:
         raise RunError(f"dataset {dataset_dir} does not validate: {exc}") from None
     if config.audio_kind not in ds.meta["features"]:
-        raise RunError(f"dataset {ds.root} has no {config.audio_kind!r} audio features (it has "
-                       f"{sorted(ds.meta['features'])}): choose one of those with audio_kind/--audio-kind, or add "
-                       f"them with talkface_lite.data.dataset.add_features")
+        raise RunError(
+            f"dataset {ds.root} has no {config.audio_kind!r} audio features (it has "
+            f"{sorted(ds.meta['features'])}): choose one of those with audio_kind/--audio-kind, or add "
+            f"them with talkface_lite.data.dataset.add_features"
+        )
     if len(ds.split("train")) < 2:
         raise RunError(f"dataset {ds.root} has {len(ds.split('train'))} training frames; at least 2 are needed")
     exists = run_dir.exists() and any(run_dir.iterdir())
     if exists and not (resume or overwrite):
-        raise RunError(f"run folder {run_dir} already exists: pass resume=True (--resume) to continue it or "
-                       "overwrite=True (--overwrite) to start again")
+        raise RunError(
+            f"run folder {run_dir} already exists: pass resume=True (--resume) to continue it or "
+            "overwrite=True (--overwrite) to start again"
+        )
     if resume and not (run_dir / "ckpt.pt").exists():
         raise RunError(f"nothing to resume in {run_dir} (no ckpt.pt): start the run without --resume")
     if stage == "fine" and not resume and config.coarse_steps > 0:
-        raise RunError("stage 'fine' continues a coarse run: pass --resume with a run folder whose coarse "
-                       "stage is done, or use --stage all")
+        raise RunError(
+            "stage 'fine' continues a coarse run: pass --resume with a run folder whose coarse "
+            "stage is done, or use --stage all"
+        )
     return ds
 
 
@@ -231,39 +270,59 @@ def dataset_id(ds) -> str:
 def _check_same_dataset(recorded: dict, ds, run_dir: Path) -> None:
     """Refuse to resume a run on another dataset than the one it was trained on."""
     was = recorded.get("dataset", "?")
-    same = (recorded["dataset_id"] == dataset_id(ds) if "dataset_id" in recorded
-            else Path(was).resolve() == Path(ds.root).resolve())
+    same = (
+        recorded["dataset_id"] == dataset_id(ds)
+        if "dataset_id" in recorded
+        else Path(was).resolve() == Path(ds.root).resolve()
+    )
     if not same:
-        raise RunError(f"the run in {run_dir} was trained on the dataset {was}, not {ds.root}: resume it on that "
-                       "dataset, or start a new run on this one")
+        raise RunError(
+            f"the run in {run_dir} was trained on the dataset {was}, not {ds.root}: resume it on that "
+            "dataset, or start a new run on this one"
+        )
 
 
 def _check_extension(saved: TrainConfig, given: TrainConfig, done: int, run_dir: Path) -> None:
     """Step counts on resume may extend the stage in progress (or the fine stage), never rewrite finished work."""
     if given.coarse_steps != saved.coarse_steps and done > saved.coarse_steps:
-        raise RunError(f"the run in {run_dir} finished its coarse stage at step {saved.coarse_steps} and is at step "
-                       f"{done}: its coarse steps cannot change now (extend it with --fine-steps, or start a new run)")
+        raise RunError(
+            f"the run in {run_dir} finished its coarse stage at step {saved.coarse_steps} and is at step "
+            f"{done}: its coarse steps cannot change now (extend it with --fine-steps, or start a new run)"
+        )
     if given.coarse_steps < min(done, saved.coarse_steps):
-        raise RunError(f"the run in {run_dir} is already at step {done}: coarse steps cannot go below that "
-                       f"(given {given.coarse_steps})")
+        raise RunError(
+            f"the run in {run_dir} is already at step {done}: coarse steps cannot go below that "
+            f"(given {given.coarse_steps})"
+        )
     if given.total_steps < done:
-        raise RunError(f"the run in {run_dir} is already at step {done}: {given.coarse_steps} coarse + "
-                       f"{given.fine_steps} fine steps would end before it; give more steps or none")
+        raise RunError(
+            f"the run in {run_dir} is already at step {done}: {given.coarse_steps} coarse + "
+            f"{given.fine_steps} fine steps would end before it; give more steps or none"
+        )
 
 
 def _complete_config(config: TrainConfig, ds) -> TrainConfig:
     feats = ds.features(config.audio_kind)
-    field = dataclasses.replace(config.field, audio_dim=int(feats.shape[-1]), audio_window=int(feats.shape[1]),
-                                n_frames=int(ds.n_frames))
+    field = dataclasses.replace(
+        config.field, audio_dim=int(feats.shape[-1]), audio_window=int(feats.shape[1]), n_frames=int(ds.n_frames)
+    )
     return dataclasses.replace(config, field=field)
 
 
 # ---------------------------------------------------------------------------- training
 
 
-def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "all", resume: bool = False,
-          overwrite: bool = False, device: str = "auto", progress: bool = True,
-          should_stop: Optional[Callable[[], bool]] = None) -> TalkingHead:
+def train(
+    dataset,
+    run_dir,
+    config: Optional[TrainConfig] = None,
+    stage: str = "all",
+    resume: bool = False,
+    overwrite: bool = False,
+    device: str = "auto",
+    progress: bool = True,
+    should_stop: Optional[Callable[[], bool]] = None,
+) -> TalkingHead:
     """Train the talking-head field on a dataset folder, into a run folder.
 
     Args:
@@ -300,14 +359,18 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
         diff = saved.differences(config)
         if diff:
             names = ", ".join(f"{k} (run: {a!r}, given: {b!r})" for k, a, b in ((k, *v) for k, v in diff.items()))
-            raise RunError(f"the run in {run_dir} was made with other settings: {names}; resume without "
-                           "changing them, or start a new run")
-        state = ck.load_checkpoint(run_dir / "ckpt.pt", kind=CKPT_KIND, variant=saved.field.variant,
-                                   version=__version__)
+            raise RunError(
+                f"the run in {run_dir} was made with other settings: {names}; resume without "
+                "changing them, or start a new run"
+            )
+        state = ck.load_checkpoint(
+            run_dir / "ckpt.pt", kind=CKPT_KIND, variant=saved.field.variant, version=__version__
+        )
         _check_extension(saved, config, int(state["step"]), run_dir)
         extended = (config.coarse_steps, config.fine_steps) != (saved.coarse_steps, saved.fine_steps)
-        config = dataclasses.replace(saved, coarse_steps=config.coarse_steps, fine_steps=config.fine_steps,
-                                     ckpt_every=config.ckpt_every)
+        config = dataclasses.replace(
+            saved, coarse_steps=config.coarse_steps, fine_steps=config.fine_steps, ckpt_every=config.ckpt_every
+        )
         if extended:  # the run folder says what the run now is
             config.save(run_dir / "config.json", {k: v for k, v in recorded.items() if k not in config.to_dict()})
     elif overwrite and run_dir.exists():
@@ -324,8 +387,11 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
         if config.landmarks == "dlt":
             head.set_landmarks(predicted)
     groups = head.field.parameter_groups()
-    opt = torch.optim.Adam([{"params": groups["grids"], "lr": config.lr_grids},
-                            {"params": groups["mlps"], "lr": config.lr_mlps}], betas=(0.9, 0.99), eps=1e-15)
+    opt = torch.optim.Adam(
+        [{"params": groups["grids"], "lr": config.lr_grids}, {"params": groups["mlps"], "lr": config.lr_mlps}],
+        betas=(0.9, 0.99),
+        eps=1e-15,
+    )
     sched = decay_schedule(opt, config.total_steps, final=config.lr_final, kind="exp")
     lpips_net = None
     if state is not None:
@@ -338,8 +404,10 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     extra = {"dataset": str(Path(dataset).resolve()), "dataset_id": dataset_id(ds), "version": __version__}
     end = {"coarse": config.coarse_steps, "fine": config.total_steps, "all": config.total_steps}[stage]
     if stage == "fine" and head.step < config.coarse_steps:
-        raise RunError(f"the coarse stage of {run_dir} stopped at step {head.step} of {config.coarse_steps}: "
-                       "resume with --stage coarse or --stage all first")
+        raise RunError(
+            f"the coarse stage of {run_dir} stopped at step {head.step} of {config.coarse_steps}: "
+            "resume with --stage coarse or --stage all first"
+        )
     if end > config.coarse_steps and config.fine_steps:
         from ..perceptual import load_lpips
 
@@ -351,11 +419,20 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
 
     def save(next_step: int, name: str = "ckpt.pt"):
         head.step = next_step
-        ck.save_checkpoint(run_dir / name, {"kind": CKPT_KIND, "variant": config.field.variant,
-                                            "version": __version__, "step": next_step,
-                                            "stage": config.stage_of(max(0, next_step - 1)),
-                                            "model": head.state_dict(), "optimizer": opt.state_dict(),
-                                            "scheduler": sched.state_dict(), "rng": ck.rng_state(gen)})
+        ck.save_checkpoint(
+            run_dir / name,
+            {
+                "kind": CKPT_KIND,
+                "variant": config.field.variant,
+                "version": __version__,
+                "step": next_step,
+                "stage": config.stage_of(max(0, next_step - 1)),
+                "model": head.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "rng": ck.rng_state(gen),
+            },
+        )
 
     step_fn = _step_function(head, config, gen, lpips_net)
     t0 = time.perf_counter() - log.last_wall  # wall_s counts on across resumes
@@ -374,8 +451,18 @@ def train(dataset, run_dir, config: Optional[TrainConfig] = None, stage: str = "
     head.field.train()
     try:
         with stop_on_interrupt(flag):
-            hist = fit(step_fn, opt, end, start=head.step, scheduler=sched, callbacks=[on_step], should_stop=stop,
-                       progress=progress, desc=f"train {config.field.variant}", postfix=("loss", "psnr"))
+            hist = fit(
+                step_fn,
+                opt,
+                end,
+                start=head.step,
+                scheduler=sched,
+                callbacks=[on_step],
+                should_stop=stop,
+                progress=progress,
+                desc=f"train {config.field.variant}",
+                postfix=("loss", "psnr"),
+            )
     finally:
         log.close()
     if "stopped_at" in hist:
@@ -399,8 +486,9 @@ def _step_function(head: TalkingHead, config: TrainConfig, gen: torch.Generator,
         return int(train_idx[torch.randint(len(train_idx), (1,), generator=gen)])
 
     def render(cond, b):
-        out, n = head.render_rays(cond, b["rays_o"].to(dev), b["rays_d"].to(dev), b["background"].to(dev),
-                                  jitter=True, generator=gen)
+        out, n = head.render_rays(
+            cond, b["rays_o"].to(dev), b["rays_d"].to(dev), b["background"].to(dev), jitter=True, generator=gen
+        )
         return out.rgb, n
 
     def step_fn(step: int) -> Dict[str, torch.Tensor]:
@@ -411,9 +499,14 @@ def _step_function(head: TalkingHead, config: TrainConfig, gen: torch.Generator,
             cond = head.condition(i)
             terms: Dict[str, torch.Tensor] = {}
             if config.stage_of(step) == "coarse":
-                b = ds.sample_rays(config.n_rays, frame=i, face_fraction=config.face_fraction, audio_kind=None,
-                                   regions={"mouth": config.mouth_fraction, "eyes": config.eye_fraction},
-                                   generator=gen)
+                b = ds.sample_rays(
+                    config.n_rays,
+                    frame=i,
+                    face_fraction=config.face_fraction,
+                    audio_kind=None,
+                    regions={"mouth": config.mouth_fraction, "eyes": config.eye_fraction},
+                    generator=gen,
+                )
                 rgb, n = render(cond, b)
                 mse = ((rgb.float() - b["rgb"].to(dev)) ** 2).mean()
                 loss = mse
@@ -426,15 +519,23 @@ def _step_function(head: TalkingHead, config: TrainConfig, gen: torch.Generator,
                     target = b["rgb"].to(dev)
                     mses.append(((rgb.float() - target) ** 2).mean())
                     p = config.patch_size
-                    lps.append(lpips_net(rgb.float().reshape(1, p, p, 3).permute(0, 3, 1, 2),
-                                         target.reshape(1, p, p, 3).permute(0, 3, 1, 2)).mean())
+                    lps.append(
+                        lpips_net(
+                            rgb.float().reshape(1, p, p, 3).permute(0, 3, 1, 2),
+                            target.reshape(1, p, p, 3).permute(0, 3, 1, 2),
+                        ).mean()
+                    )
                 mse, lp = torch.stack(mses).mean(), torch.stack(lps).mean()
                 loss = mse + config.lpips_weight * lp
                 terms["lpips"] = lp.detach()
             if cond.latent is not None and config.latent_l2:
                 loss = loss + config.latent_l2 * cond.latent.pow(2).sum()
-        terms.update(loss=loss, mse=mse.detach(), psnr=-10.0 * torch.log10(mse.detach().clamp_min(1e-10)),
-                     samples=torch.tensor(float(n)))
+        terms.update(
+            loss=loss,
+            mse=mse.detach(),
+            psnr=-10.0 * torch.log10(mse.detach().clamp_min(1e-10)),
+            samples=torch.tensor(float(n)),
+        )
         return terms
 
     return step_fn
@@ -476,8 +577,7 @@ def load_run(run_dir, device: str = "auto", checkpoint: str = "ckpt.pt", dataset
     run_dir = Path(run_dir)
     config = saved_config(run_dir)
     saved = _read_json(run_dir / "config.json")
-    state = ck.load_checkpoint(run_dir / checkpoint, kind=CKPT_KIND, variant=config.field.variant,
-                               version=__version__)
+    state = ck.load_checkpoint(run_dir / checkpoint, kind=CKPT_KIND, variant=config.field.variant, version=__version__)
     head = TalkingHead(config, load_dataset(dataset or saved["dataset"]), repro.choose_device(device))
     head.load_state_dict(state["model"])
     head.step = int(state["step"])
@@ -486,8 +586,12 @@ def load_run(run_dir, device: str = "auto", checkpoint: str = "ckpt.pt", dataset
     return head
 
 
-def render_frames(run: Union[TalkingHead, str, os.PathLike], frames: Sequence[int], progress: bool = True,
-                  conditions: Optional[Sequence[dict]] = None) -> torch.Tensor:
+def render_frames(
+    run: Union[TalkingHead, str, os.PathLike],
+    frames: Sequence[int],
+    progress: bool = True,
+    conditions: Optional[Sequence[dict]] = None,
+) -> torch.Tensor:
     """Render dataset frames of a trained run.
 
     Args:
@@ -517,8 +621,10 @@ def render_frames(run: Union[TalkingHead, str, os.PathLike], frames: Sequence[in
     conditions = list(conditions) if conditions is not None else [{}] * len(frames)
     if len(conditions) != len(frames):
         raise ValueError(f"{len(conditions)} conditions for {len(frames)} frames: give one per frame")
-    out = [head.render_frame(int(f), **c) for f, c in tqdm(list(zip(frames, conditions)), desc="render",
-                                                            disable=not progress, leave=False)]
+    out = [
+        head.render_frame(int(f), **c)
+        for f, c in tqdm(list(zip(frames, conditions)), desc="render", disable=not progress, leave=False)
+    ]
     return torch.stack(out)
 
 
@@ -534,14 +640,18 @@ def cached_run(dataset, config: TrainConfig, root=None, device: str = "auto", pr
     import hashlib
     import json
 
-    blob = json.dumps({"dataset": Path(dataset).name, "trainer": TRAINER_VERSION, **config.to_dict()},
-                      sort_keys=True).encode()
+    blob = json.dumps(
+        {"dataset": Path(dataset).name, "trainer": TRAINER_VERSION, **config.to_dict()}, sort_keys=True
+    ).encode()
     root = Path(root) if root is not None else repro.build_dir() / "cache" / "runs"
     run_dir = root / f"{Path(dataset).name}-{config.field.variant}-{hashlib.sha1(blob).hexdigest()[:12]}"
     if (run_dir / "ckpt.pt").is_file():
         step = int(ck.load_checkpoint(run_dir / "ckpt.pt", kind=CKPT_KIND)["step"])
-        head = (load_run(run_dir, device=device, dataset=dataset) if step >= config.total_steps else
-                train(dataset, run_dir, config, resume=True, device=device, progress=progress))
+        head = (
+            load_run(run_dir, device=device, dataset=dataset)
+            if step >= config.total_steps
+            else train(dataset, run_dir, config, resume=True, device=device, progress=progress)
+        )
     else:
         head = train(dataset, run_dir, config, overwrite=True, device=device, progress=progress)
     head.run_dir = run_dir
@@ -607,5 +717,16 @@ def read_metrics(run_dir) -> Dict[str, np.ndarray]:
     return out
 
 
-__all__ = ["CKPT_KIND", "RunError", "STAGES", "TalkingHead", "cached_run", "fit_dlt", "load_run", "read_metrics",
-           "render_frames", "saved_config", "train"]
+__all__ = [
+    "CKPT_KIND",
+    "RunError",
+    "STAGES",
+    "TalkingHead",
+    "cached_run",
+    "fit_dlt",
+    "load_run",
+    "read_metrics",
+    "render_frames",
+    "saved_config",
+    "train",
+]

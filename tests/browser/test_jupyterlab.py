@@ -17,6 +17,7 @@ Run with ``make test-browser`` (installs the ``browser`` extra and Debian's chro
 steps reuse ``build/cache`` (the QUICK dataset and trained head of notebooks 07 and 09), so after ``make test`` or
 ``make reproduce`` the whole run takes minutes; on a fresh checkout it first trains them.
 """
+
 from __future__ import annotations
 
 import io
@@ -41,9 +42,9 @@ if not REQUIRED:
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from playwright.sync_api import sync_playwright  # noqa: E402
 
 from talkface_lite import repro  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -56,10 +57,10 @@ from test_notebook_conventions import INTERACTIVE_NOTEBOOKS  # noqa: E402
 sys.path.pop(0)
 
 NOTEBOOKS = sorted(p for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb") if p.stem[:2] in INTERACTIVE_NOTEBOOKS)
-RUN_TIMEOUT_S = 1800       # one notebook's Run All (07 and 09 train first on a fresh checkout)
+RUN_TIMEOUT_S = 1800  # one notebook's Run All (07 and 09 train first on a fresh checkout)
 WIDGET_ERRORS = ("Error displaying widget", "model not found", "Failed to load model class")
-SHOT_WIDTH = 520           # committed screenshots are scaled to this width, 64-colour PNGs
-MIN_CHANGED = 0.002        # fraction of the figure's pixels a slider move must change
+SHOT_WIDTH = 520  # committed screenshots are scaled to this width, 64-colour PNGs
+MIN_CHANGED = 0.002  # fraction of the figure's pixels a slider move must change
 
 
 def _free_port() -> int:
@@ -84,16 +85,30 @@ def lab(tmp_path_factory):
         shutil.copy(nb, work / nb.name)
     port, token = _free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if k != "TALKFACE_HEADLESS"}  # a person's kernel is live
-    env.update(TALKFACE_ROOT=str(ROOT), TALKFACE_FIGURES=str(ROOT / "build" / "browser" / "figures"),
-               JUPYTER_CONFIG_DIR=str(work / ".jupyter-config"), MPLBACKEND="module://matplotlib_inline.backend_inline")
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
-           f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", "--LabApp.news_url=None",
-           "--LabApp.extension_manager=readonly"] + (["--allow-root"] if os.geteuid() == 0 else [])
+    env.update(
+        TALKFACE_ROOT=str(ROOT),
+        TALKFACE_FIGURES=str(ROOT / "build" / "browser" / "figures"),
+        JUPYTER_CONFIG_DIR=str(work / ".jupyter-config"),
+        MPLBACKEND="module://matplotlib_inline.backend_inline",
+    )
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        "--LabApp.news_url=None",
+        "--LabApp.extension_manager=readonly",
+    ] + (["--allow-root"] if os.geteuid() == 0 else [])
     labconfig = work / ".jupyter-config" / "labconfig"  # no "Jupyter news?" toast over the figures
     labconfig.mkdir(parents=True)
-    (labconfig / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    (labconfig / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
     log = open(work / "lab.log", "w")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
     url = f"http://127.0.0.1:{port}"
@@ -176,15 +191,20 @@ def test_run_all_then_drag_the_slider(lab, browser, shots_dir, notebook):
         """n => {
             const prompts = [...document.querySelectorAll('.jp-CodeCell .jp-InputArea-prompt')].map(p => p.textContent);
             return prompts.length === n && prompts.every(t => /\\[\\d+\\]/.test(t));
-        }""", arg=n_code, timeout=RUN_TIMEOUT_S * 1000, polling=1000)
+        }""",
+        arg=n_code,
+        timeout=RUN_TIMEOUT_S * 1000,
+        polling=1000,
+    )
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=60_000)
     run_s = time.time() - start
 
     outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
     assert not [t for t in outputs if any(e in t for e in WIDGET_ERRORS)], f"{notebook.name}: a widget failed to render"
     errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").all_inner_texts()
-    assert not [t for t in errors if "Traceback" in t or re.search(r"^\w+Error\b", t, re.M)], \
+    assert not [t for t in errors if "Traceback" in t or re.search(r"^\w+Error\b", t, re.M)], (
         f"{notebook.name}: a cell raised:\n" + "\n".join(errors)[-3000:]
+    )
 
     live = page.locator(".talkface-live")
     assert live.count() == 1, f"{notebook.name}: expected one live figure, found {live.count()}"
@@ -198,8 +218,9 @@ def test_run_all_then_drag_the_slider(lab, browser, shots_dir, notebook):
 
     slider = live.locator(".widget-slider").first
     _drag(page, slider)
-    page.wait_for_function("([img, src]) => img.src !== src", arg=[figure.element_handle(), before_src],
-                           timeout=300_000, polling=250)
+    page.wait_for_function(
+        "([img, src]) => img.src !== src", arg=[figure.element_handle(), before_src], timeout=300_000, polling=250
+    )
     page.wait_for_timeout(500)
     after = figure.screenshot()
     box_after = live.screenshot()
@@ -207,17 +228,22 @@ def test_run_all_then_drag_the_slider(lab, browser, shots_dir, notebook):
     shape = tuple(min(x, y) for x, y in zip(a.shape, b.shape))
     changed = float((np.abs(a[: shape[0], : shape[1]] - b[: shape[0], : shape[1]]).sum(-1) > 30).mean())
     assert changed >= MIN_CHANGED, f"{notebook.name}: dragging the slider changed only {changed:.2%} of the figure"
-    assert page.locator(".talkface-live").count() == 1 and live.locator("img").count() == 1, \
+    assert page.locator(".talkface-live").count() == 1 and live.locator("img").count() == 1, (
         f"{notebook.name}: the figure must be redrawn in place, not added"
+    )
 
     _save_small(box_before, shots_dir / f"{notebook.stem}_before.png")
     _save_small(box_after, shots_dir / f"{notebook.stem}_after.png")
     record = shots_dir / "runs.json"
     runs = json.loads(record.read_text()) if record.exists() else {}
-    runs[notebook.stem] = {"run_all_s": round(run_s, 1), "pixels_changed": round(changed, 4),
-                           "slider": slider.locator(".widget-label").first.inner_text().strip(),
-                           "commit": repro.git_commit(), "chromium": browser.version,
-                           "date": time.strftime("%Y-%m-%d")}
+    runs[notebook.stem] = {
+        "run_all_s": round(run_s, 1),
+        "pixels_changed": round(changed, 4),
+        "slider": slider.locator(".widget-label").first.inner_text().strip(),
+        "commit": repro.git_commit(),
+        "chromium": browser.version,
+        "date": time.strftime("%Y-%m-%d"),
+    }
     record.write_text(json.dumps(runs, indent=2, sort_keys=True) + "\n")
     page.close()
     assert not console_errors, f"{notebook.name}: browser console errors: {console_errors[:5]}"

@@ -14,5 +14,6 @@ defined in :mod:`.speaker`. The parts it is built from:
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from .speaker import *  # noqa: F401,F403  (the speaker's public API, listed in speaker.__all__)
 from .speaker import __all__  # noqa: F401

@@ -19,6 +19,7 @@ Measurement is the package's one blink detector,
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

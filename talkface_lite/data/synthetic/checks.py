@@ -13,11 +13,10 @@
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -25,14 +24,14 @@ from ... import landmarks as L
 from ..video.face_detect import dlib_available, predictor_path  # the package's one lookup of dlib's model
 
 
-
-def frame_loudness(audio: np.ndarray, n_frames: int, fps: float = 25.0, sr: int = 16000,
-                   window_s: float = 0.04) -> np.ndarray:
+def frame_loudness(
+    audio: np.ndarray, n_frames: int, fps: float = 25.0, sr: int = 16000, window_s: float = 0.04
+) -> np.ndarray:
     """(T,) RMS of the audio in a ``window_s`` window centred on each video frame's time."""
     audio = np.asarray(audio, dtype=np.float64)
     half = int(round(window_s * sr / 2))
     centres = np.round(np.arange(n_frames) / fps * sr).astype(int)
-    csum = np.concatenate([[0.0], np.cumsum(audio ** 2)])
+    csum = np.concatenate([[0.0], np.cumsum(audio**2)])
     lo = np.clip(centres - half, 0, len(audio))
     hi = np.clip(centres + half, 0, len(audio))
     return np.sqrt((csum[hi] - csum[lo]) / np.maximum(hi - lo, 1))
@@ -89,8 +88,10 @@ def dlib_agreement(frames: np.ndarray, landmarks2d: np.ndarray, upsample: int = 
         distances over detected frames (dlib's integer pixel indices shifted by +0.5).
     """
     if not dlib_available():
-        raise ImportError("dlib and the 68-point predictor are needed: pip install 'talkface_lite[video]' "
-                          "(dlib-bin, face_recognition_models)")
+        raise ImportError(
+            "dlib and the 68-point predictor are needed: pip install 'talkface_lite[video]' "
+            "(dlib-bin, face_recognition_models)"
+        )
     import dlib
 
     detector = dlib.get_frontal_face_detector()
@@ -105,14 +106,25 @@ def dlib_agreement(frames: np.ndarray, landmarks2d: np.ndarray, upsample: int = 
         pred = np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float64) + 0.5
         errors.append(np.linalg.norm(pred - gt, axis=1))
     err = np.array(errors) if errors else np.zeros((0, 68))
-    regions = {name: float(err[:, list(idx)].mean()) if len(err) else float("nan")
-               for name, idx in (("jaw", L.JAW), ("brows", L.BROWS), ("nose", L.NOSE), ("eyes", L.EYES),
-                                 ("mouth", L.MOUTH))}
-    return {"frames": int(len(frames)), "detected": int(len(err)),
-            "detection_rate": float(len(err) / max(len(frames), 1)),
-            "mean_px": float(err.mean()) if len(err) else float("nan"),
-            "region_px": regions, "per_frame_px": err.mean(axis=1) if len(err) else np.zeros(0)}
+    regions = {
+        name: float(err[:, list(idx)].mean()) if len(err) else float("nan")
+        for name, idx in (("jaw", L.JAW), ("brows", L.BROWS), ("nose", L.NOSE), ("eyes", L.EYES), ("mouth", L.MOUTH))
+    }
+    return {
+        "frames": int(len(frames)),
+        "detected": int(len(err)),
+        "detection_rate": float(len(err) / max(len(frames), 1)),
+        "mean_px": float(err.mean()) if len(err) else float("nan"),
+        "region_px": regions,
+        "per_frame_px": err.mean(axis=1) if len(err) else np.zeros(0),
+    }
 
 
-__all__ = ["frame_loudness", "mouth_audio_correlation", "triangulate", "predictor_path", "dlib_available",
-           "dlib_agreement"]
+__all__ = [
+    "frame_loudness",
+    "mouth_audio_correlation",
+    "triangulate",
+    "predictor_path",
+    "dlib_available",
+    "dlib_agreement",
+]

@@ -10,6 +10,7 @@ nostrils, and hair. Eyes are coloured from the 3D position on the eyeball
 the background is a static, softly lit plate. All randomness comes from the
 generator passed in.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ import numpy as np
 
 from .head_model import FaceLayout, _smoothstep
 
-SKIN_TONES = np.array([[0.93, 0.76, 0.64], [0.86, 0.66, 0.52], [0.74, 0.54, 0.40], [0.58, 0.40, 0.29],
-                       [0.96, 0.80, 0.70]])
+SKIN_TONES = np.array(
+    [[0.93, 0.76, 0.64], [0.86, 0.66, 0.52], [0.74, 0.54, 0.40], [0.58, 0.40, 0.29], [0.96, 0.80, 0.70]]
+)
 HAIR_COLOURS = np.array([[0.10, 0.07, 0.05], [0.25, 0.16, 0.09], [0.45, 0.30, 0.16], [0.06, 0.06, 0.07]])
 IRIS_COLOURS = np.array([[0.30, 0.18, 0.08], [0.22, 0.35, 0.55], [0.28, 0.38, 0.22], [0.18, 0.11, 0.06]])
 CAVITY_COLOUR = np.array([0.22, 0.05, 0.06])
@@ -53,14 +55,18 @@ def _value_noise(rng: np.random.Generator, shape, cells, octaves=3) -> np.ndarra
     out = np.zeros(shape)
     amp, total = 1.0, 0.0
     for o in range(octaves):
-        ny, nx = cells[0] * 2 ** o + 1, cells[1] * 2 ** o + 1
+        ny, nx = cells[0] * 2**o + 1, cells[1] * 2**o + 1
         grid = rng.uniform(-1, 1, (ny, nx))
         ys = np.linspace(0, ny - 1, shape[0])
         xs = np.linspace(0, nx - 1, shape[1])
         y0, x0 = np.floor(ys).astype(int).clip(0, ny - 2), np.floor(xs).astype(int).clip(0, nx - 2)
         fy, fx = (ys - y0)[:, None], (xs - x0)[None, :]
-        g = (grid[y0][:, x0] * (1 - fy) * (1 - fx) + grid[y0 + 1][:, x0] * fy * (1 - fx)
-             + grid[y0][:, x0 + 1] * (1 - fy) * fx + grid[y0 + 1][:, x0 + 1] * fy * fx)
+        g = (
+            grid[y0][:, x0] * (1 - fy) * (1 - fx)
+            + grid[y0 + 1][:, x0] * fy * (1 - fx)
+            + grid[y0][:, x0 + 1] * (1 - fy) * fx
+            + grid[y0 + 1][:, x0 + 1] * fy * fx
+        )
         out += amp * g
         total += amp
         amp *= 0.5
@@ -74,8 +80,10 @@ def lip_borders(layout: FaceLayout, phi: np.ndarray):
     up = np.interp(u, [-1, -0.62, -0.25, 0, 0.25, 0.62, 1], [0, 0.75, 1.05, 0.9, 1.05, 0.75, 0])
     lo = np.interp(u, [-1, -0.62, -0.3, 0, 0.3, 0.62, 1], [0, 0.7, 0.95, 1.0, 0.95, 0.7, 0])
     inside = np.abs(phi) <= w
-    return (layout.mouth_theta + np.where(inside, layout.upper_lip * up, 0.0),
-            layout.mouth_theta - np.where(inside, layout.lower_lip * lo, 0.0))
+    return (
+        layout.mouth_theta + np.where(inside, layout.upper_lip * up, 0.0),
+        layout.mouth_theta - np.where(inside, layout.lower_lip * lo, 0.0),
+    )
 
 
 def brow_line(layout: FaceLayout, aphi: np.ndarray) -> np.ndarray:
@@ -83,20 +91,21 @@ def brow_line(layout: FaceLayout, aphi: np.ndarray) -> np.ndarray:
     return layout.brow_theta + 0.035 * np.sin(np.pi * (aphi - 0.10) / 0.5 + 0.2)
 
 
-def skin_albedo(layout: FaceLayout, palette: Palette, rng: np.random.Generator, height: int = 512,
-                width: int = 1024) -> np.ndarray:
+def skin_albedo(
+    layout: FaceLayout, palette: Palette, rng: np.random.Generator, height: int = 512, width: int = 1024
+) -> np.ndarray:
     """(height, width, 3) float32 albedo over (theta, phi); row 0 is theta = +pi/2."""
     theta = np.linspace(np.pi / 2, -np.pi / 2, height)[:, None] * np.ones((1, width))
     phi = np.linspace(-np.pi, np.pi, width)[None, :] * np.ones((height, 1))
     aphi = np.abs(phi)
     col = palette.skin * (1.0 + 0.06 * _value_noise(rng, (height, width), (8, 16))[..., None])
-    col = col * (1.0 + 0.025 * rng.standard_normal((height, width, 1)))          # pores
-    blush = np.exp(-((aphi - 0.42) / 0.14) ** 2 - ((theta + 0.22) / 0.1) ** 2)
+    col = col * (1.0 + 0.025 * rng.standard_normal((height, width, 1)))  # pores
+    blush = np.exp(-(((aphi - 0.42) / 0.14) ** 2) - ((theta + 0.22) / 0.1) ** 2)
     col = col * (1 - 0.12 * blush[..., None] * np.array([0.0, 1.0, 0.8]))
     # eye surroundings a touch darker, lash line on the upper lid margin
     for side in (-1, 1):
         s = (phi - side * layout.eye_phi) / layout.eye_half_width
-        shade = np.exp(-s ** 2 / 1.6 - ((theta - layout.eye_theta - 0.02) / 0.08) ** 2)
+        shade = np.exp(-(s**2) / 1.6 - ((theta - layout.eye_theta - 0.02) / 0.08) ** 2)
         col = col * (1 - 0.25 * shade[..., None])
         du = theta - layout.eye_theta
         lash = (np.abs(s) < 1.05) & (du > 0) & (du < 0.028 * np.clip(1.2 - np.abs(s), 0.3, 1))
@@ -132,7 +141,7 @@ def background_plate(size: int, palette: Palette, rng: np.random.Generator) -> n
     yy, xx = np.mgrid[0:size, 0:size] / size
     for _ in range(4):
         cx, cy, r = rng.uniform(0, 1), rng.uniform(0, 1), rng.uniform(0.15, 0.4)
-        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / r ** 2)
+        blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / r**2)
         img = img * (1 + rng.uniform(-0.15, 0.15) * blob[..., None])
     img = img + 0.01 * rng.standard_normal((size, size, 1))
     return np.clip(img, 0, 1).astype(np.float32)
@@ -155,5 +164,13 @@ def eye_colour(rel: np.ndarray, palette: Palette, gaze: np.ndarray) -> np.ndarra
     return np.where(ang < 0.18, np.array([0.03, 0.03, 0.03]), col)
 
 
-__all__ = ["Palette", "skin_albedo", "background_plate", "eye_colour", "lip_borders", "brow_line",
-           "CAVITY_COLOUR", "TEETH_COLOUR"]
+__all__ = [
+    "Palette",
+    "skin_albedo",
+    "background_plate",
+    "eye_colour",
+    "lip_borders",
+    "brow_line",
+    "CAVITY_COLOUR",
+    "TEETH_COLOUR",
+]

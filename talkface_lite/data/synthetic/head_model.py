@@ -30,6 +30,7 @@ they lie on the rendered surface by construction.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -53,31 +54,41 @@ class FaceLayout:
     eye_phi: float = 0.36
     eye_theta: float = 0.035
     eye_half_width: float = 0.155
-    lid_up: float = 0.060       # upper lid raise when open (rad)
-    lid_down: float = 0.032     # lower lid drop when open (rad)
+    lid_up: float = 0.060  # upper lid raise when open (rad)
+    lid_down: float = 0.032  # lower lid drop when open (rad)
     brow_theta: float = 0.215
     nose_top: float = 0.07
     nose_tip: float = -0.215
-    nose_height: float = 0.26   # how far the tip stands out (dm)
+    nose_height: float = 0.26  # how far the tip stands out (dm)
     nose_base: float = -0.29
     mouth_theta: float = -0.50
     mouth_half_width: float = 0.27
-    upper_lip: float = 0.075    # vermilion heights (rad)
+    upper_lip: float = 0.075  # vermilion heights (rad)
     lower_lip: float = 0.085
-    width: float = 0.78         # skull half-width (dm)
-    chin: float = 1.02          # lower half-height of the superellipsoid (dm)
-    hairline: float = 0.62      # latitude of the frontal hairline (rad)
+    width: float = 0.78  # skull half-width (dm)
+    chin: float = 1.02  # lower half-height of the superellipsoid (dm)
+    hairline: float = 0.62  # latitude of the frontal hairline (rad)
     eyeball_radius: float = 0.125
 
     @classmethod
     def random(cls, rng: np.random.Generator) -> "FaceLayout":
         """A slightly different face per seed (all within a range dlib still calls a face)."""
         j = lambda s: float(rng.uniform(-s, s))  # noqa: E731
-        return cls(eye_phi=0.36 + j(0.015), eye_theta=0.035 + j(0.01), eye_half_width=0.155 + j(0.008),
-                   brow_theta=0.215 + j(0.015), nose_tip=-0.215 + j(0.02), nose_height=0.26 + j(0.03),
-                   mouth_theta=-0.50 + j(0.02), mouth_half_width=0.27 + j(0.02), width=0.78 + j(0.03),
-                   chin=1.02 + j(0.03), hairline=0.62 + j(0.06), upper_lip=0.075 + j(0.01),
-                   lower_lip=0.085 + j(0.01))
+        return cls(
+            eye_phi=0.36 + j(0.015),
+            eye_theta=0.035 + j(0.01),
+            eye_half_width=0.155 + j(0.008),
+            brow_theta=0.215 + j(0.015),
+            nose_tip=-0.215 + j(0.02),
+            nose_height=0.26 + j(0.03),
+            mouth_theta=-0.50 + j(0.02),
+            mouth_half_width=0.27 + j(0.02),
+            width=0.78 + j(0.03),
+            chin=1.02 + j(0.03),
+            hairline=0.62 + j(0.06),
+            upper_lip=0.075 + j(0.01),
+            lower_lip=0.085 + j(0.01),
+        )
 
 
 @dataclass
@@ -134,8 +145,8 @@ class HeadModel:
         d = directions(phi, theta)
         dx, dy, dz = d[..., 0], d[..., 1], d[..., 2]
         low = np.clip(-dy - 0.25, 0.0, 1.0)
-        a = L.width * (1.0 - 0.42 * low ** 1.3)                  # jaw narrower than the skull
-        under = 0.78 + 0.22 * _smoothstep((dz - 0.15) / 0.5)             # the jaw's underside rises to the neck
+        a = L.width * (1.0 - 0.42 * low**1.3)  # jaw narrower than the skull
+        under = 0.78 + 0.22 * _smoothstep((dz - 0.15) / 0.5)  # the jaw's underside rises to the neck
         b = np.where(dy > 0, 1.10, L.chin * under)
         c = np.where(dz > 0, 0.90, 1.02)
         p = 2.4
@@ -146,17 +157,17 @@ class HeadModel:
         t = np.clip((L.nose_top - theta) / (L.nose_top - L.nose_tip), 0.0, 1.15)
         width = 0.035 + 0.045 * t
         height = 0.04 + (L.nose_height - 0.04) * np.clip(t, 0, 1) ** 1.6
-        below = np.clip((L.nose_tip - theta) / 0.05, 0.0, None)   # the tip rounds off below
-        r = r + height * np.exp(-(phi / width) ** 2 - below ** 2) * (theta < L.nose_top + 0.06)
-        r = r + 0.11 * _g(ap, theta, 0.085, L.nose_tip - 0.035, 0.055, 0.045)      # nostril wings
-        r = r + 0.05 * _g(ap, theta, 0.33, L.brow_theta + 0.01, 0.22, 0.05)        # brow ridge
-        r = r + 0.05 * _g(ap, theta, 0.50, -0.12, 0.15, 0.12)                      # cheekbones
-        r = r + 0.05 * _g(phi, theta, 0.0, L.mouth_theta, 0.35, 0.22) * front      # muzzle
-        r = r + 0.035 * _g(phi, theta, 0.0, L.mouth_theta + 0.04, 0.24, 0.035)     # upper lip
-        r = r + 0.040 * _g(phi, theta, 0.0, L.mouth_theta - 0.045, 0.22, 0.04)     # lower lip
-        r = r - 0.025 * _g(phi, theta, 0.0, L.mouth_theta - 0.13, 0.2, 0.035)      # labiomental fold
-        r = r + 0.07 * _g(phi, theta, 0.0, L.mouth_theta - 0.30, 0.22, 0.12)       # chin
-        r = r - 0.10 * _g(ap, theta, L.eye_phi, L.eye_theta, 0.17, 0.11)           # eye sockets
+        below = np.clip((L.nose_tip - theta) / 0.05, 0.0, None)  # the tip rounds off below
+        r = r + height * np.exp(-((phi / width) ** 2) - below**2) * (theta < L.nose_top + 0.06)
+        r = r + 0.11 * _g(ap, theta, 0.085, L.nose_tip - 0.035, 0.055, 0.045)  # nostril wings
+        r = r + 0.05 * _g(ap, theta, 0.33, L.brow_theta + 0.01, 0.22, 0.05)  # brow ridge
+        r = r + 0.05 * _g(ap, theta, 0.50, -0.12, 0.15, 0.12)  # cheekbones
+        r = r + 0.05 * _g(phi, theta, 0.0, L.mouth_theta, 0.35, 0.22) * front  # muzzle
+        r = r + 0.035 * _g(phi, theta, 0.0, L.mouth_theta + 0.04, 0.24, 0.035)  # upper lip
+        r = r + 0.040 * _g(phi, theta, 0.0, L.mouth_theta - 0.045, 0.22, 0.04)  # lower lip
+        r = r - 0.025 * _g(phi, theta, 0.0, L.mouth_theta - 0.13, 0.2, 0.035)  # labiomental fold
+        r = r + 0.07 * _g(phi, theta, 0.0, L.mouth_theta - 0.30, 0.22, 0.12)  # chin
+        r = r - 0.10 * _g(ap, theta, L.eye_phi, L.eye_theta, 0.17, 0.11)  # eye sockets
         r = r + 0.035 * _smoothstep((theta - L.hairline + 0.05 + 0.3 * np.clip(ap - 0.6, 0, None)) / 0.15)  # hair
         return r
 
@@ -171,7 +182,7 @@ class HeadModel:
         """Radius at which directions d (..., 3) leave the eyeball (NaN when they miss it)."""
         e = self.eye_centre(side)
         bq = (d * e).sum(-1)
-        disc = bq ** 2 - (e @ e - self.layout.eyeball_radius ** 2)
+        disc = bq**2 - (e @ e - self.layout.eyeball_radius**2)
         return np.where(disc >= 0, bq + np.sqrt(np.clip(disc, 0, None)), np.nan)
 
     # ------------------------------------------------------------ deformation
@@ -181,17 +192,17 @@ class HeadModel:
         shift = np.zeros_like(theta)
         for side, close in ((-1, state.close_right), (1, state.close_left)):
             s = (phi - side * L.eye_phi) / L.eye_half_width
-            prof = np.clip(1.0 - s ** 2, 0.0, 1.0) ** 0.6
+            prof = np.clip(1.0 - s**2, 0.0, 1.0) ** 0.6
             open_ = 1.0 - float(np.clip(close, 0.0, 1.0))
             du = theta - L.eye_theta
-            up = (du > 0) * np.clip(1.0 - du / 0.16, 0.0, 1.0)        # upper lid skin folds up
+            up = (du > 0) * np.clip(1.0 - du / 0.16, 0.0, 1.0)  # upper lid skin folds up
             down = (du < 0) * np.clip(1.0 + du / 0.10, 0.0, 1.0)
             shift += prof * open_ * (up * L.lid_up - down * L.lid_down)
         return shift
 
     def _jaw_weight(self, phi, theta):
         L = self.layout
-        rel = L.mouth_theta - theta                                       # > 0 below the mouth line
+        rel = L.mouth_theta - theta  # > 0 below the mouth line
         lens = np.clip(1.0 - (phi / L.mouth_half_width) ** 2, 0.0, 1.0) ** 0.5
         side = 1.0 - _smoothstep((np.abs(phi) - 0.9) / 0.6)
         ramp = _smoothstep(rel / (0.18 + 0.35 * np.clip(np.abs(phi) - L.mouth_half_width, 0, None)))
@@ -204,10 +215,15 @@ class HeadModel:
         near = np.zeros(np.shape(phi), dtype=bool)
         for side in (-1, 1):
             near |= (np.abs(phi - side * L.eye_phi) < 1.3 * L.eye_half_width) & (np.abs(theta - L.eye_theta) < 0.20)
-        g = np.exp(-(phi / 0.36) ** 4 - ((theta - L.mouth_theta) / 0.14) ** 2)
+        g = np.exp(-((phi / 0.36) ** 4) - ((theta - L.mouth_theta) / 0.14) ** 2)
         u = np.clip(phi / L.mouth_half_width, -1.3, 1.3)
-        return {"eye": near, "radius": self.skin_radius(phi, theta), "lip_g": g, "lip_u": u,
-                "jaw_w": self._jaw_weight(phi, theta)}
+        return {
+            "eye": near,
+            "radius": self.skin_radius(phi, theta),
+            "lip_g": g,
+            "lip_u": u,
+            "jaw_w": self._jaw_weight(phi, theta),
+        }
 
     def deform_skin(self, phi: np.ndarray, theta: np.ndarray, state: FaceState, cache: dict = None) -> np.ndarray:
         """Head-frame positions (..., 3) of skin points given by their rest parameters.
@@ -235,7 +251,7 @@ class HeadModel:
         # lips: spread moves the corners out, rounding pulls them in and pushes the lips forward
         g, u = cache["lip_g"], cache["lip_u"]
         p[..., 0] += (0.035 * state.spread - 0.06 * state.round) * u * g
-        p[..., 2] += 0.06 * state.round * g * np.clip(1 - u ** 2, 0, 1)
+        p[..., 2] += 0.06 * state.round * g * np.clip(1 - u**2, 0, 1)
         return self._rotate_jaw(p, cache["jaw_w"] * state.jaw)
 
     @staticmethod
@@ -277,15 +293,20 @@ class HeadModel:
         cut[r_m - 1] = (np.abs(pc) < L.mouth_half_width) & (np.abs(pn) < L.mouth_half_width) & (pn > pc)
         r_e = np.searchsorted(rows, L.eye_theta)
         for side in (-1, 1):
-            inside = (np.abs(pc - side * L.eye_phi) < L.eye_half_width) & (np.abs(pn - side * L.eye_phi) < L.eye_half_width)
+            inside = (np.abs(pc - side * L.eye_phi) < L.eye_half_width) & (
+                np.abs(pn - side * L.eye_phi) < L.eye_half_width
+            )
             cut[r_e - 1] |= inside & (pn > pc)
         keep = ~cut.ravel()
         quads = np.stack([c0.ravel(), c1.ravel(), c3.ravel(), c2.ravel()], -1)[keep]
         tris = np.r_[quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]]
         bottom, top = nr * nc, nr * nc + 1
         ring0, ringN = idx[0], idx[-1]
-        tris = np.r_[tris, np.stack([np.full(nc, bottom), np.roll(ring0, -1), ring0], -1),
-                     np.stack([np.full(nc, top), ringN, np.roll(ringN, -1)], -1)]
+        tris = np.r_[
+            tris,
+            np.stack([np.full(nc, bottom), np.roll(ring0, -1), ring0], -1),
+            np.stack([np.full(nc, top), ringN, np.roll(ringN, -1)], -1),
+        ]
         self.skin_faces = tris
         self._build_parts()
         self._build_landmark_params()
@@ -311,21 +332,30 @@ class HeadModel:
             # a dark socket behind the eyeball fills the lid opening at the corners
             v, f = self._sphere(self.eye_centre(side) - np.array([0, 0, 0.05]), [0.2, 0.12, 0.1], 10, 16)
             parts.append((v, f, CAVITY, np.zeros(len(v)), False))
-        ys, ph = np.meshgrid(np.linspace(-2.4, -0.55, 12), np.linspace(-np.pi, np.pi, 48, endpoint=False), indexing="ij")
-        v = np.stack([0.42 * np.sin(ph), ys, 0.38 * np.cos(ph) - 0.12], -1).reshape(-1, 3)      # neck column
+        ys, ph = np.meshgrid(
+            np.linspace(-2.4, -0.55, 12), np.linspace(-np.pi, np.pi, 48, endpoint=False), indexing="ij"
+        )
+        v = np.stack([0.42 * np.sin(ph), ys, 0.38 * np.cos(ph) - 0.12], -1).reshape(-1, 3)  # neck column
         idx = np.arange(v.shape[0]).reshape(ys.shape)
         nxt = np.roll(idx, -1, axis=1)
         q = np.stack([idx[:-1].ravel(), nxt[:-1].ravel(), nxt[1:].ravel(), idx[1:].ravel()], -1)
         parts.append((v, np.r_[q[:, [0, 1, 2]], q[:, [0, 2, 3]]], NECK, np.zeros(len(v)), True))
         yc = float(directions(np.array(0.0), np.array(L.mouth_theta))[1] * 0.95)
-        v, f = self._sphere(np.array([0.0, yc, 0.42]), [0.34, 0.19, 0.36], 16, 28,
-                            th_range=(-np.pi / 2, np.pi / 2), ph_range=(np.pi * 0.3, np.pi * 1.7), wrap=False)
+        v, f = self._sphere(
+            np.array([0.0, yc, 0.42]),
+            [0.34, 0.19, 0.36],
+            16,
+            28,
+            th_range=(-np.pi / 2, np.pi / 2),
+            ph_range=(np.pi * 0.3, np.pi * 1.7),
+            wrap=False,
+        )
         parts.append((v, f, CAVITY, (v[:, 1] < yc).astype(float), False))
         for lower in (False, True):
             x = np.linspace(-0.17, 0.17, 18)
             hgt = np.linspace(0.0, 0.055, 4) * (-1 if lower else 1)
             X, H = np.meshgrid(x, hgt, indexing="ij")
-            z = 0.80 - 1.6 * X ** 2
+            z = 0.80 - 1.6 * X**2
             v = np.stack([X, yc + 0.005 * (-1 if lower else 1) + H, z], -1).reshape(-1, 3)
             idx = np.arange(v.shape[0]).reshape(len(x), len(hgt))
             q = np.stack([idx[:-1, :-1].ravel(), idx[1:, :-1].ravel(), idx[1:, 1:].ravel(), idx[:-1, 1:].ravel()], -1)
@@ -350,8 +380,8 @@ class HeadModel:
         # listed from image-left to image-right (36 outer .. 39 inner; 42 inner .. 45 outer)
         for start, side in ((36, -1), (42, 1)):
             c, w = side * L.eye_phi, L.eye_half_width * 0.97
-            ph[start:start + 6] = [c - w, c - w / 3, c + w / 3, c + w, c + w / 3, c - w / 3]
-            th[start:start + 6] = L.eye_theta + SLIT_EPS * np.array([0, 1, 1, 0, -1, -1])
+            ph[start : start + 6] = [c - w, c - w / 3, c + w / 3, c + w, c + w / 3, c - w / 3]
+            th[start : start + 6] = L.eye_theta + SLIT_EPS * np.array([0, 1, 1, 0, -1, -1])
         # outer lips: corners, vermilion borders (cupid's bow on top)
         m, w = L.mouth_theta, L.mouth_half_width * 1.02
         xs = np.array([-1.0, -0.62, -0.25, 0.0, 0.25, 0.62, 1.0])
@@ -376,7 +406,7 @@ class HeadModel:
         cy = float(directions(np.array(0.0), np.array(L.eye_theta - 0.08))[1] * 0.9) / dist
         ang = np.arctan2(sy - cy, sx)
         rad = np.hypot(sx, sy - cy)
-        targets = np.deg2rad(np.linspace(-180 - 8, -90, 9))      # image-left half; the face is symmetric
+        targets = np.deg2rad(np.linspace(-180 - 8, -90, 9))  # image-left half; the face is symmetric
         out_p, out_t = [], []
         for a in targets:
             wedge = (np.abs(np.angle(np.exp(1j * (ang - a)))) < np.deg2rad(1.5)) & (pp <= 0)
@@ -410,12 +440,28 @@ class HeadModel:
             cull.append(np.full(len(f), closed))
             params.append(np.full((len(v), 2), np.nan))
             offset += len(v)
-        return (np.concatenate(verts), np.concatenate(faces), np.concatenate(mats), np.concatenate(cull),
-                np.concatenate(params))
+        return (
+            np.concatenate(verts),
+            np.concatenate(faces),
+            np.concatenate(mats),
+            np.concatenate(cull),
+            np.concatenate(params),
+        )
 
     def landmarks(self, state: FaceState) -> np.ndarray:
         """(68, 3) head-frame landmarks for this expression."""
         return self.deform_skin(self.landmark_phi, self.landmark_theta, state)
 
 
-__all__ = ["FaceLayout", "FaceState", "HeadModel", "directions", "step_for_size", "SKIN", "EYE", "CAVITY", "TEETH", "NECK"]
+__all__ = [
+    "FaceLayout",
+    "FaceState",
+    "HeadModel",
+    "directions",
+    "step_for_size",
+    "SKIN",
+    "EYE",
+    "CAVITY",
+    "TEETH",
+    "NECK",
+]

@@ -15,6 +15,7 @@ asked to learn.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,9 +29,9 @@ from . import face_texture as tex
 from .head_model import CAVITY, EYE, NECK, SKIN, TEETH, FaceState, HeadModel
 from .rasterizer import interpolate, project, rasterize
 
-CAMERA_DISTANCE = 7.0          # dm from the skull centre
+CAMERA_DISTANCE = 7.0  # dm from the skull centre
 LOOK_AT = np.array([0.0, -0.18, 0.0])
-VERTICAL_EXTENT = 2.9          # dm of the subject covered by the image height at the look-at depth
+VERTICAL_EXTENT = 2.9  # dm of the subject covered by the image height at the look-at depth
 KEY_LIGHT = np.array([-0.45, 0.55, 1.0]) / np.linalg.norm([-0.45, 0.55, 1.0])
 FILL_LIGHT = np.array([0.7, 0.1, 0.6]) / np.linalg.norm([0.7, 0.1, 0.6])
 
@@ -50,8 +51,7 @@ def rotation_xyz(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return ry @ rx @ rz
 
 
-def camera_pose(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0,
-                translation=(0.0, 0.0, 0.0)) -> np.ndarray:
+def camera_pose(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0, translation=(0.0, 0.0, 0.0)) -> np.ndarray:
     """Camera-to-world (4, 4) of the fixed studio camera for a head with this pose.
 
     The studio camera looks at the head from +z (head frame) at
@@ -60,7 +60,7 @@ def camera_pose(yaw: float = 0.0, pitch: float = 0.0, roll: float = 0.0,
     ``c2w = H^-1 @ C`` with ``H = [R | t]`` and ``C`` the studio camera.
     """
     studio = np.eye(4)
-    studio[:3, :3] = np.diag([1.0, -1.0, -1.0])                    # OpenCV axes looking down -z
+    studio[:3, :3] = np.diag([1.0, -1.0, -1.0])  # OpenCV axes looking down -z
     studio[:3, 3] = LOOK_AT + np.array([0.0, 0.0, CAMERA_DISTANCE])
     head = np.eye(4)
     head[:3, :3] = rotation_xyz(yaw, pitch, roll)
@@ -84,10 +84,10 @@ def project_points(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray) 
 class Appearance:
     """Per-identity textures: skin albedo (torch image for sampling), palette, background, gaze."""
 
-    albedo: torch.Tensor        # (1, 3, Ht, Wt)
+    albedo: torch.Tensor  # (1, 3, Ht, Wt)
     palette: tex.Palette
-    background: np.ndarray      # (S, S, 3) float32
-    gaze: np.ndarray            # (3,)
+    background: np.ndarray  # (S, S, 3) float32
+    gaze: np.ndarray  # (3,)
 
     @classmethod
     def create(cls, model: HeadModel, size: int, rng: np.random.Generator, tex_width: int = 1024) -> "Appearance":
@@ -95,18 +95,28 @@ class Appearance:
         albedo = tex.skin_albedo(model.layout, palette, rng, tex_width // 2, tex_width)
         bg = tex.background_plate(size, palette, rng)
         gaze = np.array([0.0, -0.05, 1.0])
-        return cls(torch.from_numpy(albedo).permute(2, 0, 1)[None].contiguous(), palette, bg, gaze / np.linalg.norm(gaze))
+        return cls(
+            torch.from_numpy(albedo).permute(2, 0, 1)[None].contiguous(), palette, bg, gaze / np.linalg.norm(gaze)
+        )
 
 
 def _vertex_normals(verts: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    tri = verts[faces]                                              # (F, 3, 3)
+    tri = verts[faces]  # (F, 3, 3)
     fn = torch.linalg.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0], dim=-1)  # area-weighted
     vn = torch.zeros_like(verts).index_add_(0, faces.reshape(-1), fn.repeat_interleave(3, dim=0))
     return F.normalize(vn, dim=-1, eps=1e-12)
 
 
-def render_frame(model: HeadModel, state: FaceState, c2w: np.ndarray, intrinsics: np.ndarray, size: int,
-                 look: Appearance, mesh: Optional[tuple] = None, return_depth: bool = False):
+def render_frame(
+    model: HeadModel,
+    state: FaceState,
+    c2w: np.ndarray,
+    intrinsics: np.ndarray,
+    size: int,
+    look: Appearance,
+    mesh: Optional[tuple] = None,
+    return_depth: bool = False,
+):
     """Render one ``size x size`` RGB frame.
 
     Args:
@@ -126,8 +136,9 @@ def render_frame(model: HeadModel, state: FaceState, c2w: np.ndarray, intrinsics
     v = torch.from_numpy(verts.astype(np.float32))
     f = torch.from_numpy(faces.astype(np.int64))
     cam = torch.from_numpy(world_to_camera(verts, c2w).astype(np.float32))
-    frags = rasterize(cam, f, torch.from_numpy(intrinsics.astype(np.float32)), size, size,
-                      cullable=torch.from_numpy(cull))
+    frags = rasterize(
+        cam, f, torch.from_numpy(intrinsics.astype(np.float32)), size, size, cullable=torch.from_numpy(cull)
+    )
     img = torch.from_numpy(look.background.copy()).reshape(-1, 3)
     m = frags.mask.reshape(-1)
     depth = frags.depth.numpy()
@@ -136,21 +147,21 @@ def render_frame(model: HeadModel, state: FaceState, c2w: np.ndarray, intrinsics
         return (out, depth) if return_depth else out
     normals = _vertex_normals(v, f)
     prm = torch.from_numpy(np.nan_to_num(params).astype(np.float32))
-    attrs = torch.cat([v, normals, prm], dim=1)                     # (V, 8)
-    a = interpolate(frags, f, attrs)                                # (P, 8)
+    attrs = torch.cat([v, normals, prm], dim=1)  # (V, 8)
+    a = interpolate(frags, f, attrs)  # (P, 8)
     pos, nrm, uv = a[:, :3], F.normalize(a[:, 3:6], dim=-1, eps=1e-12), a[:, 6:8]
     fid = frags.face.reshape(-1)[m]
-    mat = torch.from_numpy(mats.astype(np.int64))[fid]              # (P,)
+    mat = torch.from_numpy(mats.astype(np.int64))[fid]  # (P,)
     eye_pos = torch.from_numpy(c2w[:3, 3].astype(np.float32))
     view = F.normalize(eye_pos - pos, dim=-1)
-    flip = (nrm * view).sum(-1, keepdim=True) < 0                   # two-sided parts face the viewer
+    flip = (nrm * view).sum(-1, keepdim=True) < 0  # two-sided parts face the viewer
     nrm = torch.where(flip & (mat[:, None] >= CAVITY), -nrm, nrm)
     # albedo per material
     grid = torch.stack([uv[:, 0] / np.pi, -uv[:, 1] / (np.pi / 2)], -1).view(1, 1, -1, 2)
     skin = F.grid_sample(look.albedo, grid, mode="bilinear", padding_mode="border", align_corners=True)
-    albedo = skin[0, :, 0].T                                        # (P, 3)
+    albedo = skin[0, :, 0].T  # (P, 3)
     pal = look.palette
-    neck_shade = 0.55 + 0.3 * ((-0.75 - pos[:, 1:2]) / 0.4).clamp(0, 1)   # in the shadow of the jaw
+    neck_shade = 0.55 + 0.3 * ((-0.75 - pos[:, 1:2]) / 0.4).clamp(0, 1)  # in the shadow of the jaw
     neck = torch.tensor(pal.skin, dtype=torch.float32) * neck_shade
     albedo = torch.where((mat == NECK)[:, None], neck, albedo)
     if bool((mat == EYE).any()):
@@ -161,7 +172,7 @@ def render_frame(model: HeadModel, state: FaceState, c2w: np.ndarray, intrinsics
         rel = p - centres
         rel /= np.linalg.norm(rel, axis=1, keepdims=True)
         albedo[sel] = torch.from_numpy(tex.eye_colour(rel, pal, look.gaze).astype(np.float32))
-    depth_in = (pos[:, 2] - 0.9).clamp(max=0)                       # cavity darkens with depth
+    depth_in = (pos[:, 2] - 0.9).clamp(max=0)  # cavity darkens with depth
     cav = torch.tensor(tex.CAVITY_COLOUR, dtype=torch.float32) * torch.exp(3 * depth_in)[:, None]
     albedo = torch.where((mat == CAVITY)[:, None], cav, albedo)
     albedo = torch.where((mat == TEETH)[:, None], torch.tensor(tex.TEETH_COLOUR, dtype=torch.float32), albedo)
@@ -180,5 +191,13 @@ def render_frame(model: HeadModel, state: FaceState, c2w: np.ndarray, intrinsics
     return (out, depth) if return_depth else out
 
 
-__all__ = ["CAMERA_DISTANCE", "intrinsics_for", "rotation_xyz", "camera_pose", "world_to_camera", "project_points",
-           "Appearance", "render_frame"]
+__all__ = [
+    "CAMERA_DISTANCE",
+    "intrinsics_for",
+    "rotation_xyz",
+    "camera_pose",
+    "world_to_camera",
+    "project_points",
+    "Appearance",
+    "render_frame",
+]

@@ -19,6 +19,7 @@ module. It is the classic pipeline, written as a handful of tensor ops so a
    barycentric weights, with which the caller interpolates any vertex
    attribute (:func:`interpolate`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -58,13 +59,21 @@ def project(verts_cam: torch.Tensor, intrinsics: torch.Tensor) -> torch.Tensor:
         (V, 2) pixel coordinates ``(x, y)``; pixel column ``i`` has its centre at ``i + 0.5``.
     """
     z = verts_cam[:, 2:3].clamp_min(1e-9)
-    xy = verts_cam[:, :2] / z                                         # (V, 2)
-    return torch.stack([intrinsics[0, 0] * xy[:, 0] + intrinsics[0, 2],
-                        intrinsics[1, 1] * xy[:, 1] + intrinsics[1, 2]], dim=-1)
+    xy = verts_cam[:, :2] / z  # (V, 2)
+    return torch.stack(
+        [intrinsics[0, 0] * xy[:, 0] + intrinsics[0, 2], intrinsics[1, 1] * xy[:, 1] + intrinsics[1, 2]], dim=-1
+    )
 
 
-def rasterize(verts_cam: torch.Tensor, faces: torch.Tensor, intrinsics: torch.Tensor, height: int, width: int,
-              cullable: Optional[torch.Tensor] = None, near: float = 1e-3) -> Fragments:
+def rasterize(
+    verts_cam: torch.Tensor,
+    faces: torch.Tensor,
+    intrinsics: torch.Tensor,
+    height: int,
+    width: int,
+    cullable: Optional[torch.Tensor] = None,
+    near: float = 1e-3,
+) -> Fragments:
     """Rasterise a triangle mesh seen by a pinhole camera.
 
     Args:
@@ -91,22 +100,22 @@ def rasterize(verts_cam: torch.Tensor, faces: torch.Tensor, intrinsics: torch.Te
     device = verts_cam.device
     verts_cam = verts_cam.float()
     k = torch.as_tensor(intrinsics, dtype=torch.float32, device=device)
-    xy = project(verts_cam, k)                                        # (V, 2)
-    tri = xy[faces]                                                   # (F, 3, 2)
-    tz = verts_cam[faces, 2]                                          # (F, 3)
+    xy = project(verts_cam, k)  # (V, 2)
+    tri = xy[faces]  # (F, 3, 2)
+    tz = verts_cam[faces, 2]  # (F, 3)
     e1, e2 = tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]
-    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]                  # (F,) signed; < 0: front-facing (y down)
+    area = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]  # (F,) signed; < 0: front-facing (y down)
     keep = (tz.min(dim=1).values > near) & (area.abs() > 1e-12)
     if cullable is None:
         keep &= area < 0
     else:
         keep &= (area < 0) | ~cullable.to(device)
-    lo = torch.ceil(tri.amin(dim=1) - 0.5).clamp_min(0)               # (F, 2) first pixel index inside the box
+    lo = torch.ceil(tri.amin(dim=1) - 0.5).clamp_min(0)  # (F, 2) first pixel index inside the box
     hi = torch.floor(tri.amax(dim=1) - 0.5)
     hi = torch.minimum(hi, torch.tensor([width - 1.0, height - 1.0], device=device))
     keep &= (hi >= lo).all(dim=1)
     ids = torch.nonzero(keep).squeeze(1)
-    extent = (hi[ids] - lo[ids]).amax(dim=1) + 1                      # (F',) box size in pixels
+    extent = (hi[ids] - lo[ids]).amax(dim=1) + 1  # (F',) box size in pixels
     cand_face, cand_pix, cand_w = [], [], []
     size = 1
     remaining = torch.ones_like(ids, dtype=torch.bool)
@@ -117,17 +126,17 @@ def rasterize(verts_cam: torch.Tensor, faces: torch.Tensor, intrinsics: torch.Te
         if len(group):
             off = torch.arange(size, device=device, dtype=torch.float32)
             oy, ox = torch.meshgrid(off, off, indexing="ij")
-            px = lo[group, 0:1] + ox.reshape(1, -1)                   # (n, size*size) pixel column
+            px = lo[group, 0:1] + ox.reshape(1, -1)  # (n, size*size) pixel column
             py = lo[group, 1:2] + oy.reshape(1, -1)
             inside = (px <= hi[group, 0:1]) & (py <= hi[group, 1:2])
             cx, cy = px + 0.5, py + 0.5
-            t = tri[group]                                            # (n, 3, 2)
+            t = tri[group]  # (n, 3, 2)
             w = []
-            for a, b in ((1, 2), (2, 0), (0, 1)):                     # edge opposite vertex 0, 1, 2
+            for a, b in ((1, 2), (2, 0), (0, 1)):  # edge opposite vertex 0, 1, 2
                 ax, ay = t[:, a, 0:1], t[:, a, 1:2]
                 bx, by = t[:, b, 0:1], t[:, b, 1:2]
                 w.append((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
-            w = torch.stack(w, dim=-1) / area[group].view(-1, 1, 1)   # (n, size*size, 3) screen barycentrics
+            w = torch.stack(w, dim=-1) / area[group].view(-1, 1, 1)  # (n, size*size, 3) screen barycentrics
             inside &= (w >= 0).all(dim=-1)
             n_idx, p_idx = torch.nonzero(inside, as_tuple=True)
             cand_face.append(group[n_idx])
@@ -140,18 +149,18 @@ def rasterize(verts_cam: torch.Tensor, faces: torch.Tensor, intrinsics: torch.Te
     if cand_face and sum(len(c) for c in cand_face):
         face_c = torch.cat(cand_face)
         pix_c = torch.cat(cand_pix)
-        w_c = torch.cat(cand_w)                                       # (C, 3) screen-space weights
-        inv_z = (w_c / tz[face_c]).sum(dim=1)                         # perspective: 1/z is affine on screen
-        z_c = 1.0 / inv_z                                             # (C,)
-        bits = z_c.contiguous().view(torch.int32).long()              # positive floats order like their bits
+        w_c = torch.cat(cand_w)  # (C, 3) screen-space weights
+        inv_z = (w_c / tz[face_c]).sum(dim=1)  # perspective: 1/z is affine on screen
+        z_c = 1.0 / inv_z  # (C,)
+        bits = z_c.contiguous().view(torch.int32).long()  # positive floats order like their bits
         key = (bits << 32) | torch.arange(len(z_c), device=device)
         best = torch.full((height * width,), torch.iinfo(torch.int64).max, dtype=torch.long, device=device)
         best.scatter_reduce_(0, pix_c, key, reduce="amin")
         hit = best != torch.iinfo(torch.int64).max
-        win = best[hit] & 0xFFFFFFFF                                  # winning candidate per covered pixel
+        win = best[hit] & 0xFFFFFFFF  # winning candidate per covered pixel
         face_map[hit] = face_c[win]
         pw = w_c[win] / tz[face_c[win]]
-        bary[hit] = pw / pw.sum(dim=1, keepdim=True)                  # perspective-correct weights
+        bary[hit] = pw / pw.sum(dim=1, keepdim=True)  # perspective-correct weights
         depth[hit] = z_c[win]
     return Fragments(face_map.view(height, width), bary.view(height, width, 3), depth.view(height, width))
 
@@ -168,9 +177,9 @@ def interpolate(frags: Fragments, faces: torch.Tensor, attrs: torch.Tensor) -> t
         (P, C) values at the covered pixels, in row-major order of ``frags.mask``.
     """
     m = frags.mask
-    f = frags.face[m]                                                 # (P,)
-    b = frags.bary[m]                                                 # (P, 3)
-    va = attrs[faces[f]]                                              # (P, 3, C)
+    f = frags.face[m]  # (P,)
+    b = frags.bary[m]  # (P, 3)
+    va = attrs[faces[f]]  # (P, 3, C)
     return (b.unsqueeze(-1) * va).sum(dim=1)
 
 

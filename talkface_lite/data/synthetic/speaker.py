@@ -29,6 +29,7 @@ it fast on shared CPUs, where PyTorch's thread pool can oversubscribe.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,10 +42,10 @@ from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from ...progress import tqdm
 
 from ... import repro
 from ...checks import require_room
+from ...progress import tqdm
 from . import blinks as _blinks
 from . import head_render as hr
 from . import speech_synth, visemes
@@ -132,12 +133,19 @@ class SpeakerTraits:
 
 def speaker_traits(seed: int) -> SpeakerTraits:
     """The voice pitch and blink rate of speaker ``seed`` (the values :func:`make_script` draws for it)."""
-    return SpeakerTraits(base_f0=float(_rng(seed, "voice").uniform(95, 210)),
-                         blink_rate=float(_rng(seed, "blinks").uniform(12, 22)))
+    return SpeakerTraits(
+        base_f0=float(_rng(seed, "voice").uniform(95, 210)), blink_rate=float(_rng(seed, "blinks").uniform(12, 22))
+    )
 
 
-def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0, gaze: bool = False,
-                utterance_seed: Optional[int] = None) -> SpeakerScript:
+def make_script(
+    seconds: float,
+    seed: int,
+    fps: float = FPS,
+    motion: float = 1.0,
+    gaze: bool = False,
+    utterance_seed: Optional[int] = None,
+) -> SpeakerScript:
     """Audio, visemes, blinks and head motion of a clip (fast; no rendering).
 
     ``gaze=True`` adds looking-down episodes (:func:`talkface_lite.data.synthetic.blinks.sample_gaze`): lids lowered
@@ -156,7 +164,7 @@ def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0
     segs = speech_synth.random_utterance(seconds, _rng(said, "speech"))
     audio = speech_synth.synthesize(segs, seconds, _rng(said, "voice"), base_f0=traits and traits.base_f0)
     times = np.arange(n_frames) / fps
-    vis = visemes.viseme_tracks(segs, times)                                   # (T, 3)
+    vis = visemes.viseme_tracks(segs, times)  # (T, 3)
     blink_events = _blinks.sample_blinks(seconds, _rng(said, "blinks"), traits and traits.blink_rate)
     au45 = _blinks.au45_trace(blink_events, times)
     mot = head_motion(n_frames, fps, _rng(said, "motion"), segs, motion)
@@ -164,8 +172,10 @@ def make_script(seconds: float, seed: int, fps: float = FPS, motion: float = 1.0
     lids = _blinks.gaze_trace(looks, times)  # (T, 2): lid lowering, head pitch
     mot[:, 1] += lids[:, 1]
     close = np.maximum(au45 / 5.0, lids[:, 0])
-    states = [FaceState(jaw=float(v[0]), spread=float(v[1]), round=float(v[2]),
-                        close_right=float(c), close_left=float(c)) for v, c in zip(vis, close)]
+    states = [
+        FaceState(jaw=float(v[0]), spread=float(v[1]), round=float(v[2]), close_right=float(c), close_left=float(c))
+        for v, c in zip(vis, close)
+    ]
     poses = np.stack([hr.camera_pose(*m[:3], translation=m[3:]) for m in mot]).astype(np.float32)
     return SpeakerScript(seconds, audio, segs, states, au45.astype(np.float32), blink_events, mot, poses, looks)
 
@@ -180,8 +190,10 @@ class Estimate:
     seconds: float  # wall time of the rendering
 
     def describe(self) -> str:
-        return (f"{self.frames} frames: about {self.memory_bytes / 2 ** 30:.2f} GiB in memory, "
-                f"{self.disk_bytes / 2 ** 30:.2f} GiB on disk, {_duration(self.seconds)} of rendering")
+        return (
+            f"{self.frames} frames: about {self.memory_bytes / 2**30:.2f} GiB in memory, "
+            f"{self.disk_bytes / 2**30:.2f} GiB on disk, {_duration(self.seconds)} of rendering"
+        )
 
 
 def _duration(s: float) -> str:
@@ -193,9 +205,12 @@ def estimate(seconds: float, size: int, workers: int = 1, fps: float = FPS) -> E
     n = int(round(float(seconds) * fps))
     pixels = int(size) * int(size)
     audio = int(float(seconds) * 16000) * 4 * 8  # float32 samples and the script's working copies
-    return Estimate(frames=n, memory_bytes=n * pixels * 3 + n * 68 * 5 * 4 + audio,
-                    disk_bytes=int(n * pixels * _DISK_BYTES_PER_PIXEL),
-                    seconds=n * (_FRAME_S[0] + _FRAME_S[1] * pixels) / max(1, min(int(workers), os.cpu_count() or 1)))
+    return Estimate(
+        frames=n,
+        memory_bytes=n * pixels * 3 + n * 68 * 5 * 4 + audio,
+        disk_bytes=int(n * pixels * _DISK_BYTES_PER_PIXEL),
+        seconds=n * (_FRAME_S[0] + _FRAME_S[1] * pixels) / max(1, min(int(workers), os.cpu_count() or 1)),
+    )
 
 
 def check_resources(seconds: float, size: int, out_dir: Optional[os.PathLike] = None, workers: int = 1) -> Estimate:
@@ -208,23 +223,32 @@ def check_resources(seconds: float, size: int, out_dir: Optional[os.PathLike] = 
         ValueError: naming what is needed, what is available and what to change.
     """
     est = estimate(seconds, size, workers)
-    require_room(f"a {seconds:g} s clip at {size} px", est.memory_bytes, est.disk_bytes, out_dir,
-                 "make a shorter clip (seconds) or a smaller one (size)")
+    require_room(
+        f"a {seconds:g} s clip at {size} px",
+        est.memory_bytes,
+        est.disk_bytes,
+        out_dir,
+        "make a shorter clip (seconds) or a smaller one (size)",
+    )
     return est
 
 
 def check_args(seconds: float, size: int, seed: int, motion: float = 1.0) -> None:
     """Raise ``ValueError`` naming the first clip setting out of its range (before any work)."""
     if not isinstance(size, (int, np.integer)) or not MIN_SIZE <= size <= MAX_SIZE:
-        raise ValueError(f"size must be an integer number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {size!r} "
-                         "(64 for tests, 128-256 QUICK, 512 FULL)")
+        raise ValueError(
+            f"size must be an integer number of pixels in [{MIN_SIZE}, {MAX_SIZE}], got {size!r} "
+            "(64 for tests, 128-256 QUICK, 512 FULL)"
+        )
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if not isinstance(seconds, (int, float)) or not np.isfinite(seconds) or not 1.0 <= seconds <= MAX_SECONDS:
         raise ValueError(f"seconds must be a number in [1, {MAX_SECONDS:g}], got {seconds!r}")
     if not isinstance(motion, (int, float)) or not np.isfinite(motion) or not 0.0 <= motion <= MAX_MOTION:
-        raise ValueError(f"motion must be in [0, {MAX_MOTION:g}] (0 a still head, 1 the default; larger moves the "
-                         f"face out of frame), got {motion!r}")
+        raise ValueError(
+            f"motion must be in [0, {MAX_MOTION:g}] (0 a still head, 1 the default; larger moves the "
+            f"face out of frame), got {motion!r}"
+        )
 
 
 def build_speaker_model(size: int, seed: int):
@@ -253,8 +277,16 @@ def _render_chunk(indices):
     return tuple(np.stack(a) for a in out)
 
 
-def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps: float = FPS, motion: float = 1.0,
-                     progress: bool = True, workers: int = 1, gaze: bool = False):
+def generate_speaker(
+    seconds: float = 10.0,
+    size: int = 128,
+    seed: int = 0,
+    fps: float = FPS,
+    motion: float = 1.0,
+    progress: bool = True,
+    workers: int = 1,
+    gaze: bool = False,
+):
     """Generate a synthetic talking-head clip.
 
     Args:
@@ -304,32 +336,62 @@ def generate_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, fps:
     centres = script.poses[:, :3, 3]
     dist = np.linalg.norm(centres, axis=1)
     extra = {
-        "generator": "talkface_lite.data.synthetic", "generator_version": GENERATOR_VERSION, "seed": int(seed),
-        "seconds": float(seconds), "size": int(size), "motion": float(motion),
+        "generator": "talkface_lite.data.synthetic",
+        "generator_version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "seconds": float(seconds),
+        "size": int(size),
+        "motion": float(motion),
         "layout": dataclasses.asdict(model.layout),
         "phones": [[s.phone, round(s.start, 5), round(s.duration, 5), int(s.stress)] for s in script.segments],
         "blinks": [[round(b.start, 4), round(b.duration, 4), round(b.peak, 3)] for b in script.blinks],
-        **({"gaze": [[round(g.start, 4), round(g.duration, 4), round(g.lid, 3), round(float(np.degrees(g.pitch)), 2)]
-                     for g in script.gaze]} if gaze else {}),
+        **(
+            {
+                "gaze": [
+                    [round(g.start, 4), round(g.duration, 4), round(g.lid, 3), round(float(np.degrees(g.pitch)), 2)]
+                    for g in script.gaze
+                ]
+            }
+            if gaze
+            else {}
+        ),
         "visemes": [[round(s.jaw, 4), round(s.spread, 4), round(s.round, 4)] for s in script.states],
         "head_frame": "x: subject's left, y: up, z: out of the face; decimetres (talkface_lite.landmarks)",
     }
     return SpeakerRecording(
-        frames=frames, audio=script.audio, intrinsics=k.astype(np.float32), poses=script.poses,
-        landmarks=lm3d, landmarks2d=lm2d, au45=script.au45, fps=float(fps),
+        frames=frames,
+        audio=script.audio,
+        intrinsics=k.astype(np.float32),
+        poses=script.poses,
+        landmarks=lm3d,
+        landmarks2d=lm2d,
+        au45=script.au45,
+        fps=float(fps),
         background=(look.background * 255 + 0.5).astype(np.uint8),
-        near=float(dist.min() - 1.8), far=float(dist.max() + 1.8), source=f"synthetic:seed={int(seed)}", extra=extra)
+        near=float(dist.min() - 1.8),
+        far=float(dist.max() + 1.8),
+        source=f"synthetic:seed={int(seed)}",
+        extra=extra,
+    )
 
 
-def cache_key(seconds: float, size: int, seed: int, features: Sequence[str] = ("mel",),
-              val_fraction: float = 0.1) -> str:
+def cache_key(
+    seconds: float, size: int, seed: int, features: Sequence[str] = ("mel",), val_fraction: float = 0.1
+) -> str:
     """Folder name of a cached synthetic dataset (changes with :data:`GENERATOR_VERSION`)."""
     key = f"synth-v{GENERATOR_VERSION}-s{float(seconds):g}-n{int(size)}-seed{int(seed)}-{'+'.join(sorted(features))}"
     return key if float(val_fraction) == 0.1 else f"{key}-val{float(val_fraction):g}"
 
 
-def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, features: Sequence[str] = ("mel",),
-                   root: Optional[os.PathLike] = None, progress: bool = True, val_fraction: float = 0.1) -> Path:
+def cached_speaker(
+    seconds: float = 10.0,
+    size: int = 128,
+    seed: int = 0,
+    features: Sequence[str] = ("mel",),
+    root: Optional[os.PathLike] = None,
+    progress: bool = True,
+    val_fraction: float = 0.1,
+) -> Path:
     """Path of a synthetic speaker dataset, generated and written once under ``build/cache/``.
 
     Args:
@@ -353,15 +415,32 @@ def cached_speaker(seconds: float = 10.0, size: int = 128, seed: int = 0, featur
     check_resources(seconds, size, out_dir=path)
     rec = generate_speaker(seconds, size, seed, progress=progress)
     try:
-        write_dataset(rec, path, features=tuple(features), val_fraction=val_fraction, overwrite=False,
-                      progress=progress)
+        write_dataset(
+            rec, path, features=tuple(features), val_fraction=val_fraction, overwrite=False, progress=progress
+        )
     except (FileExistsError, DatasetError):
         if not is_dataset(path):  # another process may have written it meanwhile
             raise
     return path
 
 
-__all__ = ["GENERATOR_VERSION", "FPS", "MAX_MOTION", "MAX_SECONDS", "Estimate", "check_resources", "estimate",
-           "check_args", "generate_speaker", "cached_speaker", "cache_key", "make_script",
-           "build_speaker_model", "head_motion", "single_threaded_torch", "SpeakerScript", "SpeakerTraits",
-           "speaker_traits"]
+__all__ = [
+    "GENERATOR_VERSION",
+    "FPS",
+    "MAX_MOTION",
+    "MAX_SECONDS",
+    "Estimate",
+    "check_resources",
+    "estimate",
+    "check_args",
+    "generate_speaker",
+    "cached_speaker",
+    "cache_key",
+    "make_script",
+    "build_speaker_model",
+    "head_motion",
+    "single_threaded_torch",
+    "SpeakerScript",
+    "SpeakerTraits",
+    "speaker_traits",
+]

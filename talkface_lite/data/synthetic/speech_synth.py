@@ -23,6 +23,7 @@ byte-identical audio.
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -40,31 +41,46 @@ BLOCK = 80  # samples per filter-coefficient update (5 ms)
 class Phone:
     """Acoustic target of one phone: formants (Hz), voicing and noise amplitudes, noise band index."""
 
-    kind: str            # vowel | stop | fricative | nasal | approximant | aspirate | silence
+    kind: str  # vowel | stop | fricative | nasal | approximant | aspirate | silence
     formants: Tuple[float, float, float]
-    voice: float         # glottal source amplitude
-    noise: float         # frication / burst amplitude
-    band: int = 0        # 0: 1.2-4 kHz (sh, f), 1: 3.5-7.5 kHz (s, z), 2: 0.4-7 kHz (h, th, bursts)
+    voice: float  # glottal source amplitude
+    noise: float  # frication / burst amplitude
+    band: int = 0  # 0: 1.2-4 kHz (sh, f), 1: 3.5-7.5 kHz (s, z), 2: 0.4-7 kHz (h, th, bursts)
 
 
 _V = "vowel"
 PHONES = {
-    "AA": Phone(_V, (730, 1090, 2440), 1.0, 0.0), "AE": Phone(_V, (660, 1720, 2410), 1.0, 0.0),
-    "AH": Phone(_V, (520, 1190, 2390), 0.95, 0.0), "AO": Phone(_V, (570, 840, 2410), 1.0, 0.0),
-    "EH": Phone(_V, (530, 1840, 2480), 0.95, 0.0), "IH": Phone(_V, (390, 1990, 2550), 0.85, 0.0),
-    "IY": Phone(_V, (270, 2290, 3010), 0.8, 0.0), "UH": Phone(_V, (440, 1020, 2240), 0.85, 0.0),
-    "UW": Phone(_V, (300, 870, 2240), 0.8, 0.0), "ER": Phone(_V, (490, 1350, 1690), 0.9, 0.0),
-    "OW": Phone(_V, (500, 900, 2400), 0.95, 0.0), "EY": Phone(_V, (480, 2000, 2600), 0.9, 0.0),
+    "AA": Phone(_V, (730, 1090, 2440), 1.0, 0.0),
+    "AE": Phone(_V, (660, 1720, 2410), 1.0, 0.0),
+    "AH": Phone(_V, (520, 1190, 2390), 0.95, 0.0),
+    "AO": Phone(_V, (570, 840, 2410), 1.0, 0.0),
+    "EH": Phone(_V, (530, 1840, 2480), 0.95, 0.0),
+    "IH": Phone(_V, (390, 1990, 2550), 0.85, 0.0),
+    "IY": Phone(_V, (270, 2290, 3010), 0.8, 0.0),
+    "UH": Phone(_V, (440, 1020, 2240), 0.85, 0.0),
+    "UW": Phone(_V, (300, 870, 2240), 0.8, 0.0),
+    "ER": Phone(_V, (490, 1350, 1690), 0.9, 0.0),
+    "OW": Phone(_V, (500, 900, 2400), 0.95, 0.0),
+    "EY": Phone(_V, (480, 2000, 2600), 0.9, 0.0),
     "AY": Phone(_V, (660, 1500, 2500), 1.0, 0.0),
-    "P": Phone("stop", (400, 1100, 2300), 0.0, 0.35, 2), "B": Phone("stop", (300, 1000, 2300), 0.12, 0.2, 2),
-    "T": Phone("stop", (400, 1700, 2600), 0.0, 0.4, 1), "D": Phone("stop", (300, 1700, 2600), 0.12, 0.25, 1),
-    "K": Phone("stop", (400, 1900, 2500), 0.0, 0.35, 0), "G": Phone("stop", (300, 1900, 2500), 0.12, 0.2, 0),
-    "F": Phone("fricative", (400, 1100, 2300), 0.0, 0.18, 2), "V": Phone("fricative", (300, 1100, 2300), 0.25, 0.12, 2),
-    "S": Phone("fricative", (400, 1700, 2600), 0.0, 0.45, 1), "Z": Phone("fricative", (300, 1700, 2600), 0.25, 0.3, 1),
-    "SH": Phone("fricative", (400, 1800, 2500), 0.0, 0.45, 0), "TH": Phone("fricative", (400, 1400, 2500), 0.0, 0.15, 2),
-    "M": Phone("nasal", (250, 1200, 2300), 0.45, 0.0), "N": Phone("nasal", (250, 1600, 2500), 0.45, 0.0),
-    "L": Phone("approximant", (360, 1300, 2900), 0.7, 0.0), "R": Phone("approximant", (420, 1300, 1600), 0.7, 0.0),
-    "W": Phone("approximant", (300, 610, 2200), 0.65, 0.0), "Y": Phone("approximant", (270, 2200, 3000), 0.65, 0.0),
+    "P": Phone("stop", (400, 1100, 2300), 0.0, 0.35, 2),
+    "B": Phone("stop", (300, 1000, 2300), 0.12, 0.2, 2),
+    "T": Phone("stop", (400, 1700, 2600), 0.0, 0.4, 1),
+    "D": Phone("stop", (300, 1700, 2600), 0.12, 0.25, 1),
+    "K": Phone("stop", (400, 1900, 2500), 0.0, 0.35, 0),
+    "G": Phone("stop", (300, 1900, 2500), 0.12, 0.2, 0),
+    "F": Phone("fricative", (400, 1100, 2300), 0.0, 0.18, 2),
+    "V": Phone("fricative", (300, 1100, 2300), 0.25, 0.12, 2),
+    "S": Phone("fricative", (400, 1700, 2600), 0.0, 0.45, 1),
+    "Z": Phone("fricative", (300, 1700, 2600), 0.25, 0.3, 1),
+    "SH": Phone("fricative", (400, 1800, 2500), 0.0, 0.45, 0),
+    "TH": Phone("fricative", (400, 1400, 2500), 0.0, 0.15, 2),
+    "M": Phone("nasal", (250, 1200, 2300), 0.45, 0.0),
+    "N": Phone("nasal", (250, 1600, 2500), 0.45, 0.0),
+    "L": Phone("approximant", (360, 1300, 2900), 0.7, 0.0),
+    "R": Phone("approximant", (420, 1300, 1600), 0.7, 0.0),
+    "W": Phone("approximant", (300, 610, 2200), 0.65, 0.0),
+    "Y": Phone("approximant", (270, 2200, 3000), 0.65, 0.0),
     "HH": Phone("aspirate", (500, 1500, 2500), 0.0, 0.2, 2),
     "SIL": Phone("silence", (500, 1500, 2500), 0.0, 0.0),
 }
@@ -72,8 +88,14 @@ VOWELS = [p for p, v in PHONES.items() if v.kind == _V]
 ONSETS = ["P", "B", "T", "D", "K", "G", "F", "V", "S", "Z", "SH", "TH", "M", "N", "L", "R", "W", "Y", "HH"]
 CODAS = ["P", "T", "K", "D", "S", "Z", "M", "N", "L", "R", "F"]
 CLUSTERS = [("S", "T"), ("P", "L"), ("B", "R"), ("K", "L"), ("T", "R"), ("S", "M"), ("F", "L"), ("G", "R")]
-_DUR = {"vowel": (0.09, 0.16), "stop": (0.06, 0.09), "fricative": (0.08, 0.12), "nasal": (0.06, 0.09),
-        "approximant": (0.05, 0.08), "aspirate": (0.05, 0.07)}
+_DUR = {
+    "vowel": (0.09, 0.16),
+    "stop": (0.06, 0.09),
+    "fricative": (0.08, 0.12),
+    "nasal": (0.06, 0.09),
+    "approximant": (0.05, 0.08),
+    "aspirate": (0.05, 0.07),
+}
 
 
 @dataclass(frozen=True)
@@ -116,7 +138,11 @@ def random_utterance(seconds: float, rng: np.random.Generator, rate: float = 1.0
         syllables = []
         for _ in range(int(rng.integers(3, 11))):
             r = rng.uniform()
-            onset = list(CLUSTERS[rng.integers(len(CLUSTERS))]) if r < 0.12 else ([] if r < 0.25 else [ONSETS[rng.integers(len(ONSETS))]])
+            onset = (
+                list(CLUSTERS[rng.integers(len(CLUSTERS))])
+                if r < 0.12
+                else ([] if r < 0.25 else [ONSETS[rng.integers(len(ONSETS))]])
+            )
             coda = [CODAS[rng.integers(len(CODAS))]] if rng.uniform() < 0.35 else []
             syllables.append((onset, VOWELS[rng.integers(len(VOWELS))], coda, bool(rng.uniform() < 0.35)))
         phrase_segs = []
@@ -181,15 +207,18 @@ def _glottal_source(f0: np.ndarray, sr: int, rng: np.random.Generator, jitter=0.
     n_periods = int(np.sum(f0) / sr) + 2
     jit = 1.0 + jitter * rng.standard_normal(n_periods)
     shim = 1.0 + shimmer * rng.standard_normal(n_periods)
-    inc = f0 / sr                                        # cycles per sample
-    first = np.floor(np.cumsum(inc)).astype(int)         # period index without jitter
-    inc = inc * jit[np.clip(first, 0, n_periods - 1)]    # each period runs a little fast or slow
+    inc = f0 / sr  # cycles per sample
+    first = np.floor(np.cumsum(inc)).astype(int)  # period index without jitter
+    inc = inc * jit[np.clip(first, 0, n_periods - 1)]  # each period runs a little fast or slow
     cum = np.cumsum(inc)
     period = np.floor(cum).astype(int)
-    phase = cum - period                                 # position within the glottal cycle, [0, 1)
+    phase = cum - period  # position within the glottal cycle, [0, 1)
     op, cl = 0.40, 0.16
-    g = np.where(phase < op, 0.5 * (1 - np.cos(np.pi * phase / op)),
-                 np.where(phase < op + cl, np.cos(0.5 * np.pi * (phase - op) / cl), 0.0))
+    g = np.where(
+        phase < op,
+        0.5 * (1 - np.cos(np.pi * phase / op)),
+        np.where(phase < op + cl, np.cos(0.5 * np.pi * (phase - op) / cl), 0.0),
+    )
     g = g * shim[np.clip(period, 0, n_periods - 1)]
     return np.diff(g, prepend=0.0)
 
@@ -205,14 +234,15 @@ def _resonator_cascade(x: np.ndarray, formants: np.ndarray, sr: int) -> np.ndarr
             f = formants[min(a + BLOCK // 2, len(y) - 1), k]
             r = np.exp(-np.pi * bw[k] / sr)
             a1, a2 = -2 * r * np.cos(2 * np.pi * f / sr), r * r
-            gain = 1 + a1 + a2                                   # unit gain at DC
-            out[a:a + BLOCK], zi = lfilter([gain], [1.0, a1, a2], y[a:a + BLOCK], zi=zi)
+            gain = 1 + a1 + a2  # unit gain at DC
+            out[a : a + BLOCK], zi = lfilter([gain], [1.0, a1, a2], y[a : a + BLOCK], zi=zi)
         y = out
     return y
 
 
-def synthesize(segs: List[Segment], seconds: float, rng: np.random.Generator, base_f0: float = None,
-               sr: int = SAMPLE_RATE) -> np.ndarray:
+def synthesize(
+    segs: List[Segment], seconds: float, rng: np.random.Generator, base_f0: float = None, sr: int = SAMPLE_RATE
+) -> np.ndarray:
     """Render an utterance to audio.
 
     Args:
@@ -227,7 +257,7 @@ def synthesize(segs: List[Segment], seconds: float, rng: np.random.Generator, ba
     n = int(round(seconds * sr))
     base = float(rng.uniform(95, 210)) if base_f0 is None else float(base_f0)
     form, voice, noise = _tracks(segs, n, sr)
-    form = gaussian_filter1d(form, 0.02 * sr, axis=0, mode="nearest")      # formant transitions
+    form = gaussian_filter1d(form, 0.02 * sr, axis=0, mode="nearest")  # formant transitions
     voice = gaussian_filter1d(voice, 0.008 * sr, mode="nearest")
     noise = gaussian_filter1d(noise, 0.004 * sr, axis=0, mode="nearest")
     f0 = _f0_contour(segs, n, sr, base, rng)
@@ -240,7 +270,7 @@ def synthesize(segs: List[Segment], seconds: float, rng: np.random.Generator, ba
         sos = butter(4, [lo, hi], btype="band", fs=sr, output="sos")
         fric += sosfilt(sos, white[:, k]) * noise[:, k]
     y = voiced / (np.abs(voiced).max() + 1e-9) + 0.6 * fric
-    y = y + 3e-4 * rng.standard_normal(n)                                # room noise floor
+    y = y + 3e-4 * rng.standard_normal(n)  # room noise floor
     return (0.8 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)
 
 

@@ -20,6 +20,7 @@ envelope predicts the mouth (measured in :func:`talkface_lite.data.synthetic.che
 
 Explained in notebooks/00_setup_and_tour.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import List
@@ -30,16 +31,38 @@ from .speech_synth import PHONES, Segment
 
 #: phone -> (jaw, spread, round)
 VISEME_TARGETS = {
-    "AA": (0.95, 0.1, 0.0), "AE": (0.8, 0.5, 0.0), "AH": (0.6, 0.1, 0.0), "AO": (0.7, -0.2, 0.6),
-    "EH": (0.55, 0.5, 0.0), "IH": (0.3, 0.7, 0.0), "IY": (0.15, 1.0, 0.0), "UH": (0.35, -0.1, 0.6),
-    "UW": (0.2, -0.3, 1.0), "ER": (0.4, 0.0, 0.35), "OW": (0.55, -0.2, 0.85), "EY": (0.45, 0.6, 0.0),
+    "AA": (0.95, 0.1, 0.0),
+    "AE": (0.8, 0.5, 0.0),
+    "AH": (0.6, 0.1, 0.0),
+    "AO": (0.7, -0.2, 0.6),
+    "EH": (0.55, 0.5, 0.0),
+    "IH": (0.3, 0.7, 0.0),
+    "IY": (0.15, 1.0, 0.0),
+    "UH": (0.35, -0.1, 0.6),
+    "UW": (0.2, -0.3, 1.0),
+    "ER": (0.4, 0.0, 0.35),
+    "OW": (0.55, -0.2, 0.85),
+    "EY": (0.45, 0.6, 0.0),
     "AY": (0.8, 0.3, 0.0),
-    "P": (0.0, 0.0, 0.0), "B": (0.0, 0.0, 0.0), "M": (0.0, 0.0, 0.0),
-    "F": (0.1, 0.2, 0.0), "V": (0.1, 0.2, 0.0),
-    "T": (0.2, 0.3, 0.0), "D": (0.2, 0.3, 0.0), "N": (0.2, 0.3, 0.0), "L": (0.3, 0.2, 0.0),
-    "S": (0.12, 0.6, 0.0), "Z": (0.12, 0.6, 0.0), "TH": (0.18, 0.2, 0.0),
-    "SH": (0.18, -0.2, 0.6), "R": (0.28, -0.1, 0.45), "W": (0.12, -0.3, 1.0), "Y": (0.15, 0.8, 0.0),
-    "K": (0.3, 0.2, 0.0), "G": (0.3, 0.2, 0.0), "HH": (0.4, 0.1, 0.0),
+    "P": (0.0, 0.0, 0.0),
+    "B": (0.0, 0.0, 0.0),
+    "M": (0.0, 0.0, 0.0),
+    "F": (0.1, 0.2, 0.0),
+    "V": (0.1, 0.2, 0.0),
+    "T": (0.2, 0.3, 0.0),
+    "D": (0.2, 0.3, 0.0),
+    "N": (0.2, 0.3, 0.0),
+    "L": (0.3, 0.2, 0.0),
+    "S": (0.12, 0.6, 0.0),
+    "Z": (0.12, 0.6, 0.0),
+    "TH": (0.18, 0.2, 0.0),
+    "SH": (0.18, -0.2, 0.6),
+    "R": (0.28, -0.1, 0.45),
+    "W": (0.12, -0.3, 1.0),
+    "Y": (0.15, 0.8, 0.0),
+    "K": (0.3, 0.2, 0.0),
+    "G": (0.3, 0.2, 0.0),
+    "HH": (0.4, 0.1, 0.0),
     "SIL": (0.02, 0.0, 0.0),
 }
 #: phone -> dominance (jaw, spread, round): how strongly a phone imposes its target
@@ -77,17 +100,17 @@ def viseme_tracks(segs: List[Segment], times: np.ndarray, tau: float = TAU) -> n
     if not segs:
         raise ValueError("segs is empty: generate an utterance with speech_synth.random_utterance first")
     times = np.asarray(times, dtype=np.float64)
-    centres = np.array([s.centre for s in segs])                                  # (S,)
+    centres = np.array([s.centre for s in segs])  # (S,)
     half = np.array([0.5 * s.duration for s in segs])
-    targets = np.array([VISEME_TARGETS[s.phone] for s in segs])                    # (S, 3)
-    alpha = np.stack([_dominance(s.phone) for s in segs])                         # (S, 3)
+    targets = np.array([VISEME_TARGETS[s.phone] for s in segs])  # (S, 3)
+    alpha = np.stack([_dominance(s.phone) for s in segs])  # (S, 3)
     out = np.empty((len(times), 3))
     # a segment holds its target over its own span and decays outside it
     for a in range(0, len(times), 2048):
-        t = times[a:a + 2048, None]                                               # (t, 1)
-        dist = np.clip(np.abs(t - centres[None]) - half[None], 0.0, None)         # (t, S)
-        w = np.exp(-dist / tau)[..., None] * alpha[None]                           # (t, S, 3)
-        out[a:a + 2048] = (w * targets[None]).sum(1) / np.maximum(w.sum(1), 1e-12)
+        t = times[a : a + 2048, None]  # (t, 1)
+        dist = np.clip(np.abs(t - centres[None]) - half[None], 0.0, None)  # (t, S)
+        w = np.exp(-dist / tau)[..., None] * alpha[None]  # (t, S, 3)
+        out[a : a + 2048] = (w * targets[None]).sum(1) / np.maximum(w.sum(1), 1e-12)
     return out
 
 

@@ -20,6 +20,7 @@ The landmark, pose and dataset steps live in :mod:`talkface_lite.data.video.prep
 
 Explained in README.md, "Preparing your own video".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -35,8 +36,11 @@ import numpy as np
 TARGET_FPS = 25.0
 MAX_SIZE = 512
 #: ffmpeg log lines that mean a packet or frame could not be decoded cleanly
-_CORRUPT = re.compile(r"error while decoding|corrupt|invalid nal|concealing|missing picture|"
-                      r"invalid data found|partial file|decode_slice|error splitting", re.I)
+_CORRUPT = re.compile(
+    r"error while decoding|corrupt|invalid nal|concealing|missing picture|"
+    r"invalid data found|partial file|decode_slice|error splitting",
+    re.I,
+)
 
 
 #: the filter that makes pixels square the way a player does: the shorter axis is stretched by the sample
@@ -97,16 +101,22 @@ class VideoInfo:
         if self.rotation % 360:
             turned = (self.display_width, self.display_height) != (self.width, self.height)
             if self.rotation % 90:
-                out.append(f"the container asks for a display rotation of {self.rotation:g} degrees, which ffmpeg "
-                           "cannot apply (only multiples of 90): frames used as stored. Re-export the clip upright")
+                out.append(
+                    f"the container asks for a display rotation of {self.rotation:g} degrees, which ffmpeg "
+                    "cannot apply (only multiples of 90): frames used as stored. Re-export the clip upright"
+                )
             else:
                 angle = abs(self.rotation) if abs(self.rotation) == 180 else self.rotation
-                out.append(f"display rotation {angle:g} degrees (a phone's orientation flag) applied: frames "
-                           f"stored {self.width}x{self.height} are used upright"
-                           + (f" as {self.display_width}x{self.display_height}" if turned else ""))
+                out.append(
+                    f"display rotation {angle:g} degrees (a phone's orientation flag) applied: frames "
+                    f"stored {self.width}x{self.height} are used upright"
+                    + (f" as {self.display_width}x{self.display_height}" if turned else "")
+                )
         if self.sar not in ("1:1", "0:1"):
-            out.append(f"non-square pixels (sample aspect ratio {self.sar}): frames stretched to the display aspect "
-                       f"{self.display_width}x{self.display_height}")
+            out.append(
+                f"non-square pixels (sample aspect ratio {self.sar}): frames stretched to the display aspect "
+                f"{self.display_width}x{self.display_height}"
+            )
         return out
 
 
@@ -117,9 +127,29 @@ def _rotate_args(rotation: float) -> List[str]:
 
 def _display_geometry(path: Path, rotation: float) -> Optional[Tuple[int, int]]:
     """Size of the first frame as ffmpeg's decoder + autorotation + :data:`SQUARE_PIXELS` produce it."""
-    proc = subprocess.run([_ffmpeg(), "-nostdin", "-v", "error", *_rotate_args(rotation), "-i", str(path),
-                           "-map", "0:v:0", "-frames:v", "1", "-vf", SQUARE_PIXELS, "-f", "image2pipe", "-c:v", "ppm",
-                           "-"], capture_output=True)
+    proc = subprocess.run(
+        [
+            _ffmpeg(),
+            "-nostdin",
+            "-v",
+            "error",
+            *_rotate_args(rotation),
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-frames:v",
+            "1",
+            "-vf",
+            SQUARE_PIXELS,
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "ppm",
+            "-",
+        ],
+        capture_output=True,
+    )
     head = proc.stdout[:32].split()
     if len(head) >= 3 and head[0] == b"P6":
         return int(head[1]), int(head[2])
@@ -132,8 +162,26 @@ def _stream_seconds(path: Path, stream: str, fps: float = 0.0) -> float:
     Video: packets over the stream's frame rate ``fps`` when known; otherwise (and for audio) the last
     time stamp ffmpeg reports.
     """
-    proc = subprocess.run([_ffmpeg(), "-nostdin", "-v", "quiet", "-i", str(path), "-map", f"0:{stream}:0", "-c", "copy",
-                           "-f", "null", "-progress", "pipe:1", "-"], capture_output=True)
+    proc = subprocess.run(
+        [
+            _ffmpeg(),
+            "-nostdin",
+            "-v",
+            "quiet",
+            "-i",
+            str(path),
+            "-map",
+            f"0:{stream}:0",
+            "-c",
+            "copy",
+            "-f",
+            "null",
+            "-progress",
+            "pipe:1",
+            "-",
+        ],
+        capture_output=True,
+    )
     frames = re.findall(rb"frame=(\d+)", proc.stdout)
     if stream == "v" and fps > 0 and frames and int(frames[-1]) > 0:
         return int(frames[-1]) / fps
@@ -167,8 +215,10 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
     if "moov atom not found" in log or "Invalid data found when processing input" in log or "Input #0" not in log:
         last = [ln.strip() for ln in log.strip().splitlines() if ln.strip()]
         why = last[-1] if last else "unknown error"
-        raise VideoError(f"{path} is not a video ffmpeg can read, or it is corrupt/truncated (ffmpeg: {why}). "
-                         "Play it to check; re-export or re-download it (an mp4 cut short loses its index).")
+        raise VideoError(
+            f"{path} is not a video ffmpeg can read, or it is corrupt/truncated (ffmpeg: {why}). "
+            "Play it to check; re-export or re-download it (an mp4 cut short loses its index)."
+        )
     video = re.search(r"Stream #\d+:\d+.*?: Video: (\w+).*?(\d{2,5})x(\d{2,5})", log)
     if video is None:
         raise VideoError(f"{path} has no video stream (is it an audio file?). `prepare` needs a talking-head video.")
@@ -183,13 +233,22 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
     has_audio = re.search(r"Stream #\d+:\d+.*?: Audio:", log) is not None
     audio_start = re.search(r"Stream #\d+:\d+.*?: Audio:.*?, start (-?[\d.]+)", log)
     fps = float(rate.group(1)) if rate else 0.0
-    return VideoInfo(path=path, codec=video.group(1), width=width, height=height,
-                     fps=fps, duration=duration,
-                     has_audio=has_audio, rotation=rotation, video_seconds=_stream_seconds(path, "v", fps),
-                     audio_seconds=_stream_seconds(path, "a") if has_audio else 0.0,
-                     audio_start=float(audio_start.group(1)) if audio_start else 0.0,
-                     sar=sar.group(1) if sar else "1:1",
-                     display_width=display[0] if display else width, display_height=display[1] if display else height)
+    return VideoInfo(
+        path=path,
+        codec=video.group(1),
+        width=width,
+        height=height,
+        fps=fps,
+        duration=duration,
+        has_audio=has_audio,
+        rotation=rotation,
+        video_seconds=_stream_seconds(path, "v", fps),
+        audio_seconds=_stream_seconds(path, "a") if has_audio else 0.0,
+        audio_start=float(audio_start.group(1)) if audio_start else 0.0,
+        sar=sar.group(1) if sar else "1:1",
+        display_width=display[0] if display else width,
+        display_height=display[1] if display else height,
+    )
 
 
 def output_size(width: int, height: int, max_size: int = MAX_SIZE) -> Tuple[int, int]:
@@ -225,19 +284,31 @@ class DecodedVideo:
         """
         out = self.info.geometry_notes()
         if abs(self.info.fps - TARGET_FPS) > 0.01:
-            out.append(f"frame rate {self.info.fps:g} fps resampled to {TARGET_FPS:g} fps "
-                       f"(ffmpeg fps filter: frames dropped/repeated at the nearest time stamp)")
+            out.append(
+                f"frame rate {self.info.fps:g} fps resampled to {TARGET_FPS:g} fps "
+                f"(ffmpeg fps filter: frames dropped/repeated at the nearest time stamp)"
+            )
         if self.size != self.info.display_size:
-            out.append(f"resolution {self.info.display_width}x{self.info.display_height} downscaled to {self.size[0]}x{self.size[1]} "
-                       f"(longer side capped at max_size; pass a larger --max-size to keep more detail)")
+            out.append(
+                f"resolution {self.info.display_width}x{self.info.display_height} downscaled to {self.size[0]}x{self.size[1]} "
+                f"(longer side capped at max_size; pass a larger --max-size to keep more detail)"
+            )
         if self.corrupt_messages:
-            out.append(f"{len(self.corrupt_messages)} decoding errors concealed by ffmpeg (corrupt packets), "
-                       f"first: {self.corrupt_messages[0]}")
+            out.append(
+                f"{len(self.corrupt_messages)} decoding errors concealed by ffmpeg (corrupt packets), "
+                f"first: {self.corrupt_messages[0]}"
+            )
         if self.truncated_frames > 1:
             reach = max(self.info.video_seconds, self.info.audio_seconds)
-            if reach and reach >= self.info.duration - 2 / TARGET_FPS and self.info.audio_seconds > self.info.video_seconds:
-                out.append(f"the video track ({self.n_frames / TARGET_FPS:.2f} s) is shorter than the file's audio "
-                           f"track ({self.info.audio_seconds:.2f} s)")
+            if (
+                reach
+                and reach >= self.info.duration - 2 / TARGET_FPS
+                and self.info.audio_seconds > self.info.video_seconds
+            ):
+                out.append(
+                    f"the video track ({self.n_frames / TARGET_FPS:.2f} s) is shorter than the file's audio "
+                    f"track ({self.info.audio_seconds:.2f} s)"
+                )
             else:
                 out.append(f"the file ended {self.truncated_frames} frames before its header's duration (truncated?)")
         return out
@@ -250,9 +321,15 @@ class DecodedVideo:
             self.workdir = None
 
 
-def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float = TARGET_FPS,
-           workdir: Optional[Union[str, os.PathLike]] = None, progress: bool = True,
-           info: Optional[VideoInfo] = None, prefix: str = ".talkface-decode-") -> DecodedVideo:
+def decode(
+    path: Union[str, os.PathLike],
+    max_size: int = MAX_SIZE,
+    fps: float = TARGET_FPS,
+    workdir: Optional[Union[str, os.PathLike]] = None,
+    progress: bool = True,
+    info: Optional[VideoInfo] = None,
+    prefix: str = ".talkface-decode-",
+) -> DecodedVideo:
     """Decode a video to RGB frames at ``fps``, downscaled to at most ``max_size``.
 
     Args:
@@ -281,9 +358,26 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
     store = Path(tmp.name) / "frames.u8"
     log_path = Path(tmp.name) / "ffmpeg.log"
     frame_bytes = h * w * 3
-    cmd = [_ffmpeg(), "-nostdin", "-v", "error", "-err_detect", "ignore_err", *_rotate_args(info.rotation),
-           "-i", str(path), "-map", "0:v:0",
-           "-vf", f"fps={fps:g},{SQUARE_PIXELS},scale={w}:{h}:flags=area", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"]
+    cmd = [
+        _ffmpeg(),
+        "-nostdin",
+        "-v",
+        "error",
+        "-err_detect",
+        "ignore_err",
+        *_rotate_args(info.rotation),
+        "-i",
+        str(path),
+        "-map",
+        "0:v:0",
+        "-vf",
+        f"fps={fps:g},{SQUARE_PIXELS},scale={w}:{h}:flags=area",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-",
+    ]
     n = 0
     with open(log_path, "wb") as log, open(store, "wb") as sink:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, bufsize=frame_bytes * 4)
@@ -304,11 +398,19 @@ def decode(path: Union[str, os.PathLike], max_size: int = MAX_SIZE, fps: float =
     if n == 0:
         tail = log_path.read_text(errors="replace").strip().splitlines()
         tmp.cleanup()
-        raise VideoError(f"no frame of {path} could be decoded ({tail[-1] if tail else 'ffmpeg gave no reason'}); "
-                         "the file is corrupt or truncated: re-export or re-download it")
+        raise VideoError(
+            f"no frame of {path} could be decoded ({tail[-1] if tail else 'ffmpeg gave no reason'}); "
+            "the file is corrupt or truncated: re-export or re-download it"
+        )
     frames = np.memmap(store, dtype=np.uint8, mode="r", shape=(n, h, w, 3))
-    return DecodedVideo(frames=frames, info=info, size=(w, h), corrupt_messages=messages,
-                        truncated_frames=max(0, info.expected_frames - n), workdir=tmp)
+    return DecodedVideo(
+        frames=frames,
+        info=info,
+        size=(w, h),
+        corrupt_messages=messages,
+        truncated_frames=max(0, info.expected_frames - n),
+        workdir=tmp,
+    )
 
 
 __all__ = ["DecodedVideo", "MAX_SIZE", "TARGET_FPS", "VideoError", "VideoInfo", "decode", "output_size", "probe"]

@@ -35,6 +35,7 @@ counted (``n_multi_face``).
 
 Explained in README.md, "Preparing your own video".
 """
+
 from __future__ import annotations
 
 import os
@@ -82,7 +83,9 @@ def predictor_path() -> Path:
     path = find_weights("dlib_landmarks68", explicit=env or None)
     if path is not None:
         return path
-    raise FileNotFoundError(f"dlib's {PREDICTOR_FILE} was not found: {INSTALL_HINT}, or set ${PREDICTOR_ENV} to the file")
+    raise FileNotFoundError(
+        f"dlib's {PREDICTOR_FILE} was not found: {INSTALL_HINT}, or set ${PREDICTOR_ENV} to the file"
+    )
 
 
 def _import_dlib():
@@ -97,8 +100,9 @@ def _to_gray(frame: np.ndarray) -> np.ndarray:
     if frame.ndim == 2:
         return np.ascontiguousarray(frame, np.uint8)
     f = frame.astype(np.float32)
-    return np.ascontiguousarray(np.clip(f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114 + 0.5, 0, 255)
-                                .astype(np.uint8))
+    return np.ascontiguousarray(
+        np.clip(f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114 + 0.5, 0, 255).astype(np.uint8)
+    )
 
 
 def _resize(gray: np.ndarray, scale: float) -> np.ndarray:
@@ -183,7 +187,7 @@ class LandmarkTracker:
         x0, y0, x1, y1 = self.box_of(lm)
         side = max(x1 - x0, y1 - y0)
         cx0, cy0 = max(0, x0 - side), max(0, y0 - side)
-        crop = gray[cy0:min(h, y1 + side), cx0:min(w, x1 + side)]
+        crop = gray[cy0 : min(h, y1 + side), cx0 : min(w, x1 + side)]
         scale = min(1.0, 160 / max(crop.shape))  # the face ~50 px in a ~160 px crop: a few ms of HOG
         small = np.ascontiguousarray(_resize(crop, scale) if scale < 1.0 else crop)
         rects, _, _ = self.detector.run(small, 1, LOCAL_THRESHOLD)
@@ -202,8 +206,7 @@ class LandmarkTracker:
         width = max(float(np.ptp(self._prev[:, 0])), 1e-9)
         step = float(np.linalg.norm(lm[17:48].mean(axis=0) - self._prev[17:48].mean(axis=0))) / width
         drift = abs(float(np.ptp(lm[:, 0])) / max(self._detected_width, 1e-9) - 1.0)
-        return (step <= MAX_STEP and drift <= MAX_SCALE_DRIFT
-                and self.shape_change(self._prev, lm) <= MAX_SHAPE_CHANGE)
+        return step <= MAX_STEP and drift <= MAX_SCALE_DRIFT and self.shape_change(self._prev, lm) <= MAX_SHAPE_CHANGE
 
     def _confirmed(self, gray: np.ndarray, lm: np.ndarray) -> bool:
         """Does the patch under ``lm`` still look like the face of the last detection?"""
@@ -232,7 +235,7 @@ class LandmarkTracker:
     def _lost(self, lm: np.ndarray, gray: np.ndarray) -> bool:
         if self._prev is None:
             return True
-        (a0, b0, a1, b1), (c0, d0, c1, d1) = self.box_of(self._prev), self.box_of(lm)
+        (a0, _, a1, _), (c0, d0, c1, d1) = self.box_of(self._prev), self.box_of(lm)
         w_prev, w_new = max(a1 - a0, 1), max(c1 - c0, 1)
         jump = abs((a0 + a1) - (c0 + c1)) / 2 / w_prev
         h, w = gray.shape
@@ -293,4 +296,15 @@ class LandmarkTracker:
         return lm
 
 
-__all__ = ["INSTALL_HINT", "LOCAL_THRESHOLD", "LandmarkTracker", "MAX_SCALE_DRIFT", "MAX_SHAPE_CHANGE", "MAX_STEP", "MIN_APPEARANCE", "PATCH", "dlib_available", "predictor_path"]
+__all__ = [
+    "INSTALL_HINT",
+    "LOCAL_THRESHOLD",
+    "LandmarkTracker",
+    "MAX_SCALE_DRIFT",
+    "MAX_SHAPE_CHANGE",
+    "MAX_STEP",
+    "MIN_APPEARANCE",
+    "PATCH",
+    "dlib_available",
+    "predictor_path",
+]

@@ -28,6 +28,7 @@ To make the CSV: ``FeatureExtraction -f video.mp4 -aus -out_dir out/`` (OpenFace
 
 Explained in README.md, "Preparing your own video".
 """
+
 from __future__ import annotations
 
 import csv
@@ -37,7 +38,6 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 import numpy as np
-
 
 MAX_GAP = 0.1  # seconds: a frame farther than this from every usable CSV row has no AU45
 
@@ -68,8 +68,10 @@ def load_openface_csv(path: Union[str, os.PathLike]) -> OpenFaceTable:
         raise ValueError(f"{path} is empty")
     header = [h.strip() for h in rows[0]]
     if "AU45_r" not in header:
-        raise ValueError(f"{path} has no AU45_r column (columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''}). "
-                         "Run OpenFace with action units: FeatureExtraction -f video.mp4 -aus -out_dir out/")
+        raise ValueError(
+            f"{path} has no AU45_r column (columns: {', '.join(header[:8])}{', ...' if len(header) > 8 else ''}). "
+            "Run OpenFace with action units: FeatureExtraction -f video.mp4 -aus -out_dir out/"
+        )
     col = {name: header.index(name) for name in ("AU45_r", "timestamp", "success", "frame") if name in header}
     data, skipped = [], 0
     for r in rows[1:]:
@@ -95,8 +97,13 @@ def _runs(mask: np.ndarray) -> List[Tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2])]
 
 
-def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0, fallback: Optional[np.ndarray] = None,
-               fallback_name: str = "eye aspect ratio") -> Tuple[np.ndarray, List[str], int]:
+def align_au45(
+    table: OpenFaceTable,
+    n_frames: int,
+    fps: float = 25.0,
+    fallback: Optional[np.ndarray] = None,
+    fallback_name: str = "eye aspect ratio",
+) -> Tuple[np.ndarray, List[str], int]:
     """AU45 at the video's frame times from a loaded CSV.
 
     Args:
@@ -110,7 +117,7 @@ def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0, fallback:
     Returns:
         ``au45 (n_frames,)`` in [0, 5], notes on the alignment, and the number of frames without CSV AU45.
     """
-    path, ok = table.path, table.ok
+    ok = table.ok
     notes = []
     if table.skipped:
         notes.append(f"OpenFace CSV: {table.skipped} unreadable rows skipped (not numbers, or cut short)")
@@ -123,24 +130,33 @@ def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0, fallback:
         src_t = table.timestamp
         src_fps = (rows - 1) / max(src_t[-1] - src_t[0], 1e-9) if rows > 1 else fps
         if rows != n_frames:
-            notes.append(f"OpenFace CSV has {rows} rows (~{src_fps:.2f} fps) for {n_frames} video frames: "
-                         "aligned by timestamp")
+            notes.append(
+                f"OpenFace CSV has {rows} rows (~{src_fps:.2f} fps) for {n_frames} video frames: aligned by timestamp"
+            )
         end_gap = abs(src_t[-1] - times[-1]) if n_frames else 0.0
         if end_gap > 1.0:
-            notes.append(f"OpenFace CSV ends {src_t[-1]:.2f} s but the video {times[-1]:.2f} s: was it made from this clip?")
+            notes.append(
+                f"OpenFace CSV ends {src_t[-1]:.2f} s but the video {times[-1]:.2f} s: was it made from this clip?"
+            )
     else:
         src_t = np.linspace(0.0, times[-1] if n_frames > 1 else 0.0, rows)
         if rows != n_frames:
-            notes.append(f"OpenFace CSV has {rows} rows and no timestamp column for {n_frames} video frames: "
-                         "rows stretched evenly over the clip")
+            notes.append(
+                f"OpenFace CSV has {rows} rows and no timestamp column for {n_frames} video frames: "
+                "rows stretched evenly over the clip"
+            )
     good_t = src_t[ok]
     au = np.interp(times, good_t, table.au45[ok])
     order = np.sort(good_t)
     idx = np.searchsorted(order, times)  # distance of each frame time to the nearest usable row
-    nearest = np.minimum(np.abs(times - order[np.clip(idx - 1, 0, len(order) - 1)]),
-                         np.abs(order[np.clip(idx, 0, len(order) - 1)] - times))  # (n_frames,)
+    nearest = np.minimum(
+        np.abs(times - order[np.clip(idx - 1, 0, len(order) - 1)]),
+        np.abs(order[np.clip(idx, 0, len(order) - 1)] - times),
+    )  # (n_frames,)
     half = 0.5 / src_fps if table.timestamp is not None else 0.0  # a row stands for its frame period
-    outside = (times < order[0] - half - 1e-6) | (times > order[-1] + half + 1e-6)  # before the first / after the last row
+    outside = (times < order[0] - half - 1e-6) | (
+        times > order[-1] + half + 1e-6
+    )  # before the first / after the last row
     missing = outside | (nearest > MAX_GAP + 1e-9)
     if missing.any():
         spans = ", ".join(f"{a / fps:.2f}-{b / fps:.2f} s" for a, b in _runs(missing)[:4])
@@ -156,8 +172,9 @@ def align_au45(table: OpenFaceTable, n_frames: int, fps: float = 25.0, fallback:
     return np.clip(au, 0.0, 5.0), notes, int(missing.sum())
 
 
-def read_au45(path: Union[str, os.PathLike], n_frames: int, fps: float = 25.0,
-              fallback: Optional[np.ndarray] = None) -> Tuple[np.ndarray, List[str]]:
+def read_au45(
+    path: Union[str, os.PathLike], n_frames: int, fps: float = 25.0, fallback: Optional[np.ndarray] = None
+) -> Tuple[np.ndarray, List[str]]:
     """AU45 per video frame from an OpenFace CSV (:func:`load_openface_csv` then :func:`align_au45`).
 
     Args:

@@ -22,6 +22,7 @@ x right, y down, z forward). The dataset stores camera-to-world with the head
 pose folded into the camera, world = head frame: ``c2w = [[R^T, -R^T t], [0, 1]]``.
 The generic face fixes the scale, so ``t`` is in template decimetres.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -70,7 +71,9 @@ def rotation_to_rvec(rot: np.ndarray) -> np.ndarray:
     rot = np.asarray(rot, dtype=np.float64)
     cos = np.clip((np.trace(rot, axis1=-2, axis2=-1) - 1) / 2, -1.0, 1.0)
     theta = np.arccos(cos)[..., None]
-    axis = np.stack([rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0], rot[..., 1, 0] - rot[..., 0, 1]], -1)
+    axis = np.stack(
+        [rot[..., 2, 1] - rot[..., 1, 2], rot[..., 0, 2] - rot[..., 2, 0], rot[..., 1, 0] - rot[..., 0, 1]], -1
+    )
     sin = np.sin(theta)
     return np.where(sin > 1e-9, axis * theta / (2 * np.where(sin > 1e-9, sin, 1.0)), axis / 2)
 
@@ -107,9 +110,15 @@ def _initial_guess(lm2d: np.ndarray, K: np.ndarray, template: np.ndarray) -> np.
     return np.concatenate([rv, np.stack([x, y, z], -1)], axis=1)
 
 
-def solve_pnp(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = None, iters: int = 40,
-              indices: np.ndarray = RIGID, weights: np.ndarray = RIGID_WEIGHTS,
-              init: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+def solve_pnp(
+    lm2d: np.ndarray,
+    K: np.ndarray,
+    template: Optional[np.ndarray] = None,
+    iters: int = 40,
+    indices: np.ndarray = RIGID,
+    weights: np.ndarray = RIGID_WEIGHTS,
+    init: Optional[np.ndarray] = None,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Head-to-camera pose of every frame by Levenberg–Marquardt PnP.
 
     Args:
@@ -138,7 +147,7 @@ def solve_pnp(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = 
     everyone = np.arange(len(params))
     lam = np.full(len(params), 1e-3)
     res = residual(params, everyone)
-    cost = (res ** 2).sum(axis=1)
+    cost = (res**2).sum(axis=1)
     act = everyone  # frames still iterating
     for _ in range(iters):
         p, r = params[act], res[act]
@@ -154,7 +163,7 @@ def solve_pnp(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = 
         delta = np.linalg.solve(jtj + lam[act, None, None] * (diag + 1e-9 * np.eye(6)), -jtr[..., None])[..., 0]
         cand = p + delta
         cand_res = residual(cand, act)
-        cand_cost = (cand_res ** 2).sum(axis=1)
+        cand_cost = (cand_res**2).sum(axis=1)
         better = cand_cost < cost[act]
         improved = np.where(better, cost[act] - cand_cost, 0.0)
         params[act] = np.where(better[:, None], cand, p)
@@ -195,8 +204,9 @@ def head_to_c2w(rot: np.ndarray, trans: np.ndarray) -> np.ndarray:
     return c2w
 
 
-def backproject_landmarks(lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.ndarray,
-                          template: Optional[np.ndarray] = None) -> np.ndarray:
+def backproject_landmarks(
+    lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = None
+) -> np.ndarray:
     """Head-frame 3D landmarks ``(T, 68, 3)`` that reproject exactly onto ``lm2d (T, 68, 2)``.
 
     Each detection is lifted along its camera ray to the depth the template
@@ -206,14 +216,16 @@ def backproject_landmarks(lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, 
     """
     tpl = _lmk.template_3d() if template is None else np.asarray(template, np.float64)
     depth = (np.einsum("tij,nj->tni", rot, tpl) + trans[:, None, :])[..., 2]  # (T, 68)
-    ray = np.stack([(lm2d[..., 0] - K[0, 2]) / K[0, 0], (lm2d[..., 1] - K[1, 2]) / K[1, 1],
-                    np.ones(lm2d.shape[:2])], -1)  # (T, 68, 3)
+    ray = np.stack(
+        [(lm2d[..., 0] - K[0, 2]) / K[0, 0], (lm2d[..., 1] - K[1, 2]) / K[1, 1], np.ones(lm2d.shape[:2])], -1
+    )  # (T, 68, 3)
     cam = ray * depth[..., None]
     return np.einsum("tji,tnj->tni", rot, cam - trans[:, None, :])  # R^T (x_cam - t)
 
 
-def refine_template(lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.ndarray,
-                    template: np.ndarray) -> np.ndarray:
+def refine_template(
+    lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.ndarray, template: np.ndarray
+) -> np.ndarray:
     """The speaker's own rigid face ``(68, 3)``: per-landmark median of the back-projected detections.
 
     x/y proportions (eye spacing, nose length) come from the speaker, depth from
@@ -227,8 +239,9 @@ def refine_template(lm2d: np.ndarray, rot: np.ndarray, trans: np.ndarray, K: np.
     return (new - b.mean(0)) * scale + a.mean(0)
 
 
-def estimate_poses(lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = None, refine: int = 2,
-                   sigma: float = 3.0):
+def estimate_poses(
+    lm2d: np.ndarray, K: np.ndarray, template: Optional[np.ndarray] = None, refine: int = 2, sigma: float = 3.0
+):
     """Head poses of a clip: PnP, ``refine`` rounds of speaker-template refinement, temporal smoothing.
 
     On an 8 s synthetic-speaker clip (dlib landmarks on 256x256 frames, true
@@ -265,5 +278,19 @@ def near_far(trans: np.ndarray, radius: float = 2.0) -> Tuple[float, float]:
     return float(max(0.05, dist.min() - radius)), float(dist.max() + radius)
 
 
-__all__ = ["FRONTAL", "RIGID", "backproject_landmarks", "default_intrinsics", "estimate_poses", "head_to_c2w", "near_far",
-           "project_c2w", "project_head", "refine_template", "rodrigues", "rotation_to_rvec", "smooth_poses", "solve_pnp"]
+__all__ = [
+    "FRONTAL",
+    "RIGID",
+    "backproject_landmarks",
+    "default_intrinsics",
+    "estimate_poses",
+    "head_to_c2w",
+    "near_far",
+    "project_c2w",
+    "project_head",
+    "refine_template",
+    "rodrigues",
+    "rotation_to_rvec",
+    "smooth_poses",
+    "solve_pnp",
+]

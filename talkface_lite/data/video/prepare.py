@@ -30,6 +30,7 @@ speech, frames without a face, AU45 frames the OpenFace CSV did not cover, lefto
 
 Explained in README.md ("Preparing your own video").
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -48,9 +49,9 @@ from ... import audio as _audio
 from ... import eye_state as _eyes
 from ...checks import require_room
 from .. import dataset as _ds
-from . import pose as _pose
-from . import codec as _video
 from ..leftovers import clean_leftovers, decode_prefix
+from . import codec as _video
+from . import pose as _pose
 
 _AU45_LABELS = {"ear": "eye aspect ratio (dlib)", "mediapipe": "MediaPipe eyelids"}
 AU45_SOURCES = ("auto", "ear", "mediapipe", "openface")
@@ -96,8 +97,11 @@ class PrepareReport:
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
-        d.update(detection_rate=round(self.detection_rate, 4), interpolated_frames=self.interpolated_frames,
-                 n_blinks=len(self.blinks))
+        d.update(
+            detection_rate=round(self.detection_rate, 4),
+            interpolated_frames=self.interpolated_frames,
+            n_blinks=len(self.blinks),
+        )
         return d
 
     def summary(self) -> str:
@@ -112,8 +116,11 @@ class PrepareReport:
             f"  blinks: {len(self.blinks)} (AU45 from {self.au45_source}); PnP reprojection RMS {self.pnp_rms_px:.2f} px",
         ]
         lines += [f"  note: {n}" for n in self.notes]
-        lines.append(f"  time: {total:.1f} s (" + ", ".join(f"{k} {v:.1f}" for k, v in self.timings.items())
-                     + f"), {self.n_frames / max(total, 1e-9):.1f} frames/s")
+        lines.append(
+            f"  time: {total:.1f} s ("
+            + ", ".join(f"{k} {v:.1f}" for k, v in self.timings.items())
+            + f"), {self.n_frames / max(total, 1e-9):.1f} frames/s"
+        )
         return "\n".join(lines)
 
 
@@ -129,8 +136,9 @@ def _init_worker(detect_max: int, redetect_every: int) -> None:
     _TRACKER = LandmarkTracker(detect_max=detect_max, redetect_every=redetect_every)
 
 
-def _run_block(tracker, frames, start: int, stop: int, overlap: int,
-               follow: Optional[np.ndarray] = None) -> Tuple[np.ndarray, int, int]:
+def _run_block(
+    tracker, frames, start: int, stop: int, overlap: int, follow: Optional[np.ndarray] = None
+) -> Tuple[np.ndarray, int, int]:
     """Track frames ``start - overlap … stop``; return landmarks ``(stop - start, 68, 2)`` (NaN: no face).
 
     The ``overlap`` frames before the block only warm the tracker up, so a
@@ -173,8 +181,15 @@ class Tracking:
     multi_face_frames: int  # frames where the detector saw a second face (the nearest one was followed)
 
 
-def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320, redetect_every: int = 10,
-                    progress: bool = True, block: int = BLOCK, overlap: int = OVERLAP) -> Tracking:
+def track_landmarks(
+    frames: np.ndarray,
+    workers: int = 2,
+    detect_max: int = 320,
+    redetect_every: int = 10,
+    progress: bool = True,
+    block: int = BLOCK,
+    overlap: int = OVERLAP,
+) -> Tracking:
     """68 landmarks of every frame ``(T, H, W, 3)`` (a ``np.memmap`` for ``workers > 1``).
 
     Frames are tracked in blocks of ``block`` frames, each warmed up on the
@@ -191,7 +206,9 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
     from ...progress import tqdm
 
     t = len(frames)
-    jobs = [(getattr(frames, "filename", None), frames.shape, s, min(s + block, t), overlap) for s in range(0, t, block)]
+    jobs = [
+        (getattr(frames, "filename", None), frames.shape, s, min(s + block, t), overlap) for s in range(0, t, block)
+    ]
     out = np.full((t, 68, 2), np.nan, np.float32)
     calls = multi = 0
     bar = tqdm(total=t, desc="landmarks", unit="frame", disable=not progress, leave=False)
@@ -199,10 +216,11 @@ def track_landmarks(frames: np.ndarray, workers: int = 2, detect_max: int = 320,
         import multiprocessing as mp
 
         ctx = mp.get_context("fork" if hasattr(os, "fork") else "spawn")
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(detect_max, redetect_every)) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker, initargs=(detect_max, redetect_every)
+        ) as pool:
             for start, lm, n, m in pool.map(_track_block, jobs):
-                out[start:start + len(lm)] = lm
+                out[start : start + len(lm)] = lm
                 calls, multi = calls + n, multi + m
                 bar.update(len(lm))
     else:
@@ -229,7 +247,7 @@ def _same_person_across_blocks(frames, out: np.ndarray, jobs, detect_max: int, r
     from .face_detect import LandmarkTracker
 
     tracker, calls = None, 0
-    for (_, _, start, stop, overlap) in jobs[1:]:
+    for _, _, start, stop, overlap in jobs[1:]:
         before = out[:start][np.isfinite(out[:start]).all(axis=(1, 2))]
         first = out[start:stop][np.isfinite(out[start:stop]).all(axis=(1, 2))]
         if not len(before) or not len(first):
@@ -291,8 +309,10 @@ def _check_au45_source(source: str, openface_csv) -> None:
     if source in ("ear", "mediapipe") and openface_csv is not None:
         raise ValueError(f"--openface-csv was given with au45_source {source!r}: drop one of them")
     if source == "mediapipe" and not _eyes.mediapipe_available():
-        raise ImportError("au45_source 'mediapipe' needs the blink extra: pip install 'talkface_lite[blink]' "
-                          "(mediapipe and the face_landmarker.task bundle), or use 'ear'")
+        raise ImportError(
+            "au45_source 'mediapipe' needs the blink extra: pip install 'talkface_lite[blink]' "
+            "(mediapipe and the face_landmarker.task bundle), or use 'ear'"
+        )
 
 
 def _check_audio_coverage(speech: np.ndarray, n_frames: int, speech_source, video) -> None:
@@ -303,18 +323,28 @@ def _check_audio_coverage(speech: np.ndarray, n_frames: int, speech_source, vide
             f"the audio of {Path(speech_source).name} lasts {len(speech) / _audio.SAMPLE_RATE:.2f} s but {Path(video).name} "
             f"{n_frames / _video.TARGET_FPS:.2f} s: {silent} of {n_frames} frames would have no speech. Pass the "
             "speech recorded with this video (--audio), or trim the video to the speech "
-            f"(ffmpeg -i {Path(video).name} -t {len(speech) / _audio.SAMPLE_RATE:.2f} -c copy trimmed.mp4)")
+            f"(ffmpeg -i {Path(video).name} -t {len(speech) / _audio.SAMPLE_RATE:.2f} -c copy trimmed.mp4)"
+        )
 
 
-def check_arguments(max_size: int, focal: Optional[float], workers: int, redetect_every: int,
-                    min_detection_rate: float, val_fraction: float, pose_sigma: float) -> None:
+def check_arguments(
+    max_size: int,
+    focal: Optional[float],
+    workers: int,
+    redetect_every: int,
+    min_detection_rate: float,
+    val_fraction: float,
+    pose_sigma: float,
+) -> None:
     """Raise ``ValueError`` naming the first :func:`prepare_video` setting out of its range (before any work)."""
-    bounds = [("max_size", max_size, 64 <= max_size <= 2048, "an integer number of pixels in [64, 2048]"),
-              ("workers", workers, 1 <= workers <= 64, "in [1, 64]"),
-              ("redetect_every", redetect_every, 1 <= redetect_every <= 1000, "in [1, 1000] frames"),
-              ("min_detection_rate", min_detection_rate, 0.0 < min_detection_rate <= 1.0, "in (0, 1]"),
-              ("val_fraction", val_fraction, 0.0 <= val_fraction < 1.0, "in [0, 1)"),
-              ("pose_sigma", pose_sigma, 0.0 <= pose_sigma <= 100.0, "in [0, 100] frames")]
+    bounds = [
+        ("max_size", max_size, 64 <= max_size <= 2048, "an integer number of pixels in [64, 2048]"),
+        ("workers", workers, 1 <= workers <= 64, "in [1, 64]"),
+        ("redetect_every", redetect_every, 1 <= redetect_every <= 1000, "in [1, 1000] frames"),
+        ("min_detection_rate", min_detection_rate, 0.0 < min_detection_rate <= 1.0, "in (0, 1]"),
+        ("val_fraction", val_fraction, 0.0 <= val_fraction < 1.0, "in [0, 1)"),
+        ("pose_sigma", pose_sigma, 0.0 <= pose_sigma <= 100.0, "in [0, 100] frames"),
+    ]
     if focal is not None:
         bounds.append(("focal", focal, 0.0 < focal < 1e5, "a positive focal length in pixels"))
     for name, value, ok, rule in bounds:
@@ -322,12 +352,24 @@ def check_arguments(max_size: int, focal: Optional[float], workers: int, redetec
             raise ValueError(f"{name} must be {rule}, got {value!r}")
 
 
-def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLike], openface_csv=None,
-                  features: Sequence[str] = ("mel",), overwrite: bool = False, audio_path=None,
-                  max_size: int = _video.MAX_SIZE, focal: Optional[float] = None, workers: int = 2,
-                  redetect_every: int = 10, min_detection_rate: float = 0.5, val_fraction: float = 0.1,
-                  pose_sigma: float = 3.0, import_features: Optional[dict] = None,
-                  progress: bool = True, au45_source: str = "auto") -> PrepareReport:
+def prepare_video(
+    video: Union[str, os.PathLike],
+    out_dir: Union[str, os.PathLike],
+    openface_csv=None,
+    features: Sequence[str] = ("mel",),
+    overwrite: bool = False,
+    audio_path=None,
+    max_size: int = _video.MAX_SIZE,
+    focal: Optional[float] = None,
+    workers: int = 2,
+    redetect_every: int = 10,
+    min_detection_rate: float = 0.5,
+    val_fraction: float = 0.1,
+    pose_sigma: float = 3.0,
+    import_features: Optional[dict] = None,
+    progress: bool = True,
+    au45_source: str = "auto",
+) -> PrepareReport:
     """Turn a talking-head video into a dataset folder (see the module docstring for the steps).
 
     Args:
@@ -384,13 +426,16 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
     if not info.has_audio and audio_path is None:
         raise _audio.NoAudioStreamError(
             f"{video} has no audio stream: a talking head is driven by the speech in the clip. Mux it in "
-            f"({MUX_HINT}) or pass --audio speech.wav.")
+            f"({MUX_HINT}) or pass --audio speech.wav."
+        )
     for kind in features:
         if kind not in _audio.KINDS:
             raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
     if not features and not import_features:
-        raise ValueError(f"no audio features to store: give at least one kind (--features {','.join(_audio.KINDS)}) "
-                         "or --import-features; a dataset without them cannot drive a head")
+        raise ValueError(
+            f"no audio features to store: give at least one kind (--features {','.join(_audio.KINDS)}) "
+            "or --import-features; a dataset without them cannot drive a head"
+        )
     table = None
     if openface_csv is not None:
         from .openface import load_openface_csv
@@ -400,9 +445,11 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             ok_t = table.timestamp[table.ok]
             overlap = max(0.0, min(ok_t.max(), info.video_seconds) - max(ok_t.min(), 0.0))
             if overlap < 0.5 * info.video_seconds:
-                raise ValueError(f"the OpenFace CSV {Path(openface_csv).name} covers {ok_t.min():.2f}-{ok_t.max():.2f} s but "
-                                 f"{Path(video).name} lasts {info.video_seconds:.2f} s: was it made from this clip? "
-                                 "Re-run FeatureExtraction on it, or leave out --openface-csv")
+                raise ValueError(
+                    f"the OpenFace CSV {Path(openface_csv).name} covers {ok_t.min():.2f}-{ok_t.max():.2f} s but "
+                    f"{Path(video).name} lasts {info.video_seconds:.2f} s: was it made from this clip? "
+                    "Re-run FeatureExtraction on it, or leave out --openface-csv"
+                )
     n = max(1, info.video_frames)
     imported_raw = {}
     for kind, npy in (import_features or {}).items():
@@ -417,14 +464,21 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             raise ValueError(f"{kind} features: {exc}") from None
         expected_d = _audio.FEATURE_DIMS.get(kind)
         if expected_d and stored_d != expected_d:
-            raise ValueError(f"{npy} has {_audio.describe_dim(stored_d)} features per step, but {kind} features have "
-                             f"{expected_d}: import it under the kind it is (e.g. "
-                             f"{'hubert' if stored_d == 1024 else 'deepspeech' if stored_d == 29 else 'mine'}={npy})")
+            raise ValueError(
+                f"{npy} has {_audio.describe_dim(stored_d)} features per step, but {kind} features have "
+                f"{expected_d}: import it under the kind it is (e.g. "
+                f"{'hubert' if stored_d == 1024 else 'deepspeech' if stored_d == 29 else 'mine'}={npy})"
+            )
         imported_raw[kind] = npy
     w, h = _video.output_size(*info.display_size, max_size)
     # decoded frames go to a memmap beside the output (n*w*h*3 bytes) until the dataset (~2.5 bytes/px) is written
-    require_room(f"{Path(video).name} ({n} frames at {w}x{h})", memory_bytes=n * 68 * 2 * 4 * 4,
-                 disk_bytes=int(n * w * h * 5.5), out_dir=out, fix="trim the clip or lower --max-size")
+    require_room(
+        f"{Path(video).name} ({n} frames at {w}x{h})",
+        memory_bytes=n * 68 * 2 * 4 * 4,
+        disk_bytes=int(n * w * h * 5.5),
+        out_dir=out,
+        fix="trim the clip or lower --max-size",
+    )
     report = PrepareReport(source=str(video), input_fps=info.fps, input_size=(info.width, info.height))
     report.notes += leftover_notes
     speech_source = audio_path if audio_path is not None else video
@@ -434,19 +488,28 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         except _audio.NoAudioStreamError:
             if audio_path is None:
                 raise
-            raise _audio.NoAudioStreamError(f"--audio {audio_path} has no audio stream: give a file with the "
-                                            "speech (wav, mp3, m4a, or a video with sound)") from None
+            raise _audio.NoAudioStreamError(
+                f"--audio {audio_path} has no audio stream: give a file with the "
+                "speech (wav, mp3, m4a, or a video with sound)"
+            ) from None
     if audio_path is None and info.audio_start >= 1 / _video.TARGET_FPS:
-        report.notes.append(f"the audio stream starts {info.audio_start:.2f} s into the file: kept at that time "
-                            "(silence before it), as a player plays it with the video")
-    _audio.require_speech(speech, str(speech_source), "A talking head is driven by the speech in the clip: "
-                          f"pass the recording's speech with --audio speech.wav, or mux it in ({MUX_HINT}).")
+        report.notes.append(
+            f"the audio stream starts {info.audio_start:.2f} s into the file: kept at that time "
+            "(silence before it), as a player plays it with the video"
+        )
+    _audio.require_speech(
+        speech,
+        str(speech_source),
+        "A talking head is driven by the speech in the clip: "
+        f"pass the recording's speech with --audio speech.wav, or mux it in ({MUX_HINT}).",
+    )
     report.audio_seconds = round(len(speech) / _audio.SAMPLE_RATE, 3)
     _check_audio_coverage(speech, n, speech_source, video)  # from the header; again exactly after decoding
     lap("audio")
     out.parent.mkdir(parents=True, exist_ok=True)
-    decoded = _video.decode(video, max_size=max_size, workdir=out.parent, progress=progress, info=info,
-                            prefix=decode_prefix())
+    decoded = _video.decode(
+        video, max_size=max_size, workdir=out.parent, progress=progress, info=info, prefix=decode_prefix()
+    )
     try:
         lap("decode")
         report.n_frames, report.output_size = decoded.n_frames, decoded.size
@@ -459,14 +522,18 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
         report.audio_padded_seconds, report.audio_trimmed_seconds = fit.padded_seconds, fit.trimmed_seconds
         report.notes += fit.notes(f"the audio of {Path(speech_source).name}")
         with _notes_into(report):
-            imported = {kind: _audio.load_feature_array(npy, n_frames=decoded.n_frames) for kind, npy in imported_raw.items()}
+            imported = {
+                kind: _audio.load_feature_array(npy, n_frames=decoded.n_frames) for kind, npy in imported_raw.items()
+            }
         tracking = track_landmarks(decoded.frames, workers=workers, redetect_every=redetect_every, progress=progress)
         lm2d, report.detector_calls = tracking.landmarks, tracking.detector_calls
         report.multi_face_frames = tracking.multi_face_frames
         if tracking.multi_face_frames:
-            report.notes.append(f"a second face was seen in {tracking.multi_face_frames} detector frames: the face "
-                                "nearest the one followed so far was kept (the largest at the start). If that is "
-                                "not the speaker, crop the clip to the speaker")
+            report.notes.append(
+                f"a second face was seen in {tracking.multi_face_frames} detector frames: the face "
+                "nearest the one followed so far was kept (the largest at the start). If that is "
+                "not the speaker, crop the clip to the speaker"
+            )
         lap("landmarks")
         report.detected_frames = int(np.isfinite(lm2d).all(axis=(1, 2)).sum())
         if report.detection_rate < min_detection_rate:
@@ -474,14 +541,18 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
                 f"a face was found in only {report.detected_frames} of {report.n_frames} frames "
                 f"({100 * report.detection_rate:.0f} % < {100 * min_detection_rate:.0f} %): `prepare` needs one "
                 "visible, roughly frontal face in most frames. Trim the clip to the part with the speaker's face, "
-                "or check that the face is at least ~60 px wide after downscaling (--max-size).")
+                "or check that the face is at least ~60 px wide after downscaling (--max-size)."
+            )
         lm2d, report.interpolated_runs = interpolate_missing(lm2d)
         if report.interpolated_runs:
-            spans = ", ".join(f"{a / _video.TARGET_FPS:.2f}-{b / _video.TARGET_FPS:.2f} s"
-                              for a, b in report.interpolated_runs[:4])
+            spans = ", ".join(
+                f"{a / _video.TARGET_FPS:.2f}-{b / _video.TARGET_FPS:.2f} s" for a, b in report.interpolated_runs[:4]
+            )
             more = f" and {len(report.interpolated_runs) - 4} more" if len(report.interpolated_runs) > 4 else ""
-            report.notes.append(f"no face in {report.interpolated_frames} frames ({spans}{more}): landmarks "
-                                "interpolated from neighbours")
+            report.notes.append(
+                f"no face in {report.interpolated_frames} frames ({spans}{more}): landmarks "
+                "interpolated from neighbours"
+            )
         h, w = decoded.frames.shape[1:3]
         K = _pose.default_intrinsics(h, w, focal)
         rot, trans, rms, face = _pose.estimate_poses(lm2d, K, sigma=pose_sigma)
@@ -499,28 +570,51 @@ def prepare_video(video: Union[str, os.PathLike], out_dir: Union[str, os.PathLik
             wanted = "auto" if table is not None else au45_source
             estimate, used = _eyes.au45_from_video(decoded.frames, lm2d, source=wanted, pitch=pitch, progress=progress)
             if used == "ear" and wanted in ("auto", "mediapipe") and _eyes.mediapipe_available():
-                report.notes.append("MediaPipe found the face in fewer than half of the frames: AU45 from dlib's eye "
-                                    "aspect ratio instead (weaker on blinks; see README, measured numbers)")
+                report.notes.append(
+                    "MediaPipe found the face in fewer than half of the frames: AU45 from dlib's eye "
+                    "aspect ratio instead (weaker on blinks; see README, measured numbers)"
+                )
             report.au45_source, report.au45_method = _AU45_LABELS[used], used
         if table is not None:
             if missing:
-                au45, notes, _ = align_au45(table, decoded.n_frames, fallback=estimate, fallback_name=_AU45_LABELS[used])
+                au45, notes, _ = align_au45(
+                    table, decoded.n_frames, fallback=estimate, fallback_name=_AU45_LABELS[used]
+                )
             report.notes += notes
             report.au45_estimated_frames, report.au45_method = missing, "openface"
             report.au45_source = f"OpenFace CSV {Path(openface_csv).name}" + (
-                f" ({missing} frames from {_AU45_LABELS[used]})" if missing else "")
+                f" ({missing} frames from {_AU45_LABELS[used]})" if missing else ""
+            )
         else:
             au45 = estimate
         report.blinks = [(int(a), int(b)) for a, b, _ in _eyes.detect_blinks(au45)]
         lap("au45")
         report.output = str(out)
         rec = _ds.SpeakerRecording(
-            frames=decoded.frames, audio=speech, intrinsics=K, poses=_pose.head_to_c2w(rot, trans), landmarks=lm3d,
-            landmarks2d=lm2d, au45=au45, fps=_video.TARGET_FPS, background=None, near=near, far=far,
-            source=str(Path(video).resolve()), extra={"prepare": {}})
+            frames=decoded.frames,
+            audio=speech,
+            intrinsics=K,
+            poses=_pose.head_to_c2w(rot, trans),
+            landmarks=lm3d,
+            landmarks2d=lm2d,
+            au45=au45,
+            fps=_video.TARGET_FPS,
+            background=None,
+            near=near,
+            far=far,
+            source=str(Path(video).resolve()),
+            extra={"prepare": {}},
+        )
         rec.extra["prepare"] = json.loads(json.dumps(report.to_dict()))
-        _ds.write_dataset(rec, out, features=features, val_fraction=val_fraction, overwrite=overwrite,
-                          progress=progress, extra_features=imported)
+        _ds.write_dataset(
+            rec,
+            out,
+            features=features,
+            val_fraction=val_fraction,
+            overwrite=overwrite,
+            progress=progress,
+            extra_features=imported,
+        )
         lap("write")
     finally:
         decoded.close()
