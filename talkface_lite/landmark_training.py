@@ -16,6 +16,7 @@ one training loop, :func:`talkface_lite.training.loop.fit` (which shows a
 
 Explained in notebooks/05_landmark_transformer.ipynb and notebooks/06_blink_prediction.ipynb.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -62,7 +63,9 @@ class SpeakerArrays:
         self.au45 = np.asarray(self.au45, np.float32)
         T = len(self.feats)
         if self.landmarks.shape != (T, 68, 3):
-            raise ValueError(f"landmarks must be (T, 68, 3) with T={T} (the feature frames), got {self.landmarks.shape}")
+            raise ValueError(
+                f"landmarks must be (T, 68, 3) with T={T} (the feature frames), got {self.landmarks.shape}"
+            )
         if self.au45.shape != (T,):
             raise ValueError(f"au45 must be (T,) with T={T}, got {self.au45.shape}")
         if self.landmarks2d is not None and np.asarray(self.landmarks2d).shape != (T, 68, 2):
@@ -83,8 +86,14 @@ class SpeakerArrays:
     def slice(self, start: int, stop: int) -> "SpeakerArrays":
         """Frames ``start:stop`` as a new :class:`SpeakerArrays`."""
         l2 = None if self.landmarks2d is None else self.landmarks2d[start:stop]
-        return SpeakerArrays(self.feats[start:stop], self.landmarks[start:stop], self.au45[start:stop], l2,
-                             self.fps, f"{self.name}[{start}:{stop}]")
+        return SpeakerArrays(
+            self.feats[start:stop],
+            self.landmarks[start:stop],
+            self.au45[start:stop],
+            l2,
+            self.fps,
+            f"{self.name}[{start}:{stop}]",
+        )
 
     def ear(self) -> np.ndarray:
         """``(T, 2)`` eye aspect ratios (from 2D landmarks when present)."""
@@ -99,8 +108,14 @@ class SpeakerArrays:
 
             dataset = load_dataset(dataset)
         idx = dataset.split(split).numpy()
-        return cls(dataset.features(kind).numpy()[idx], dataset.landmarks.numpy()[idx], dataset.au45.numpy()[idx],
-                   dataset.landmarks2d.numpy()[idx], dataset.fps, f"{dataset.root.name}:{split}")
+        return cls(
+            dataset.features(kind).numpy()[idx],
+            dataset.landmarks.numpy()[idx],
+            dataset.au45.numpy()[idx],
+            dataset.landmarks2d.numpy()[idx],
+            dataset.fps,
+            f"{dataset.root.name}:{split}",
+        )
 
     @classmethod
     def from_recording(cls, rec, kind: str = "mel") -> "SpeakerArrays":
@@ -111,8 +126,17 @@ class SpeakerArrays:
         return cls(feats, rec.landmarks, rec.au45, rec.landmarks2d, rec.fps, str(rec.source))
 
 
-def synthetic_arrays(seconds: float = 60.0, speaker_seed: int = 0, utterance_seed: int = 0, kind: str = "mel",
-                     size: int = 128) -> SpeakerArrays:
+def _fit_linear(model: nn.Module, step_fn, opt, steps: int, **kwargs) -> Dict[str, list]:
+    """These trainers' use of the one loop: linear lr decay, ``model`` in train mode while it runs, eval after."""
+    model.train()
+    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), **kwargs)
+    model.eval()
+    return hist
+
+
+def synthetic_arrays(
+    seconds: float = 60.0, speaker_seed: int = 0, utterance_seed: int = 0, kind: str = "mel", size: int = 128
+) -> SpeakerArrays:
     """Audio, landmarks and AU45 of the synthetic speaker saying a new utterance (no rendering).
 
     The *speaker* (face geometry, voice pitch, blink rate) comes from
@@ -142,12 +166,19 @@ def synthetic_arrays(seconds: float = 60.0, speaker_seed: int = 0, utterance_see
     model, _, k = synthetic.build_speaker_model(int(size), int(speaker_seed))
     n = len(script.states)
     lm3d = np.stack([model.landmarks(st) for st in script.states]).astype(np.float32)  # (T, 68, 3)
-    lm2d = np.stack([head_render.project_points(lm, pose.astype(np.float64), k)
-                     for lm, pose in zip(lm3d, script.poses)]).astype(np.float32)  # (T, 68, 2)
+    lm2d = np.stack(
+        [head_render.project_points(lm, pose.astype(np.float64), k) for lm, pose in zip(lm3d, script.poses)]
+    ).astype(np.float32)  # (T, 68, 2)
     feats = audio.audio_windows(script.audio, kind=kind, n_frames=n)
-    return SpeakerArrays(feats, lm3d, script.au45, lm2d, synthetic.FPS,
-                         f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}",
-                         audio=np.asarray(script.audio, np.float32))
+    return SpeakerArrays(
+        feats,
+        lm3d,
+        script.au45,
+        lm2d,
+        synthetic.FPS,
+        f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}",
+        audio=np.asarray(script.audio, np.float32),
+    )
 
 
 def fit_normalisers(model: nn.Module, arrays: SpeakerArrays) -> nn.Module:
@@ -179,13 +210,26 @@ def random_crops(arrays: SpeakerArrays, seq_len: int, batch: int) -> Dict[str, t
     starts = torch.randint(0, T - L + 1, (batch,))
     idx = starts[:, None] + torch.arange(L)[None]  # (B, L)
     au = torch.from_numpy(arrays.au45)[idx]
-    return {"feats": torch.from_numpy(arrays.feats)[idx], "landmarks": torch.from_numpy(arrays.landmarks)[idx],
-            "au45": au, "eye": eye_condition(au), "idx": idx}
+    return {
+        "feats": torch.from_numpy(arrays.feats)[idx],
+        "landmarks": torch.from_numpy(arrays.landmarks)[idx],
+        "au45": au,
+        "eye": eye_condition(au),
+        "idx": idx,
+    }
 
 
-def train_landmark_model(model: nn.Module, arrays: SpeakerArrays, steps: int = 300, seq_len: int = 64,
-                         batch_size: int = 8, lr: float = 2e-3, weights: Optional[dict] = None,
-                         progress: bool = True, desc: str = "landmarks") -> Dict[str, list]:
+def train_landmark_model(
+    model: nn.Module,
+    arrays: SpeakerArrays,
+    steps: int = 300,
+    seq_len: int = 64,
+    batch_size: int = 8,
+    lr: float = 2e-3,
+    weights: Optional[dict] = None,
+    progress: bool = True,
+    desc: str = "landmarks",
+) -> Dict[str, list]:
     """Fit a landmark model (transformer or baseline) to one speaker.
 
     Adam with a linear decay to 10 % of ``lr`` and gradient clipping at 1.0; each step
@@ -219,11 +263,7 @@ def train_landmark_model(model: nn.Module, arrays: SpeakerArrays, steps: int = 3
         terms = landmark_losses(out, b["landmarks"], model.shape.scale, weights)
         return {**terms, "loss": terms["total"]}
 
-    model.train()
-    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), clip_grad_norm=1.0,
-               progress=progress, desc=desc, postfix_every=20)
-    model.eval()
-    return hist
+    return _fit_linear(model, step_fn, opt, steps, clip_grad_norm=1.0, progress=progress, desc=desc, postfix_every=20)
 
 
 @torch.no_grad()
@@ -252,7 +292,7 @@ def predict_landmarks(model: nn.Module, feats, au45=None, chunk: int = 1024) -> 
     for lo in range(0, T, chunk):
         a, b = max(0, lo - m), min(T, lo + chunk + m)
         pred = model(x[:, a:b], None if eye is None else eye[:, a:b])["landmarks"][0]  # (b - a, 68, 3)
-        out.append(pred[lo - a: lo - a + min(chunk, T - lo)].numpy())
+        out.append(pred[lo - a : lo - a + min(chunk, T - lo)].numpy())
     return np.concatenate(out)
 
 
@@ -264,8 +304,11 @@ def receptive_radius(model: nn.Module) -> int:
     convolutions over its 8 neighbours count 5, more than its 4 frames each side), at least 1.
     """
     r = sum(m.radius for m in model.modules() if isinstance(m, BandSelfAttention))
-    r += sum((m.kernel_size[0] - 1) // 2 * m.dilation[0] for m in model.modules()
-             if isinstance(m, nn.Conv1d) and m.stride[0] == 1)
+    r += sum(
+        (m.kernel_size[0] - 1) // 2 * m.dilation[0]
+        for m in model.modules()
+        if isinstance(m, nn.Conv1d) and m.stride[0] == 1
+    )
     return max(1, int(r))
 
 
@@ -291,13 +334,23 @@ def blink_inputs(model: BlinkModel, arrays: SpeakerArrays) -> Dict[str, torch.Te
     """
     feats = torch.from_numpy(arrays.feats)
     audio = (centre_features(feats) - feats.mean((0, 1))) / feats.std((0, 1)).clamp_min(1e-4)  # (T, D)
-    return {"au45": torch.from_numpy(arrays.au45)[None], "ear": torch.from_numpy(arrays.ear())[None],
-            "eye_lm": model.eye_landmarks(torch.from_numpy(arrays.landmarks))[None],
-            "audio": audio[None] if model.features.audio_dim else None}
+    return {
+        "au45": torch.from_numpy(arrays.au45)[None],
+        "ear": torch.from_numpy(arrays.ear())[None],
+        "eye_lm": model.eye_landmarks(torch.from_numpy(arrays.landmarks))[None],
+        "audio": audio[None] if model.features.audio_dim else None,
+    }
 
 
-def train_blink_model(model: BlinkModel, arrays: SpeakerArrays, steps: int = 300, seq_len: int = 100,
-                      batch_size: int = 8, lr: float = 3e-3, progress: bool = True) -> Dict[str, list]:
+def train_blink_model(
+    model: BlinkModel,
+    arrays: SpeakerArrays,
+    steps: int = 300,
+    seq_len: int = 100,
+    batch_size: int = 8,
+    lr: float = 3e-3,
+    progress: bool = True,
+) -> Dict[str, list]:
     """Train the AU feature vector + eye-movement predictor on next-frame eye states (teacher forcing).
 
     Adam with a linear decay to 10 % of ``lr`` and gradient clipping at 1.0, on random
@@ -327,11 +380,7 @@ def train_blink_model(model: BlinkModel, arrays: SpeakerArrays, steps: int = 300
         terms = model.losses(out, b["au45"], b["eye_lm"])
         return {**terms, "loss": terms["total"]}
 
-    model.train()
-    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), clip_grad_norm=1.0,
-               progress=progress, desc="blink")
-    model.eval()
-    return hist
+    return _fit_linear(model, step_fn, opt, steps, clip_grad_norm=1.0, progress=progress, desc="blink")
 
 
 @torch.no_grad()
@@ -347,14 +396,26 @@ def evaluate_blink_model(model: BlinkModel, arrays: SpeakerArrays) -> Dict[str, 
     out = model(b["au45"], b["ear"], b["eye_lm"], b["audio"])
     pred, true, prev = out["au45_next"][0, :-1], b["au45"][0, 1:], b["au45"][0, :-1]
     lm_err = (out["eye_lm_next"][0, :-1] - b["eye_lm"][0, 1:]).pow(2).mean().sqrt()
-    return {"au45_mae": float((pred - true).abs().mean()), "au45_rmse": float((pred - true).pow(2).mean().sqrt()),
-            "persistence_mae": float((prev - true).abs().mean()),
-            "persistence_rmse": float((prev - true).pow(2).mean().sqrt()), "eye_lm_rmse": float(lm_err),
-            "pred": pred.tolist(), "true": true.tolist()}
+    return {
+        "au45_mae": float((pred - true).abs().mean()),
+        "au45_rmse": float((pred - true).pow(2).mean().sqrt()),
+        "persistence_mae": float((prev - true).abs().mean()),
+        "persistence_rmse": float((prev - true).pow(2).mean().sqrt()),
+        "eye_lm_rmse": float(lm_err),
+        "pred": pred.tolist(),
+        "true": true.tolist(),
+    }
 
 
-def train_sync_expert(expert: LandmarkSyncExpert, arrays: SpeakerArrays, steps: int = 300, batch_size: int = 64,
-                      lr: float = 1e-3, min_shift: int = 3, progress: bool = True) -> Dict[str, list]:
+def train_sync_expert(
+    expert: LandmarkSyncExpert,
+    arrays: SpeakerArrays,
+    steps: int = 300,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    min_shift: int = 3,
+    progress: bool = True,
+) -> Dict[str, list]:
     """Contrastive training on aligned vs shifted (mouth, audio) clips of one speaker.
 
     Adam with a linear decay to 10 % of ``lr`` (no clipping); each step draws
@@ -382,12 +443,20 @@ def train_sync_expert(expert: LandmarkSyncExpert, arrays: SpeakerArrays, steps: 
         cos = expert(clips, wins)
         return {"loss": sync_bce(cos, labels), "acc": ((cos.detach() > 0).float() == labels).float().mean()}
 
-    expert.train()
-    hist = fit(step_fn, opt, steps, scheduler=decay_schedule(opt, steps, kind="linear"), progress=progress,
-               desc="sync expert", postfix=("loss", "acc"))
-    expert.eval()
-    return hist
+    return _fit_linear(expert, step_fn, opt, steps, progress=progress, desc="sync expert", postfix=("loss", "acc"))
 
 
-__all__ = ["SpeakerArrays", "synthetic_arrays", "blink_inputs", "evaluate_blink_model", "evaluate_landmarks", "fit_normalisers",
-           "predict_landmarks", "random_crops", "receptive_radius", "train_blink_model", "train_landmark_model", "train_sync_expert"]
+__all__ = [
+    "SpeakerArrays",
+    "synthetic_arrays",
+    "blink_inputs",
+    "evaluate_blink_model",
+    "evaluate_landmarks",
+    "fit_normalisers",
+    "predict_landmarks",
+    "random_crops",
+    "receptive_radius",
+    "train_blink_model",
+    "train_landmark_model",
+    "train_sync_expert",
+]

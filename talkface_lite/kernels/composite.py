@@ -25,6 +25,7 @@ Maths (per ray, samples ``i`` in order; see ``composite.cu`` for the kernel)::
 
 Explained in notebooks/01_volume_rendering.ipynb.
 """
+
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -69,15 +70,21 @@ def resolve_impl(impl: str, sigmas: torch.Tensor, *others: torch.Tensor) -> str:
     same = all(t.dtype == sigmas.dtype for t in others)
     if impl in ("auto", "cuda") and sigmas.is_cuda and sigmas.dtype == torch.float32 and same and kernel_available():
         return "cuda"
-    if (impl in ("auto", "cpu") and sigmas.device.type == "cpu" and sigmas.dtype in (torch.float32, torch.float64)
-            and same and cpu_kernel_available()):
+    if (
+        impl in ("auto", "cpu")
+        and sigmas.device.type == "cpu"
+        and sigmas.dtype in (torch.float32, torch.float64)
+        and same
+        and cpu_kernel_available()
+    ):
         return "cpu"
     return "twin"
 
 
 def _segment_sum(values: torch.Tensor, ray_indices: torch.Tensor, n_rays: int) -> torch.Tensor:
     return torch.zeros(n_rays, *values.shape[1:], dtype=values.dtype, device=values.device).index_add(
-        0, ray_indices, values)
+        0, ray_indices, values
+    )
 
 
 def forward_torch(sigmas, rgbs, deltas, ts, ray_indices, starts, n_rays):
@@ -89,16 +96,41 @@ def forward_torch(sigmas, rgbs, deltas, ts, ray_indices, starts, n_rays):
     return rgb, depth, opacity, weights, trans
 
 
-def backward_torch(grad_weights, grad_trans, grad_rgb, grad_depth, grad_opacity, sigmas, rgbs, deltas, ts,
-                   weights, trans, ray_indices, starts, n_rays):
+def backward_torch(
+    grad_weights,
+    grad_trans,
+    grad_rgb,
+    grad_depth,
+    grad_opacity,
+    sigmas,
+    rgbs,
+    deltas,
+    ts,
+    weights,
+    trans,
+    ray_indices,
+    starts,
+    n_rays,
+):
     """CPU twin of the backward kernel: the reverse scan written with per-ray prefix sums."""
-    g = (grad_weights + (grad_rgb[ray_indices] * rgbs).sum(-1) + grad_opacity[ray_indices]
-         + grad_depth[ray_indices] * ts)  # (n,) upstream scalar per sample
+    g = (
+        grad_weights + (grad_rgb[ray_indices] * rgbs).sum(-1) + grad_opacity[ray_indices] + grad_depth[ray_indices] * ts
+    )  # (n,) upstream scalar per sample
     contrib = weights * g + grad_trans * trans  # (n,)
     total = _segment_sum(contrib, ray_indices, n_rays)  # (n_rays,)
     suffix = total[ray_indices] - packed_exclusive_sum(contrib, ray_indices, starts) - contrib  # S_i: later samples
     bracket = trans * torch.exp(-sigmas * deltas) * g - suffix
-    return deltas * bracket, weights[:, None] * grad_rgb[ray_indices], sigmas * bracket, weights * grad_depth[ray_indices]
+    return (
+        deltas * bracket,
+        weights[:, None] * grad_rgb[ray_indices],
+        sigmas * bracket,
+        weights * grad_depth[ray_indices],
+    )
+
+
+def _kernel_op(impl: str, name: str):
+    """The CUDA extension's or the CPU ``torch.ops`` operator ``name`` ("forward" or "backward")."""
+    return getattr(kernel_module() if impl == "cuda" else torch.ops.talkface_composite_cpu, name)
 
 
 class CompositePacked(torch.autograd.Function):
@@ -107,13 +139,12 @@ class CompositePacked(torch.autograd.Function):
     @staticmethod
     def forward(ctx, sigmas, rgbs, deltas, ts, ray_indices, starts, counts, impl="twin"):
         n_rays = starts.shape[0]
-        if impl == "cuda":
-            out = kernel_module().forward(sigmas.contiguous(), rgbs.contiguous(), deltas.contiguous(),
-                                          ts.contiguous(), starts.long().contiguous(), counts.long().contiguous())
-        elif impl == "cpu":
-            out = torch.ops.talkface_composite_cpu.forward(sigmas.contiguous(), rgbs.contiguous(), deltas.contiguous(),
-                                                           ts.contiguous(), starts.long().contiguous(),
-                                                           counts.long().contiguous())
+        if impl in ("cuda", "cpu"):  # the two kernels share one signature
+            out = _kernel_op(impl, "forward")(
+                *(t.contiguous() for t in (sigmas, rgbs, deltas, ts)),
+                starts.long().contiguous(),
+                counts.long().contiguous(),
+            )
         else:
             out = forward_torch(sigmas, rgbs, deltas, ts, ray_indices, starts, n_rays)
         rgb, depth, opacity, weights, trans = out
@@ -125,29 +156,55 @@ class CompositePacked(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_rgb, grad_depth, grad_opacity, grad_weights, grad_trans):
         sigmas, rgbs, deltas, ts, ray_indices, starts, counts, weights, trans = ctx.saved_tensors
-        grads = [torch.zeros_like(t) if g is None else g.contiguous() for g, t in
-                 ((grad_weights, weights), (grad_trans, trans))]
-        grads += [torch.zeros(ctx.n_rays, *shape, dtype=sigmas.dtype, device=sigmas.device) if g is None
-                  else g.contiguous() for g, shape in ((grad_rgb, (3,)), (grad_depth, ()), (grad_opacity, ()))]
+        grads = [
+            torch.zeros_like(t) if g is None else g.contiguous()
+            for g, t in ((grad_weights, weights), (grad_trans, trans))
+        ]
+        grads += [
+            torch.zeros(ctx.n_rays, *shape, dtype=sigmas.dtype, device=sigmas.device) if g is None else g.contiguous()
+            for g, shape in ((grad_rgb, (3,)), (grad_depth, ()), (grad_opacity, ()))
+        ]
         gw, gt, grgb, gd, go = grads
-        if ctx.impl == "cuda":
-            gs, gc, gdel, gts = kernel_module().backward(gw, gt, grgb, gd, go, sigmas, rgbs, deltas, ts, weights,
-                                                        trans, starts.long(), counts.long())
-        elif ctx.impl == "cpu":
-            gs, gc, gdel, gts = torch.ops.talkface_composite_cpu.backward(
-                gw, gt, grgb, gd, go, sigmas.contiguous(), rgbs.contiguous(), deltas.contiguous(), ts.contiguous(),
-                weights, trans, starts.long().contiguous(), counts.long().contiguous())
+        if ctx.impl in ("cuda", "cpu"):
+            gs, gc, gdel, gts = _kernel_op(ctx.impl, "backward")(
+                gw,
+                gt,
+                grgb,
+                gd,
+                go,
+                *(t.contiguous() for t in (sigmas, rgbs, deltas, ts)),
+                weights,
+                trans,
+                starts.long().contiguous(),
+                counts.long().contiguous(),
+            )
         else:
-            gs, gc, gdel, gts = backward_torch(gw, gt, grgb, gd, go, sigmas, rgbs, deltas, ts, weights, trans,
-                                               ray_indices, starts, ctx.n_rays)
+            gs, gc, gdel, gts = backward_torch(
+                gw, gt, grgb, gd, go, sigmas, rgbs, deltas, ts, weights, trans, ray_indices, starts, ctx.n_rays
+            )
         need = ctx.needs_input_grad
-        return (gs if need[0] else None, gc if need[1] else None, gdel if need[2] else None,
-                gts if need[3] else None, None, None, None, None)
+        return (
+            gs if need[0] else None,
+            gc if need[1] else None,
+            gdel if need[2] else None,
+            gts if need[3] else None,
+            None,
+            None,
+            None,
+            None,
+        )
 
 
-def composite_packed_fn(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.Tensor, ts: torch.Tensor,
-                        ray_indices: torch.Tensor, starts: torch.Tensor, counts: torch.Tensor, impl: str = "auto"
-                        ) -> Tuple[torch.Tensor, ...]:
+def composite_packed_fn(
+    sigmas: torch.Tensor,
+    rgbs: torch.Tensor,
+    deltas: torch.Tensor,
+    ts: torch.Tensor,
+    ray_indices: torch.Tensor,
+    starts: torch.Tensor,
+    counts: torch.Tensor,
+    impl: str = "auto",
+) -> Tuple[torch.Tensor, ...]:
     """Composite packed samples with the hand-written backward (CUDA or CPU kernel when available, else the twin).
 
     Args:
@@ -167,14 +224,33 @@ def composite_packed_fn(sigmas: torch.Tensor, rgbs: torch.Tensor, deltas: torch.
     """
     n = sigmas.shape[0]
     if rgbs.shape != (n, 3) or deltas.shape != (n,) or ts.shape != (n,) or ray_indices.shape != (n,):
-        raise ValueError(f"expected sigmas (n,), rgbs (n, 3), deltas/ts/ray_indices (n,) with n={n}; got "
-                         f"{tuple(rgbs.shape)}, {tuple(deltas.shape)}, {tuple(ts.shape)}, {tuple(ray_indices.shape)}")
+        raise ValueError(
+            f"expected sigmas (n,), rgbs (n, 3), deltas/ts/ray_indices (n,) with n={n}; got "
+            f"{tuple(rgbs.shape)}, {tuple(deltas.shape)}, {tuple(ts.shape)}, {tuple(ray_indices.shape)}"
+        )
     if starts.shape != counts.shape or starts.dim() != 1:
-        raise ValueError(f"starts and counts must both be (n_rays,), got {tuple(starts.shape)} and {tuple(counts.shape)}")
+        raise ValueError(
+            f"starts and counts must both be (n_rays,), got {tuple(starts.shape)} and {tuple(counts.shape)}"
+        )
     impl = resolve_impl(impl, sigmas, rgbs, deltas, ts)
     return CompositePacked.apply(sigmas, rgbs, deltas, ts, ray_indices.long(), starts.long(), counts.long(), impl)
 
 
-__all__ = ["CPU_EXT_NAME", "EXT_NAME", "CPU_HEADERS", "CPU_SOURCES", "CompositePacked", "IMPLS", "SOURCES", "backward_torch",
-           "composite_packed_fn", "cpu_kernel_available", "cpu_kernel_module", "forward_torch", "kernel_available",
-           "kernel_module", "resolve_impl", "status"]
+__all__ = [
+    "CPU_EXT_NAME",
+    "EXT_NAME",
+    "CPU_HEADERS",
+    "CPU_SOURCES",
+    "CompositePacked",
+    "IMPLS",
+    "SOURCES",
+    "backward_torch",
+    "composite_packed_fn",
+    "cpu_kernel_available",
+    "cpu_kernel_module",
+    "forward_torch",
+    "kernel_available",
+    "kernel_module",
+    "resolve_impl",
+    "status",
+]

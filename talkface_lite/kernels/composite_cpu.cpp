@@ -27,65 +27,67 @@ namespace {
 constexpr int64_t kRaysPerTask = 64;
 constexpr int64_t kParallelSamples = 32768;  // below this a call stays on one thread
 
-template <typename T>
-void forward(const talkface_composite_cpu::Forward<T>& a) {
-  const int64_t n_tasks = (a.n_rays + kRaysPerTask - 1) / kRaysPerTask;
-#pragma omp parallel for schedule(dynamic, 4) if (a.n_samples >= kParallelSamples)
+// Runs ray_body(r) for every ray, in tasks of kRaysPerTask rays spread over OpenMP threads when the call
+// holds enough samples to pay for them. Rays are independent, so the result does not depend on the split.
+template <typename RayBody>
+void for_each_ray(int64_t n_rays, int64_t n_samples, const RayBody& ray_body) {
+  const int64_t n_tasks = (n_rays + kRaysPerTask - 1) / kRaysPerTask;
+#pragma omp parallel for schedule(dynamic, 4) if (n_samples >= kParallelSamples)
   for (int64_t task = 0; task < n_tasks; ++task) {
-    const int64_t r1 = std::min(a.n_rays, (task + 1) * kRaysPerTask);
-    for (int64_t r = task * kRaysPerTask; r < r1; ++r) {
-      const int64_t begin = a.starts[r], end = begin + a.counts[r];
-      double optical_depth = 0.0;  // sum of tau before the current sample
-      T acc_r = T(0), acc_g = T(0), acc_b = T(0), acc_d = T(0), acc_o = T(0);
-      for (int64_t i = begin; i < end; ++i) {
-        const T tau = a.sigmas[i] * a.deltas[i];
-        const T t_before = std::exp(-static_cast<T>(optical_depth));
-        const T w = t_before * (T(1) - std::exp(-tau));
-        a.weights[i] = w;
-        a.trans[i] = t_before;
-        acc_r += w * a.rgbs[3 * i + 0];
-        acc_g += w * a.rgbs[3 * i + 1];
-        acc_b += w * a.rgbs[3 * i + 2];
-        acc_d += w * a.ts[i];
-        acc_o += w;
-        optical_depth += static_cast<double>(tau);
-      }
-      a.rgb_out[3 * r + 0] = acc_r;
-      a.rgb_out[3 * r + 1] = acc_g;
-      a.rgb_out[3 * r + 2] = acc_b;
-      a.depth_out[r] = acc_d;
-      a.opacity_out[r] = acc_o;
-    }
+    const int64_t r1 = std::min(n_rays, (task + 1) * kRaysPerTask);
+    for (int64_t r = task * kRaysPerTask; r < r1; ++r) ray_body(r);
   }
 }
 
 template <typename T>
-void backward(const talkface_composite_cpu::Backward<T>& a) {
-  const int64_t n_tasks = (a.n_rays + kRaysPerTask - 1) / kRaysPerTask;
-#pragma omp parallel for schedule(dynamic, 4) if (a.n_samples >= kParallelSamples)
-  for (int64_t task = 0; task < n_tasks; ++task) {
-    const int64_t r1 = std::min(a.n_rays, (task + 1) * kRaysPerTask);
-    for (int64_t r = task * kRaysPerTask; r < r1; ++r) {
-      const int64_t begin = a.starts[r], end = begin + a.counts[r];
-      const T gr = a.grad_rgb[3 * r + 0], gg = a.grad_rgb[3 * r + 1], gb = a.grad_rgb[3 * r + 2];
-      const T gd = a.grad_depth[r], go = a.grad_opacity[r];
-      T suffix = T(0);  // S_i
-      for (int64_t i = end - 1; i >= begin; --i) {
-        const T w = a.weights[i];
-        const T g = a.grad_weights[i] + gr * a.rgbs[3 * i + 0] + gg * a.rgbs[3 * i + 1] + gb * a.rgbs[3 * i + 2] + go +
-                    gd * a.ts[i];
-        const T t_after = a.trans[i] * std::exp(-a.sigmas[i] * a.deltas[i]);
-        const T bracket = t_after * g - suffix;
-        a.grad_sigmas[i] = a.deltas[i] * bracket;
-        a.grad_deltas[i] = a.sigmas[i] * bracket;
-        a.grad_rgbs[3 * i + 0] = w * gr;
-        a.grad_rgbs[3 * i + 1] = w * gg;
-        a.grad_rgbs[3 * i + 2] = w * gb;
-        a.grad_ts[i] = w * gd;
-        suffix += w * g + a.grad_trans[i] * a.trans[i];
-      }
+void forward(const talkface_composite_cpu::Forward<T>& a) {
+  for_each_ray(a.n_rays, a.n_samples, [&a](int64_t r) {
+    const int64_t begin = a.starts[r], end = begin + a.counts[r];
+    double optical_depth = 0.0;  // sum of tau before the current sample
+    T acc_r = T(0), acc_g = T(0), acc_b = T(0), acc_d = T(0), acc_o = T(0);
+    for (int64_t i = begin; i < end; ++i) {
+      const T tau = a.sigmas[i] * a.deltas[i];
+      const T t_before = std::exp(-static_cast<T>(optical_depth));
+      const T w = t_before * (T(1) - std::exp(-tau));
+      a.weights[i] = w;
+      a.trans[i] = t_before;
+      acc_r += w * a.rgbs[3 * i + 0];
+      acc_g += w * a.rgbs[3 * i + 1];
+      acc_b += w * a.rgbs[3 * i + 2];
+      acc_d += w * a.ts[i];
+      acc_o += w;
+      optical_depth += static_cast<double>(tau);
     }
-  }
+    a.rgb_out[3 * r + 0] = acc_r;
+    a.rgb_out[3 * r + 1] = acc_g;
+    a.rgb_out[3 * r + 2] = acc_b;
+    a.depth_out[r] = acc_d;
+    a.opacity_out[r] = acc_o;
+  });
+}
+
+template <typename T>
+void backward(const talkface_composite_cpu::Backward<T>& a) {
+  for_each_ray(a.n_rays, a.n_samples, [&a](int64_t r) {
+    const int64_t begin = a.starts[r], end = begin + a.counts[r];
+    const T gr = a.grad_rgb[3 * r + 0], gg = a.grad_rgb[3 * r + 1], gb = a.grad_rgb[3 * r + 2];
+    const T gd = a.grad_depth[r], go = a.grad_opacity[r];
+    T suffix = T(0);  // S_i
+    for (int64_t i = end - 1; i >= begin; --i) {
+      const T w = a.weights[i];
+      const T g = a.grad_weights[i] + gr * a.rgbs[3 * i + 0] + gg * a.rgbs[3 * i + 1] + gb * a.rgbs[3 * i + 2] + go +
+                  gd * a.ts[i];
+      const T t_after = a.trans[i] * std::exp(-a.sigmas[i] * a.deltas[i]);
+      const T bracket = t_after * g - suffix;
+      a.grad_sigmas[i] = a.deltas[i] * bracket;
+      a.grad_deltas[i] = a.sigmas[i] * bracket;
+      a.grad_rgbs[3 * i + 0] = w * gr;
+      a.grad_rgbs[3 * i + 1] = w * gg;
+      a.grad_rgbs[3 * i + 2] = w * gb;
+      a.grad_ts[i] = w * gd;
+      suffix += w * g + a.grad_trans[i] * a.trans[i];
+    }
+  });
 }
 
 }  // namespace

@@ -15,8 +15,10 @@ Note:
 
 Explained in notebooks/02_hash_encoding.ipynb (backends).
 """
+
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -57,17 +59,25 @@ def load(require_device: bool = True) -> Optional[object]:
     return load_extension(EXT_NAME, SOURCES, require_device=require_device)
 
 
-def _meta(config):
+@functools.lru_cache(maxsize=64)
+def level_arrays(config, with_hashed: bool = False) -> tuple:
+    """The per-level arguments both hash-grid kernels take, in their order.
+
+    ``(offsets, sizes, resolutions[, hashed], scales, smoothstep)``: lists of length ``n_levels`` from
+    ``config.levels()`` (``hashed`` as 0/1, only the CPU kernel takes it) and the interpolation flag.
+    """
     levels = config.levels()
-    return ([lv.offset for lv in levels], [lv.size for lv in levels], [lv.resolution for lv in levels],
-            [lv.scale for lv in levels], config.interpolation == "smoothstep")
+    arrays = [[lv.offset for lv in levels], [lv.size for lv in levels], [lv.resolution for lv in levels]]
+    if with_hashed:
+        arrays.append([int(lv.hashed) for lv in levels])
+    return (*arrays, [lv.scale for lv in levels], config.interpolation == "smoothstep")
 
 
 class _HashEncodeCUDA(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, table, config, ext):
         x32 = x.detach().to(torch.float32).contiguous()
-        meta = _meta(config)
+        meta = level_arrays(config)
         out = ext.forward(x32, table.detach().contiguous(), *meta)  # (N, L * F) in table dtype
         ctx.save_for_backward(x32, table)
         ctx.meta, ctx.ext, ctx.x_dtype = meta, ext, x.dtype
@@ -78,8 +88,9 @@ class _HashEncodeCUDA(torch.autograd.Function):
     def backward(ctx, grad_out):
         x32, table = ctx.saved_tensors
         need_x = ctx.needs_input_grad[0]
-        grad_table, grad_x = ctx.ext.backward(grad_out.contiguous().to(table.dtype), x32, table.detach().contiguous(),
-                                              *ctx.meta, need_x)
+        grad_table, grad_x = ctx.ext.backward(
+            grad_out.contiguous().to(table.dtype), x32, table.detach().contiguous(), *ctx.meta, need_x
+        )
         grad_t = grad_table.to(table.dtype) if ctx.needs_input_grad[1] else None
         grad_x = grad_x.to(ctx.x_dtype) if need_x else None
         return grad_x, grad_t, None, None
@@ -115,5 +126,13 @@ def hash_encode_cuda(x: torch.Tensor, table: torch.Tensor, config) -> torch.Tens
     return _HashEncodeCUDA.apply(x, table, config, ext)
 
 
-__all__ = ["EXT_NAME", "SOURCES", "SUPPORTED_DIMS", "SUPPORTED_DTYPES", "SUPPORTED_FEATURES",
-           "hash_encode_cuda", "load", "unsupported_reason"]
+__all__ = [
+    "EXT_NAME",
+    "SOURCES",
+    "SUPPORTED_DIMS",
+    "SUPPORTED_DTYPES",
+    "SUPPORTED_FEATURES",
+    "hash_encode_cuda",
+    "load",
+    "unsupported_reason",
+]

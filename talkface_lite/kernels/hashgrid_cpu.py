@@ -18,9 +18,9 @@ Note:
 
 Explained in notebooks/02_hash_encoding.ipynb (backends).
 """
+
 from __future__ import annotations
 
-import functools
 from typing import Optional
 
 import torch
@@ -50,13 +50,6 @@ def available() -> bool:
     return load() is not None
 
 
-@functools.lru_cache(maxsize=64)
-def _meta(config):
-    levels = config.levels()
-    return ([lv.offset for lv in levels], [lv.size for lv in levels], [lv.resolution for lv in levels],
-            [int(lv.hashed) for lv in levels], [lv.scale for lv in levels], config.interpolation == "smoothstep")
-
-
 def _compute_dtype(x: torch.Tensor, table: torch.Tensor) -> torch.dtype:
     return torch.float64 if torch.float64 in (x.dtype, table.dtype) else torch.float32
 
@@ -69,7 +62,7 @@ class _EncodeCPU(torch.autograd.Function):
         cdt = _compute_dtype(x, tables[0])
         xc = x.detach().to(cdt).contiguous()
         tcs = [t.detach().to(cdt).contiguous() for t in tables]  # float16 tables: float32 copies, as the reference
-        meta = _meta(config)
+        meta = _cuda.level_arrays(config, with_hashed=True)
         out = torch.ops.talkface_hashgrid_cpu.forward(xc, axes, tcs, *meta)  # (N, G * L * F) in cdt
         ctx.save_for_backward(xc, *tcs)
         ctx.meta, ctx.axes, ctx.x_dtype, ctx.table_dtype = meta, axes, x.dtype, tables[0].dtype
@@ -84,8 +77,11 @@ class _EncodeCPU(torch.autograd.Function):
             return (None, None, None) + (None,) * len(tcs)
         g = grad_out.to(xc.dtype).contiguous()
         grad_ts, grad_x = torch.ops.talkface_hashgrid_cpu.backward(g, xc, ctx.axes, tcs, *ctx.meta, need_t, need_x)
-        grad_ts = [gt.to(ctx.table_dtype) if need else None
-                   for gt, need in zip(grad_ts, ctx.needs_input_grad[3:])] if need_t else [None] * len(tcs)
+        grad_ts = (
+            [gt.to(ctx.table_dtype) if need else None for gt, need in zip(grad_ts, ctx.needs_input_grad[3:])]
+            if need_t
+            else [None] * len(tcs)
+        )
         return (grad_x.to(ctx.x_dtype) if need_x else None, None, None, *grad_ts)
 
 
@@ -148,5 +144,17 @@ def multi_encode_cpu(x: torch.Tensor, tables, config, axes) -> torch.Tensor:
     return _EncodeCPU.apply(x, config, flat, *tables)
 
 
-__all__ = ["EXT_NAME", "HEADERS", "SOURCES", "SUPPORTED_DIMS", "SUPPORTED_DTYPES", "SUPPORTED_FEATURES", "available",
-           "hash_encode_cpu", "load", "multi_encode_cpu", "status", "unsupported_reason"]
+__all__ = [
+    "EXT_NAME",
+    "HEADERS",
+    "SOURCES",
+    "SUPPORTED_DIMS",
+    "SUPPORTED_DTYPES",
+    "SUPPORTED_FEATURES",
+    "available",
+    "hash_encode_cpu",
+    "load",
+    "multi_encode_cpu",
+    "status",
+    "unsupported_reason",
+]
