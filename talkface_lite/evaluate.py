@@ -74,8 +74,8 @@ PAPER_TABLES = {
 
 def sync_expert_for(dataset, kind: str, steps: int = 300, seed: int = 0):
     """A landmark-audio sync expert trained on a dataset's ground-truth 2D landmarks (training split)."""
-    from .landmark_training import SpeakerArrays, train_sync_expert
     from .models.sync_expert import LandmarkSyncExpert
+    from .training.landmark_models import SpeakerArrays, train_sync_expert
 
     train = dataset.split("train").numpy()
     lm2 = _lift(dataset.landmarks2d.numpy()[train])
@@ -146,9 +146,9 @@ def self_driven(
         A table row: ``method, variant, data, resolution, mode, frames, psnr, psnr_face, lpips, lmd_mouth,
         lmd_face, detected, fid, sync`` plus ``networks`` (what produced the numbers).
     """
-    from .landmark_training import predict_landmarks
     from .models.field import PAPER_NAMES
     from .training import render_frames
+    from .training.landmark_models import predict_landmarks
 
     ds = head.dataset
     frames = np.asarray(ds.split("val") if frames is None else frames)

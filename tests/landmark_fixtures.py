@@ -10,7 +10,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
 from talkface_lite import landmarks as lmk
-from talkface_lite.landmark_training import SpeakerArrays
+from talkface_lite.training.landmark_models import SpeakerArrays
 
 LOWER = [5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59, 65, 66, 67]
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
-from talkface_lite.landmark_training import evaluate_landmarks, predict_landmarks, train_landmark_model
 from talkface_lite.models.baselines import FrameRegressor, MeanShapeBaseline, TemporalConvBaseline, build_landmark_model
+from talkface_lite.training.landmark_models import evaluate_landmarks, predict_landmarks, train_landmark_model
 
 
 def test_mean_shape_baseline_is_the_training_mean_everywhere():

@@ -5,7 +5,6 @@ import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
-from talkface_lite.landmark_training import evaluate_blink_model, train_blink_model
 from talkface_lite.models.blink import (
     BlinkGenerator,
     BlinkModel,
@@ -15,6 +14,7 @@ from talkface_lite.models.blink import (
     fixed_period_blinks,
     ks_report,
 )
+from talkface_lite.training.landmark_models import evaluate_blink_model, train_blink_model
 
 
 def test_detect_blinks_hand_example():

@@ -6,7 +6,6 @@ import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
-from talkface_lite.landmark_training import evaluate_landmarks, predict_landmarks, train_landmark_model
 from talkface_lite.models.landmark_transformer import (
     BandSelfAttention,
     DynamicLandmarkTransformer,
@@ -15,6 +14,7 @@ from talkface_lite.models.landmark_transformer import (
     positional_loss,
     velocity_loss,
 )
+from talkface_lite.training.landmark_models import evaluate_landmarks, predict_landmarks, train_landmark_model
 
 
 def test_band_attention_matches_hand_written_softmax_attention():

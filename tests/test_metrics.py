@@ -153,8 +153,8 @@ def test_lmd_images_counts_frames_without_a_face(speaker):
 
 
 def test_sync_expert_prefers_aligned_audio_on_the_synthetic_speaker():
-    from talkface_lite.landmark_training import synthetic_arrays, train_sync_expert
     from talkface_lite.models.sync_expert import LandmarkSyncExpert
+    from talkface_lite.training.landmark_models import synthetic_arrays, train_sync_expert
 
     train, test = (
         synthetic_arrays(seconds=12, speaker_seed=0, utterance_seed=0),

@@ -5,7 +5,6 @@ import pytest
 import torch
 from landmark_fixtures import toy_speaker
 
-from talkface_lite.landmark_training import train_sync_expert
 from talkface_lite.models.sync_expert import (
     LandmarkSyncExpert,
     mouth_clips,
@@ -15,6 +14,7 @@ from talkface_lite.models.sync_expert import (
     sync_loss,
     sync_score,
 )
+from talkface_lite.training.landmark_models import train_sync_expert
 
 
 def test_mouth_clips_are_centred_five_frame_windows():

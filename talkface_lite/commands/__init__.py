@@ -1,1 +1,5 @@
-"""commands subpackage of talkface_lite."""
+"""The ``talkface-lite`` subcommands, one module each (``synth``, ``prepare``, ``train``, ``render``,
+``evaluate``, ``reproduce``, ``doctor``); :mod:`talkface_lite.cli` imports them lazily.
+
+Explained in README.md, "Layout".
+"""

@@ -1,5 +1,10 @@
-"""Training: one loop for every model (:mod:`.loop`), checkpoints (:mod:`.checkpoint`), and the
-talking-head field's two-stage training, run folders and rendering (:mod:`.config`, :mod:`.talking_head`).
+"""Training: one loop for every model (:mod:`.loop`) and what runs on it.
+
+* :mod:`.loop` -- the loop (schedule, clipping, history, progress, clean stops); :mod:`.checkpoint`;
+* :mod:`.static_nerf` -- fitting the static NeRF to posed images; :mod:`.memory` measures its activations;
+* :mod:`.landmark_models` -- the landmark, blink and sync-expert trainers on the speaker's arrays;
+* :mod:`.config`, :mod:`.talking_head` -- the talking-head field's two-stage training, run folders
+  and rendering.
 
 The talking-head names are imported lazily, so models can use :mod:`.loop` without importing the field.
 
@@ -9,10 +14,12 @@ Explained in notebooks/07_two_stage_training.ipynb.
 import importlib
 
 _LAZY = {
+    "SavedTensorMeter": ".memory",
     "TrainConfig": ".config",
     "RunError": ".talking_head",
     "TalkingHead": ".talking_head",
     "cached_run": ".talking_head",
+    "fit_static_nerf": ".static_nerf",
     "load_run": ".talking_head",
     "read_metrics": ".talking_head",
     "render_frames": ".talking_head",

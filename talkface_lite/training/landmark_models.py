@@ -26,13 +26,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import landmarks as lmk
-from .models.audio_encoder import FeatureNorm, as_windows
-from .models.audio_vae import centre_features
-from .models.blink import BlinkModel, eye_condition
-from .models.landmark_transformer import BandSelfAttention, landmark_losses
-from .models.sync_expert import LandmarkSyncExpert, sample_pairs, sync_bce
-from .training.loop import decay_schedule, fit
+from .. import landmarks as lmk
+from ..models.audio_encoder import FeatureNorm, as_windows
+from ..models.audio_vae import centre_features
+from ..models.blink import BlinkModel, eye_condition
+from ..models.landmark_transformer import BandSelfAttention, landmark_losses
+from ..models.sync_expert import LandmarkSyncExpert, sample_pairs, sync_bce
+from .loop import decay_schedule, fit
 
 
 @dataclasses.dataclass
@@ -104,7 +104,7 @@ class SpeakerArrays:
     def from_dataset(cls, dataset, kind: str = "mel", split: str = "all") -> "SpeakerArrays":
         """From a dataset folder (path) or a loaded ``SpeakerDataset``; ``split``: train | val | all."""
         if not hasattr(dataset, "features"):
-            from .data.dataset import load_dataset
+            from ..data.dataset import load_dataset
 
             dataset = load_dataset(dataset)
         idx = dataset.split(split).numpy()
@@ -120,7 +120,7 @@ class SpeakerArrays:
     @classmethod
     def from_recording(cls, rec, kind: str = "mel") -> "SpeakerArrays":
         """From an in-memory ``SpeakerRecording`` (features computed with :mod:`talkface_lite.audio`)."""
-        from . import audio
+        from .. import audio
 
         feats = audio.audio_windows(np.asarray(rec.audio), kind=kind, n_frames=rec.n_frames)
         return cls(feats, rec.landmarks, rec.au45, rec.landmarks2d, rec.fps, str(rec.source))
@@ -145,7 +145,10 @@ def synthetic_arrays(
     ``utterance_seed=0`` and testing on ``utterance_seed=1`` is therefore
     held-out audio of the same speaker, which is what a per-speaker model must
     handle. Landmarks are exact (the head model's), so no rendering is needed:
-    a minute of data takes a few seconds.
+    a minute of data takes a few seconds. The script comes from
+    :func:`talkface_lite.data.synthetic.make_script` with ``utterance_seed``, so even
+    ``utterance_seed=speaker_seed`` is another utterance than the clip ``talkface-lite synth``
+    renders for that seed (see there).
 
     Args:
         seconds: clip length.
@@ -158,12 +161,12 @@ def synthetic_arrays(
         :class:`SpeakerArrays` with ``(T, 16, D)`` features, ``(T, 68, 3)`` landmarks,
         ``(T, 68, 2)`` projections and ``(T,)`` AU45.
     """
-    from . import audio
-    from .data import synthetic
-    from .data.synthetic import head_render
+    from .. import audio
+    from ..data import synthetic
+    from ..data.synthetic import head_render
 
-    script = synthetic.make_script(seconds, int(speaker_seed), utterance_seed=int(utterance_seed))
-    model, _, k = synthetic.build_speaker_model(int(size), int(speaker_seed))
+    script = synthetic.make_script(seconds, speaker_seed, utterance_seed=utterance_seed)
+    model, _, k = synthetic.build_speaker_model(int(size), speaker_seed)
     n = len(script.states)
     lm3d = np.stack([model.landmarks(st) for st in script.states]).astype(np.float32)  # (T, 68, 3)
     lm2d = np.stack(

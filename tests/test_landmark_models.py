@@ -1,4 +1,4 @@
-"""Tests for talkface_lite.landmark_training (arrays, normalisers, determinism, evaluation)."""
+"""Tests for talkface_lite.training.landmark_models (arrays, normalisers, determinism, evaluation)."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,8 @@ import torch
 from landmark_fixtures import toy_speaker
 
 from talkface_lite import repro
-from talkface_lite.landmark_training import (
+from talkface_lite.models.baselines import build_landmark_model
+from talkface_lite.training.landmark_models import (
     SpeakerArrays,
     evaluate_landmarks,
     fit_normalisers,
@@ -14,7 +15,6 @@ from talkface_lite.landmark_training import (
     random_crops,
     train_landmark_model,
 )
-from talkface_lite.models.baselines import build_landmark_model
 
 
 def test_speaker_arrays_validate_shapes_with_clear_errors():
@@ -73,9 +73,9 @@ def test_training_is_deterministic_under_repro_seeding():
 
 def test_chunked_prediction_equals_one_pass():
     """Long clips are predicted in chunks with a margin of the receptive radius: same landmarks as one pass."""
-    from talkface_lite.landmark_training import receptive_radius
     from talkface_lite.models.baselines import TemporalConvBaseline
     from talkface_lite.models.landmark_transformer import DynamicLandmarkTransformer
+    from talkface_lite.training.landmark_models import receptive_radius
 
     torch.manual_seed(0)
     feats = torch.randn(300, 16, 8)
