@@ -70,7 +70,7 @@ class DriveResult:
 def probe_audio(path: Union[str, os.PathLike]) -> dict:
     """Sample rate and channel count of a file's first audio stream (``{"rate": int, "channels": int}``;
     empty when ffmpeg does not say)."""
-    cmd = [_audio._ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)]
+    cmd = [_audio.ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)]
     err = subprocess.run(cmd, capture_output=True).stderr.decode("utf-8", "replace")
     m = re.search(r"Audio: [^\n]*?(\d+) Hz, ([^,\n]+)", err)
     if not m:
@@ -267,7 +267,7 @@ def drive(
             f"features of shape {tuple(feats.shape[1:])} do not match the run's {tuple(head.features.shape[1:])}"
         )
     au45 = driving_au45(head, n, blinks, seed)
-    from .landmark_training import predict_landmarks
+    from .training.landmark_models import predict_landmarks
 
     landmarks = predict_landmarks(head.landmark_model(), feats.numpy(), au45)  # (T, 68, 3)
     cams = pose_path(head.dataset.poses[head.dataset.split("train")], n, poses, head.dataset.fps)

@@ -322,15 +322,20 @@ def render_weights(
     compositing kernel (:mod:`talkface_lite.kernels.composite`), all call it.
 
     Args:
-        sigmas: non-negative densities, dense ``(n_rays, n_samples)`` or packed ``(n,)``.
-        deltas: interval lengths, same shape as ``sigmas``.
+        sigmas: non-negative densities, dense ``(n_rays, n_samples)`` or packed ``(n,)`` (not
+            checked here, this runs every step: a field's ``trunc_exp`` or ``softplus`` keeps them so).
+        deltas: interval lengths ``t_ends - t_starts``, same shape as ``sigmas``.
         ray_indices: packed layout only: ``(n,)`` sorted ray id of each sample.
         starts: packed layout only: ``(n_rays,)`` index of each ray's first sample
-            (from :func:`chunks_from_ray_indices`; derived here when ``None``).
+            (from :func:`chunks_from_ray_indices`; derived here, with the sortedness check, when ``None``).
 
     Returns:
         ``weights, transmittance, alphas``, each shaped like ``sigmas``; ``transmittance`` is
         ``T_i = exp(-sum_{j<i} sigma_j delta_j)`` over the earlier samples of the same ray.
+
+    Raises:
+        ValueError: ``deltas`` shaped unlike ``sigmas``; dense input that is not 2-D; packed input
+            (``ray_indices`` given) that is not 1-D or whose ``ray_indices`` differ in length.
 
     Examples:
         >>> w, T, a = render_weights(torch.tensor([[1.0, 1.0]]), torch.tensor([[1.0, 1.0]]))
@@ -339,6 +344,21 @@ def render_weights(
 
     Explained in notebooks/01_volume_rendering.ipynb.
     """
+    if deltas.shape != sigmas.shape:
+        raise ValueError(
+            f"deltas {tuple(deltas.shape)} must be shaped like sigmas {tuple(sigmas.shape)} "
+            "(one interval length t_end - t_start per sample)"
+        )
+    if ray_indices is None and sigmas.dim() != 2:
+        raise ValueError(
+            f"dense sigmas must be (n_rays, n_samples), got {tuple(sigmas.shape)}; "
+            "for packed (n,) samples pass their ray_indices"
+        )
+    if ray_indices is not None and (sigmas.dim() != 1 or ray_indices.shape != sigmas.shape):
+        raise ValueError(
+            f"packed sigmas and ray_indices must both be (n,), got {tuple(sigmas.shape)} and "
+            f"{tuple(ray_indices.shape)}; dense (n_rays, n_samples) samples take no ray_indices"
+        )
     tau = sigmas * deltas  # optical depth of each interval
     if ray_indices is None:
         excl = torch.cumsum(tau, -1) - tau  # exclusive sum along each ray: optical depth before the interval
@@ -501,7 +521,7 @@ def dense_to_packed(samples: RaySamples, *values: torch.Tensor):
 
 
 def render_rays(
-    field_fn,
+    field,
     rays_o: torch.Tensor,
     rays_d: torch.Tensor,
     near: torch.Tensor,
@@ -515,7 +535,7 @@ def render_rays(
     """Render rays through a field: stratified samples, optionally a hierarchical fine pass, composite.
 
     Args:
-        field_fn: maps sample ``points (m, 3)`` and their rays' ``rays_d (m, 3)`` to ``sigmas (m,), rgbs (m, 3)``.
+        field: maps sample ``points (m, 3)`` and their rays' ``rays_d (m, 3)`` to ``sigmas (m,), rgbs (m, 3)``.
         rays_o, rays_d: ``(n_rays, 3)``.
         near, far: ``(n_rays,)`` e.g. from :func:`ray_aabb`.
         n_samples: stratified (coarse) samples per ray.
@@ -533,20 +553,20 @@ def render_rays(
     passes = [samples]
     if n_importance > 0:
         with torch.no_grad():
-            sigmas, _ = _query(field_fn, samples, rays_o, rays_d)
+            sigmas, _ = _query(field, samples, rays_o, rays_d)
             weights = render_weights(sigmas, samples.deltas)[0]
         passes = [
             sample_importance(samples, weights, n_importance, near, far, deterministic=not jitter, generator=generator)
         ]
-    sigmas, rgbs = _query(field_fn, passes[-1], rays_o, rays_d)
+    sigmas, rgbs = _query(field, passes[-1], rays_o, rays_d)
     return composite(rgbs, sigmas, passes[-1], background=background)
 
 
-def _query(field_fn, samples: RaySamples, rays_o: torch.Tensor, rays_d: torch.Tensor):
+def _query(field, samples: RaySamples, rays_o: torch.Tensor, rays_d: torch.Tensor):
     n_rays, n = samples.t_mids.shape
     pts = samples.points(rays_o, rays_d).reshape(-1, 3)  # (n_rays * n, 3)
     dirs = rays_d[:, None, :].expand(n_rays, n, 3).reshape(-1, 3)
-    sigmas, rgbs = field_fn(pts, dirs)
+    sigmas, rgbs = field(pts, dirs)
     return sigmas.reshape(n_rays, n), rgbs.reshape(n_rays, n, 3)
 
 

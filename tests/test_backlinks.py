@@ -42,6 +42,8 @@ PACKAGE = "talkface_lite"
 LINK_START = re.compile(r"\b(?:explained in|used in|see)\b", re.IGNORECASE)
 SENTENCE_END = re.compile(r"\.(?=\s|$)")
 NOTEBOOK = re.compile(r"notebooks/[0-9]{2}_[\w-]+\.ipynb")
+ANY_NOTEBOOK_PATH = re.compile(r"notebooks/[^\s,;)]*")
+EXPLAINED_IN = re.compile(r"\bexplained in\b", re.IGNORECASE)
 README_LINK = re.compile(r'README\.md(?:[\s,(]*"([^"]*)")?')
 FENCE = re.compile(r"^\s*(```|~~~)")
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*\s*$")
@@ -129,12 +131,27 @@ def link_targets(doc: str):
     return [(pos, target, heading) for pos, (target, heading) in sorted(found.items())]
 
 
+def malformed_links(doc: str):
+    """``(offset, why)`` for link clauses a reader would take for a back-link but the checker cannot follow:
+    an "Explained in" with no target, or a ``notebooks/...`` path that is not ``notebooks/NN_name.ipynb``."""
+    for start in LINK_START.finditer(doc):
+        end = SENTENCE_END.search(doc, start.end())
+        clause = doc[start.start() : end.start() if end else len(doc)]
+        for m in ANY_NOTEBOOK_PATH.finditer(clause):
+            if not NOTEBOOK.fullmatch(m.group(0).rstrip(".")):
+                yield start.start() + m.start(), f"{m.group(0)} (not a notebook path: write notebooks/NN_name.ipynb)"
+        if EXPLAINED_IN.match(clause) and not (ANY_NOTEBOOK_PATH.search(clause) or README_LINK.search(clause)):
+            yield start.start(), 'no target (write notebooks/NN_name.ipynb or README.md, "Section")'
+
+
 def check_source(relpath: str, text: str, root: Path = ROOT, cache: dict = None) -> list:
     """Every bad back-link in one module's source, as ``path:line symbol -> target (why)``."""
     cache = {} if cache is None else cache
     module = module_name(relpath)
     bad = []
     for symbol, name, const in documented(ast.parse(text), module):
+        for pos, why in malformed_links(const.value):
+            bad.append(f"{relpath}:{const.lineno + const.value[:pos].count(chr(10))} {symbol} -> {why}")
         is_module = symbol == module
         named = (lambda text: mentions_module(text, module)) if is_module else (lambda text: mentions(text, name))
         what = f"module '{name}' as code" if is_module else f"'{name}'"
@@ -302,3 +319,19 @@ def test_every_notebook_named_in_a_tracked_file_exists():
                 if not (ROOT / "notebooks" / Path(m.group(0)).name).is_file():
                     bad.append(f"{name}:{number} -> {m.group(0)} (no such notebook)")
     assert not bad, "\n".join(bad)
+
+
+def test_malformed_back_links_are_reported_not_skipped():
+    text = '''"""A module.
+
+    Explained in notebooks/1_volume_rendering.ipynb.
+    """
+
+
+def f():
+    """Explained in notebook 01_volume_rendering."""
+'''
+    bad = check_source("talkface_lite/fake.py", text)
+    assert len(bad) == 2, bad
+    assert "notebooks/1_volume_rendering.ipynb (not a notebook path" in bad[0]
+    assert bad[1].startswith("talkface_lite/fake.py:8 talkface_lite.fake.f -> no target")

@@ -502,3 +502,13 @@ def test_collision_stats_from_points_counts_touched_vertices():
     x = torch.tensor([[0.0, 0.0]])  # pos (0.5, 0.5): the 4 vertices of cell (0, 0)
     row = collision_stats(cfg, x)[0]
     assert row["n_vertices"] == 4 and row["colliding"] == 0.0
+
+
+@pytest.mark.parametrize(
+    "field, value",
+    [("n_levels", 2.5), ("n_levels", "16"), ("n_levels", True), ("log2_hashmap_size", 19.5), ("n_input_dims", "3")],
+)
+def test_config_fields_that_are_not_whole_numbers_are_refused_by_name(field, value):
+    kwargs = {"n_input_dims": 3, field: value}
+    with pytest.raises(ValueError, match=f"{field}={value!r} is not an integer; pass {field} as a whole number"):
+        HashGridConfig(**kwargs)

@@ -244,3 +244,19 @@ def test_render_rays_through_a_homogeneous_medium_is_exact():
         torch.testing.assert_close(out.opacity, expected)
         torch.testing.assert_close(out.rgb[:, 0], 0.5 * expected + (1 - expected))
         assert out.weights.shape == (3, 8 + n_imp)
+
+
+def test_render_weights_packed_equals_dense_by_hand_and_refuses_mixed_layouts():
+    # one ray of two samples with sigma * delta = 1 each, and one ray with a single sample of 0.5
+    w, T, a = R.render_weights(torch.tensor([1.0, 2.0, 0.5]), torch.tensor([1.0, 0.5, 1.0]), torch.tensor([0, 0, 1]))
+    e = math.exp(-1.0)
+    torch.testing.assert_close(T, torch.tensor([1.0, e, 1.0]))
+    torch.testing.assert_close(w, torch.tensor([1 - e, e * (1 - e), 1 - math.exp(-0.5)]))
+    dense = R.render_weights(torch.tensor([[1.0, 2.0]]), torch.tensor([[1.0, 0.5]]))[0]
+    torch.testing.assert_close(dense[0], w[:2])
+    with pytest.raises(ValueError, match="shaped like sigmas"):
+        R.render_weights(torch.ones(1, 2), torch.ones(2))
+    with pytest.raises(ValueError, match="dense sigmas must be"):
+        R.render_weights(torch.ones(3), torch.ones(3))
+    with pytest.raises(ValueError, match="packed sigmas and ray_indices"):
+        R.render_weights(torch.ones(1, 2), torch.ones(1, 2), torch.tensor([0, 0]))

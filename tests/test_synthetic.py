@@ -185,3 +185,11 @@ def test_another_utterance_keeps_the_speakers_voice_and_says_the_other_seeds_pho
     for seed, utterance in ((0, 1), (1, 0), (0, None)):
         f0 = _median_f0(make_script(8, seed, utterance_seed=utterance).audio)
         assert f0 == pytest.approx(speaker_traits(seed).base_f0, rel=0.08), (seed, utterance, f0)
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, "2"])
+def test_a_bad_utterance_seed_is_refused_with_its_name(bad):
+    from talkface_lite.data.synthetic import make_script
+
+    with pytest.raises(ValueError, match="utterance_seed must be a non-negative integer"):
+        make_script(2, 0, utterance_seed=bad)

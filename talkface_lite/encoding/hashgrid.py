@@ -123,9 +123,19 @@ class HashGridConfig:
         def bad(what, fix):
             raise ValueError(f"HashGrid: {what}; {fix}")
 
+        for name in ("n_input_dims", "n_levels", "n_features_per_level", "log2_hashmap_size", "base_resolution"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                bad(f"{name}={value!r} is not an integer", f"pass {name} as a whole number")
+            object.__setattr__(self, name, int(value))
+        if isinstance(self.per_level_scale, bool) or not isinstance(self.per_level_scale, (int, float, np.number)):
+            bad(
+                f"per_level_scale={self.per_level_scale!r} is not a number",
+                "use a growth factor >= 1 (2.0 is the default)",
+            )
         if self.n_input_dims not in (1, 2, 3, 4):
             bad(
-                f"n_input_dims={self.n_input_dims} is not supported",
+                f"n_input_dims={self.n_input_dims!r} is not supported",
                 "use 2 (planes) or 3 (volumes); 1 and 4 work in the PyTorch backend",
             )
         if not 1 <= self.n_levels <= 32:

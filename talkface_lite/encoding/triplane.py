@@ -77,16 +77,22 @@ class TriPlaneConfig:
     interpolation: str = "linear"
 
     def __post_init__(self):
-        if not (math.isfinite(float(self.bound)) and float(self.bound) > 0):
+        if (
+            isinstance(self.bound, bool)
+            or not isinstance(self.bound, (int, float))
+            or not (math.isfinite(self.bound) and self.bound > 0)
+        ):
             raise ValueError(
-                f"TriPlane: bound={self.bound} must be positive and finite (points live in "
+                f"TriPlane: bound={self.bound!r} must be positive and finite (points live in "
                 "[-bound, bound]^3); give the half-size of the box, e.g. bound=1.0"
             )
         object.__setattr__(self, "bound", float(self.bound))
         try:
             self.plane
         except ValueError as exc:  # the same one-line message, named after the tri-plane
-            raise ValueError(str(exc).replace("HashGrid:", "TriPlane (per-plane grid):", 1)) from None
+            message = str(exc).replace("HashGrid:", "TriPlane (per-plane grid):", 1)
+            message = message.replace("16 is the Instant-NGP default", "12 per plane is ER-NeRF's")
+            raise ValueError(message) from None
 
     @classmethod
     def er_nerf(cls) -> "TriPlaneConfig":

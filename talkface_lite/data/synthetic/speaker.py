@@ -154,10 +154,20 @@ def make_script(
 
     ``utterance_seed`` makes speaker ``seed`` (its :class:`SpeakerTraits`) say and do something else: the
     phones, prosody, voice jitter, blink times and head motion come from ``utterance_seed``'s streams.
-    ``None`` (the default) is the clip ``talkface-lite synth --seed seed`` renders.
+    ``None`` (the default) is the clip ``talkface-lite synth --seed seed`` renders. ``utterance_seed=seed``
+    is *not* that clip: with the traits fixed first, the voice and blink streams skip the draws that
+    chose them, so every later draw (pitch jitter, blink times) moves; it is another utterance of the
+    same speaker, like any other ``utterance_seed``.
+
+    Raises:
+        ValueError: ``seconds`` below 1, or ``seed`` / ``utterance_seed`` not a non-negative integer.
     """
     if not np.isfinite(seconds) or seconds < 1.0:
         raise ValueError(f"seconds must be >= 1 (a clip needs at least one phrase), got {seconds}")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if utterance_seed is not None and (not isinstance(utterance_seed, (int, np.integer)) or utterance_seed < 0):
+        raise ValueError(f"utterance_seed must be a non-negative integer or None, got {utterance_seed!r}")
     n_frames = int(round(seconds * fps))
     said = seed if utterance_seed is None else utterance_seed
     traits = None if utterance_seed is None else speaker_traits(seed)  # None: drawn in the streams below, as traits
