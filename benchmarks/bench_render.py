@@ -142,8 +142,8 @@ def main(argv=None) -> int:
     ax = axes[0, 0]
     for backend in backends:
         pts = [(r["n_rays"], r["rays_per_s"]) for r in rows if r["backend"] == backend]
-        color = viz.COLOURS["ours"] if backend == "cpu" else viz.COLOURS.get(backend, viz.COLOURS["baseline"])
-        ax.plot(*zip(*pts), marker="o", label=backend, color=color)
+        colour = viz.COLOURS["ours"] if backend == "cpu" else viz.COLOURS.get(backend, viz.COLOURS["baseline"])
+        ax.plot(*zip(*pts), marker="o", label=backend, color=colour)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("rays per batch")

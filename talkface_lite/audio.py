@@ -158,7 +158,8 @@ def fit_to_frames(
     return np.ascontiguousarray(audio, np.float32), fit
 
 
-def _ffmpeg_exe() -> str:
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg executable shipped in ``imageio-ffmpeg`` (the package's one lookup of it)."""
     import imageio_ffmpeg
 
     return imageio_ffmpeg.get_ffmpeg_exe()
@@ -194,7 +195,7 @@ def _decode_ffmpeg(path: Path, sr: int, align_start: bool = False) -> np.ndarray
     # silence, so sample i plays at i / sr seconds, as a player plays it beside the video
     align = ["-af", "aresample=async=1:first_pts=0"] if align_start else []
     cmd = [
-        _ffmpeg_exe(),
+        ffmpeg_exe(),
         "-nostdin",
         "-v",
         "error",
@@ -629,6 +630,7 @@ def load_feature_array(
 
 
 __all__ = [
+    "ffmpeg_exe",
     "AudioAdjustmentWarning",
     "AudioFit",
     "DC_OFFSET_LIMIT",

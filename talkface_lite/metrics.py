@@ -66,6 +66,15 @@ DARK, BRIGHT = 0.2, 0.8
 BOX_SHAPE = {"mouth": (0.45, 0.35), "eyes": (0.6, 0.12)}
 
 
+def psnr_from_mse(mse: torch.Tensor) -> torch.Tensor:
+    """``-10 log10(mse)`` in dB, elementwise, with the MSE floored at 1e-12 (identical images: 120 dB).
+
+    The one PSNR formula of the package: :func:`psnr`, :func:`psnr_frames` and the training
+    log (:mod:`talkface_lite.training.talking_head`) call it.
+    """
+    return -10.0 * torch.log10(mse.clamp_min(1e-12))
+
+
 def psnr(a, b, box: Optional[Sequence[int]] = None) -> float:
     """PSNR of two images or image sets, from the MSE pooled over all their pixels.
 
@@ -86,7 +95,7 @@ def psnr(a, b, box: Optional[Sequence[int]] = None) -> float:
     if box is not None:
         x0, y0, x1, y1 = (int(v) for v in box)
         a, b = a[..., y0:y1, x0:x1, :], b[..., y0:y1, x0:x1, :]
-    return float(-10.0 * torch.log10(((a - b) ** 2).mean().clamp_min(1e-12)))
+    return float(psnr_from_mse(((a - b) ** 2).mean()))
 
 
 def project(points: np.ndarray, c2w: np.ndarray, intrinsics: np.ndarray) -> np.ndarray:
@@ -222,8 +231,8 @@ def psnr_frames(a, b, boxes: Optional[np.ndarray] = None) -> Tuple[np.ndarray, s
     x, y = _float_images(a, "a"), _float_images(b, "b")
     _same_shape(x, y, "psnr_frames")
     if boxes is None:
-        mse = ((x - y) ** 2).mean(dim=(1, 2, 3)).clamp_min(1e-12)  # (n,)
-        return (-10.0 * torch.log10(mse)).double().numpy(), PSNR_FULL_NAME
+        mse = ((x - y) ** 2).mean(dim=(1, 2, 3))  # (n,)
+        return psnr_from_mse(mse).double().numpy(), PSNR_FULL_NAME
     boxes = np.asarray(boxes)
     if boxes.shape != (x.shape[0], 4):
         raise ValueError(f"boxes must be ({x.shape[0]}, 4) (x0, y0, x1, y1), got {boxes.shape}")
@@ -612,6 +621,7 @@ __all__ = [
     "project",
     "psnr",
     "psnr_frames",
+    "psnr_from_mse",
     "region_boxes",
     "sync_expert_confidence",
     "sync_expert_score",

@@ -244,8 +244,8 @@ def plot_series_map(series=None):
     for i, nb in enumerate(series):
         row, col = divmod(i, 5)
         x, y = col + 0.05, 1.1 - row * 1.1
-        color = COLOURS["ours"] if nb.paper not in ("—",) else COLOURS["baseline"]
-        ax.add_patch(FancyBboxPatch((x, y), 0.85, 0.85, boxstyle="round,pad=0.02", fc=color, alpha=0.15, ec=color))
+        colour = COLOURS["ours"] if nb.paper not in ("—",) else COLOURS["baseline"]
+        ax.add_patch(FancyBboxPatch((x, y), 0.85, 0.85, boxstyle="round,pad=0.02", fc=colour, alpha=0.15, ec=colour))
         title = nb.stem[3:].replace("_", " ")
         ax.text(x + 0.425, y + 0.68, f"{nb.number:02d}", ha="center", fontsize=12, weight="bold")
         ax.text(x + 0.425, y + 0.45, title, ha="center", fontsize=8.5, wrap=True)

@@ -155,3 +155,13 @@ def test_parameter_groups_split_tables_from_mlps():
     assert {id(p) for p in g["grids"]}.isdisjoint({id(p) for p in g["mlps"]})
     assert len(g["grids"]) + len(g["mlps"]) == len(list(f.parameters()))
     assert all(p.dim() == 2 and p.shape[1] in (1, 2) for p in g["grids"])
+
+
+def test_default_field_uses_er_nerf_planes_and_a_3d_grid_of_the_same_budget():
+    from talkface_lite.encoding import TriPlaneConfig
+
+    config = FieldConfig()
+    assert config.triplane() == TriPlaneConfig.er_nerf()
+    tri, hash3d = config.triplane().parameter_count, config.hash3d().parameter_count
+    assert tri == 488_616  # 3 x 162,872 rows x 1 feature (see TriPlaneConfig.er_nerf)
+    assert abs(hash3d - tri) / tri < 0.01  # the hash3d variant (Table III) gets the same budget

@@ -233,8 +233,8 @@ def plot(rows: List[dict], title: str = ""):
             ]
             if pts:
                 xs, ys = zip(*pts)
-                color = viz.COLOURS["ours"] if b == "cpu" else viz.COLOURS.get(b)  # both kernels are ours
-                ax.plot(xs, ys, styles[grid], color=color, label=f"{grid} / {b}", ms=4)
+                colour = viz.COLOURS["ours"] if b == "cpu" else viz.COLOURS.get(b)  # both kernels are ours
+                ax.plot(xs, ys, styles[grid], color=colour, label=f"{grid} / {b}", ms=4)
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("points per step")

@@ -113,13 +113,13 @@ class FieldConfig:
     audio_window: int = 16  # W
     n_frames: int = 1  # rows of the per-frame latent table
     aabb: Sequence[float] = (-1.5, -1.6, -1.4, 1.5, 1.5, 1.5)  # head box in the head frame, dm
-    # spatial encoding
+    # spatial encoding: the defaults are TriPlaneConfig.er_nerf() (488,616 table parameters; a test checks)
     tri_levels: int = 12
     tri_features: int = 1
     tri_log2: int = 14
     tri_base: int = 64
     tri_finest: int = 512
-    hash3d_levels: int = 16  # 16 x 2 x 2^14 = 524k parameters, close to the tri-plane's 590k
+    hash3d_levels: int = 16  # 485,472 table parameters (3 dense levels + 13 of 2^14 rows, x 2), the tri-plane's budget
     hash3d_features: int = 2
     hash3d_log2: int = 14
     hash3d_base: int = 16

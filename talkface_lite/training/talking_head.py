@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from .. import __version__, rendering, repro
+from ..metrics import psnr_from_mse
 from ..models.field import Condition, DynamicLandmarkField, neighbour_windows
 from . import checkpoint as ck
 from .config import TrainConfig
@@ -530,12 +531,7 @@ def _step_function(head: TalkingHead, config: TrainConfig, gen: torch.Generator,
                 terms["lpips"] = lp.detach()
             if cond.latent is not None and config.latent_l2:
                 loss = loss + config.latent_l2 * cond.latent.pow(2).sum()
-        terms.update(
-            loss=loss,
-            mse=mse.detach(),
-            psnr=-10.0 * torch.log10(mse.detach().clamp_min(1e-10)),
-            samples=torch.tensor(float(n)),
-        )
+        terms.update(loss=loss, mse=mse.detach(), psnr=psnr_from_mse(mse.detach()), samples=torch.tensor(float(n)))
         return terms
 
     return step_fn
@@ -547,8 +543,8 @@ def fit_dlt(ds, config: TrainConfig, progress: bool = True):
     Returns:
         ``(T, 68, 3)`` predicted landmarks and the transformer's state dict.
     """
-    from ..landmark_training import SpeakerArrays, predict_landmarks, train_landmark_model
     from ..models.landmark_transformer import DynamicLandmarkTransformer
+    from .landmark_models import SpeakerArrays, predict_landmarks, train_landmark_model
 
     arrays = SpeakerArrays.from_dataset(ds, config.audio_kind, split="train")
     model = DynamicLandmarkTransformer(arrays.dim, arrays.window)

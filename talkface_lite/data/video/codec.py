@@ -33,6 +33,8 @@ from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
+from ...audio import ffmpeg_exe
+
 TARGET_FPS = 25.0
 MAX_SIZE = 512
 #: ffmpeg log lines that mean a packet or frame could not be decoded cleanly
@@ -129,7 +131,7 @@ def _display_geometry(path: Path, rotation: float) -> Optional[Tuple[int, int]]:
     """Size of the first frame as ffmpeg's decoder + autorotation + :data:`SQUARE_PIXELS` produce it."""
     proc = subprocess.run(
         [
-            _ffmpeg(),
+            ffmpeg_exe(),
             "-nostdin",
             "-v",
             "error",
@@ -164,7 +166,7 @@ def _stream_seconds(path: Path, stream: str, fps: float = 0.0) -> float:
     """
     proc = subprocess.run(
         [
-            _ffmpeg(),
+            ffmpeg_exe(),
             "-nostdin",
             "-v",
             "quiet",
@@ -189,12 +191,6 @@ def _stream_seconds(path: Path, stream: str, fps: float = 0.0) -> float:
     return int(stamps[-1]) / 1e6 if stamps and int(stamps[-1]) > 0 else 0.0
 
 
-def _ffmpeg() -> str:
-    import imageio_ffmpeg
-
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
 def probe(path: Union[str, os.PathLike]) -> VideoInfo:
     """Read a media file's header.
 
@@ -210,7 +206,7 @@ def probe(path: Union[str, os.PathLike]) -> VideoInfo:
         raise FileNotFoundError(f"video {path} does not exist (check the path; relative paths are from {Path.cwd()})")
     if path.stat().st_size == 0:
         raise VideoError(f"{path} is empty (0 bytes): the copy or download did not finish")
-    proc = subprocess.run([_ffmpeg(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)], capture_output=True)
     log = proc.stderr.decode("utf-8", "replace")
     if "moov atom not found" in log or "Invalid data found when processing input" in log or "Input #0" not in log:
         last = [ln.strip() for ln in log.strip().splitlines() if ln.strip()]
@@ -359,7 +355,7 @@ def decode(
     log_path = Path(tmp.name) / "ffmpeg.log"
     frame_bytes = h * w * 3
     cmd = [
-        _ffmpeg(),
+        ffmpeg_exe(),
         "-nostdin",
         "-v",
         "error",
