@@ -42,6 +42,7 @@ if not REQUIRED:
 import nbformat  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
+from playwright.sync_api import TimeoutError as PlaywrightTimeout  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from talkface_lite import repro  # noqa: E402
@@ -107,7 +108,12 @@ def lab(tmp_path_factory):
     labconfig = work / ".jupyter-config" / "labconfig"  # no "Jupyter news?" toast over the figures
     labconfig.mkdir(parents=True)
     (labconfig / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+        json.dumps(
+            {
+                "disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True},
+                "exposeAppInBrowser": True,  # window.jupyterapp, as JupyterLab's own UI tests (Galata) use
+            }
+        )
     )
     log = open(work / "lab.log", "w")
     server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=work)
@@ -206,7 +212,20 @@ def test_run_all_then_drag_the_slider(lab, browser, shots_dir, notebook):
         f"{notebook.name}: a cell raised:\n" + "\n".join(errors)[-3000:]
     )
 
+    # JupyterLab 4 detaches cells outside the viewport ("windowing"), and Run All leaves the view at the
+    # last cell: scroll the cell that builds the live figure (01's sits halfway down) back into view.
+    page.evaluate(
+        """async () => {
+            const nb = window.jupyterapp.shell.currentWidget.content;
+            const i = nb.widgets.findIndex(c => c.model.sharedModel.getSource().includes('live_figure('));
+            if (i >= 0) { nb.activeCellIndex = i; await nb.scrollToItem(i, 'center'); }
+        }"""
+    )
     live = page.locator(".talkface-live")
+    try:
+        live.first.wait_for(state="attached", timeout=30_000)
+    except PlaywrightTimeout:
+        pass  # reported by the count below
     assert live.count() == 1, f"{notebook.name}: expected one live figure, found {live.count()}"
     figure = live.locator("img.talkface-live-figure")
     figure.wait_for(state="visible", timeout=60_000)
