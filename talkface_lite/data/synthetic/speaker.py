@@ -55,7 +55,7 @@ from .head_model import FaceLayout, FaceState, HeadModel, step_for_size
 GENERATOR_VERSION = 1
 FPS = 25.0
 SAMPLE_RATE = speech_synth.SAMPLE_RATE
-_STREAMS = {"identity": 1, "speech": 2, "voice": 3, "blinks": 4, "motion": 5, "texture": 6, "gaze": 7}
+_STREAMS = {"identity": 1, "speech": 2, "voice": 3, "blinks": 4, "motion": 5, "texture": 6, "gaze": 7, "timbre": 8}
 MIN_SIZE, MAX_SIZE = 32, 2048
 MAX_SECONDS = 3600.0  # one hour of footage; longer clips are not what a talking-head dataset is
 MAX_MOTION = 5.0  # head-motion scale that keeps every landmark in frame (seed 0 leaves the frame above ~12)
@@ -125,16 +125,28 @@ class SpeakerScript:
 
 @dataclasses.dataclass(frozen=True)
 class SpeakerTraits:
-    """What stays the same about speaker ``seed`` whatever it says: the first draws of its voice and blink streams."""
+    """What stays the same about speaker ``seed`` whatever it says.
+
+    ``base_f0`` and ``blink_rate`` are the first draws of its voice and blink streams; the timbre
+    (``formant_scale``, ``rate``, ``breathiness``) comes from its own stream, so adding it changed nothing else.
+    """
 
     base_f0: float  # Hz, the voice's base pitch (95-210)
     blink_rate: float  # blinks per minute (12-22)
+    formant_scale: float = 1.0  # vocal-tract length factor on every formant (0.88-1.18)
+    rate: float = 1.0  # speaking rate, > 1 faster (0.85-1.2)
+    breathiness: float = 0.0  # aspiration noise / voiced RMS (0-0.3)
 
 
 def speaker_traits(seed: int) -> SpeakerTraits:
-    """The voice pitch and blink rate of speaker ``seed`` (the values :func:`make_script` draws for it)."""
+    """The voice and blink rate of speaker ``seed`` (what :func:`make_script` uses for it with ``utterance_seed``)."""
+    timbre = _rng(seed, "timbre")
     return SpeakerTraits(
-        base_f0=float(_rng(seed, "voice").uniform(95, 210)), blink_rate=float(_rng(seed, "blinks").uniform(12, 22))
+        base_f0=float(_rng(seed, "voice").uniform(95, 210)),
+        blink_rate=float(_rng(seed, "blinks").uniform(12, 22)),
+        formant_scale=float(timbre.uniform(0.88, 1.18)),
+        rate=float(timbre.uniform(0.85, 1.2)),
+        breathiness=float(timbre.uniform(0.0, 0.3)),
     )
 
 
@@ -145,6 +157,7 @@ def make_script(
     motion: float = 1.0,
     gaze: bool = False,
     utterance_seed: Optional[int] = None,
+    voice_seed: Optional[int] = None,
 ) -> SpeakerScript:
     """Audio, visemes, blinks and head motion of a clip (fast; no rendering).
 
@@ -159,8 +172,15 @@ def make_script(
     chose them, so every later draw (pitch jitter, blink times) moves; it is another utterance of the
     same speaker, like any other ``utterance_seed``.
 
+    Voices: with ``utterance_seed`` given, the speaker talks with its whole voice from
+    :func:`speaker_traits` (pitch, formant scale, speaking rate, breathiness), and ``voice_seed`` lends it
+    speaker ``voice_seed``'s voice instead (same face and blink rate, another voice: a held-out *voice* with
+    ground-truth mouths). The rendered ``synth`` clip (``utterance_seed=None``) keeps the pitch-only voice
+    of :data:`GENERATOR_VERSION` 1, so datasets already cached stay valid.
+
     Raises:
-        ValueError: ``seconds`` below 1, or ``seed`` / ``utterance_seed`` not a non-negative integer.
+        ValueError: ``seconds`` below 1, ``seed`` / ``utterance_seed`` / ``voice_seed`` not a non-negative
+            integer, or ``voice_seed`` without ``utterance_seed``.
     """
     if not np.isfinite(seconds) or seconds < 1.0:
         raise ValueError(f"seconds must be >= 1 (a clip needs at least one phrase), got {seconds}")
@@ -168,11 +188,23 @@ def make_script(
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     if utterance_seed is not None and (not isinstance(utterance_seed, (int, np.integer)) or utterance_seed < 0):
         raise ValueError(f"utterance_seed must be a non-negative integer or None, got {utterance_seed!r}")
+    if voice_seed is not None and (not isinstance(voice_seed, (int, np.integer)) or voice_seed < 0):
+        raise ValueError(f"voice_seed must be a non-negative integer or None, got {voice_seed!r}")
+    if voice_seed is not None and utterance_seed is None:
+        raise ValueError("voice_seed needs utterance_seed (the synth clip keeps its own voice): pass both")
     n_frames = int(round(seconds * fps))
     said = seed if utterance_seed is None else utterance_seed
     traits = None if utterance_seed is None else speaker_traits(seed)  # None: drawn in the streams below, as traits
-    segs = speech_synth.random_utterance(seconds, _rng(said, "speech"))
-    audio = speech_synth.synthesize(segs, seconds, _rng(said, "voice"), base_f0=traits and traits.base_f0)
+    voice = None if traits is None else speaker_traits(seed if voice_seed is None else voice_seed)
+    segs = speech_synth.random_utterance(seconds, _rng(said, "speech"), rate=voice.rate if voice else 1.0)
+    audio = speech_synth.synthesize(
+        segs,
+        seconds,
+        _rng(said, "voice"),
+        base_f0=voice and voice.base_f0,
+        formant_scale=voice.formant_scale if voice else 1.0,
+        breathiness=voice.breathiness if voice else 0.0,
+    )
     times = np.arange(n_frames) / fps
     vis = visemes.viseme_tracks(segs, times)  # (T, 3)
     blink_events = _blinks.sample_blinks(seconds, _rng(said, "blinks"), traits and traits.blink_rate)

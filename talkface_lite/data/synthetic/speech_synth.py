@@ -241,7 +241,13 @@ def _resonator_cascade(x: np.ndarray, formants: np.ndarray, sr: int) -> np.ndarr
 
 
 def synthesize(
-    segs: List[Segment], seconds: float, rng: np.random.Generator, base_f0: float = None, sr: int = SAMPLE_RATE
+    segs: List[Segment],
+    seconds: float,
+    rng: np.random.Generator,
+    base_f0: float = None,
+    sr: int = SAMPLE_RATE,
+    formant_scale: float = 1.0,
+    breathiness: float = 0.0,
 ) -> np.ndarray:
     """Render an utterance to audio.
 
@@ -250,14 +256,25 @@ def synthesize(
         seconds: clip length.
         rng: random generator (voice, jitter, noise).
         base_f0: speaker's base pitch in Hz (drawn from 95-210 Hz when None).
+        formant_scale: vocal-tract length factor; every formant is multiplied by it (about 1.0 for an
+            adult male tract, 1.15-1.2 for a shorter, female one).
+        breathiness: RMS of aspiration noise riding on voicing, as a fraction of the voiced signal's RMS
+            (0 = modal voice, 0.3 = a breathy one, about -10 dB).
 
     Returns:
         (round(seconds * sr),) float32 in [-0.8, 0.8].
+
+    Raises:
+        ValueError: ``formant_scale`` outside [0.7, 1.5] or ``breathiness`` outside [0, 1].
     """
+    if not 0.7 <= formant_scale <= 1.5:
+        raise ValueError(f"formant_scale must be in [0.7, 1.5] (a human vocal tract), got {formant_scale}")
+    if not 0.0 <= breathiness <= 1.0:
+        raise ValueError(f"breathiness must be in [0, 1], got {breathiness}")
     n = int(round(seconds * sr))
     base = float(rng.uniform(95, 210)) if base_f0 is None else float(base_f0)
     form, voice, noise = _tracks(segs, n, sr)
-    form = gaussian_filter1d(form, 0.02 * sr, axis=0, mode="nearest")  # formant transitions
+    form = gaussian_filter1d(form * formant_scale, 0.02 * sr, axis=0, mode="nearest")  # formant transitions
     voice = gaussian_filter1d(voice, 0.008 * sr, mode="nearest")
     noise = gaussian_filter1d(noise, 0.004 * sr, axis=0, mode="nearest")
     f0 = _f0_contour(segs, n, sr, base, rng)
@@ -269,7 +286,12 @@ def synthesize(
     for k, (lo, hi) in enumerate(bands):
         sos = butter(4, [lo, hi], btype="band", fs=sr, output="sos")
         fric += sosfilt(sos, white[:, k]) * noise[:, k]
-    y = voiced / (np.abs(voiced).max() + 1e-9) + 0.6 * fric
+    voiced = voiced / (np.abs(voiced).max() + 1e-9)
+    y = voiced + 0.6 * fric
+    if breathiness > 0:  # glottal turbulence: aspiration noise gated by voicing, shaped by the same tract
+        breath = sosfilt(butter(2, [300, 6000], btype="band", fs=sr, output="sos"), rng.standard_normal(n))
+        breath = _resonator_cascade(breath * voice, form, sr)
+        y = y + breathiness * breath * (voiced.std() / (breath.std() + 1e-12))
     y = y + 3e-4 * rng.standard_normal(n)  # room noise floor
     return (0.8 * y / (np.abs(y).max() + 1e-9)).astype(np.float32)
 
