@@ -18,6 +18,9 @@ Decisions (the numbers every feature file in this package follows):
   power spectrum, natural log of ``max(power, 1e-10)``; D = 80.
 * **MFCC** (``kind="mfcc"``): orthonormal DCT-II of that log-mel, first 13
   coefficients (c0 included); D = 13.
+* **phones** (``kind="phones"``): phones recognised offline by pocketsphinx's en-us model, as soft
+  one-hot vectors over 39 ARPAbet phones, silence and noise at the same 50 Hz steps
+  (:mod:`talkface_lite.phones`); D = 41. Unlike log-mel they do not depend on the voice.
 * **Windows** (:func:`frame_windows`): video frame ``i`` (time ``i / 25`` s)
   gets the 50 Hz steps ``2i - 8 … 2i + 7``; their mean time is ``i/25 - 10 ms``,
   so the window is centred on the frame to within half a step. Steps outside
@@ -58,8 +61,9 @@ N_MFCC = 13
 WINDOW = 16
 
 #: feature kind -> its per-step dimension D (what training and driving must agree on)
-FEATURE_DIMS = {"mel": N_MELS, "mfcc": N_MFCC, "deepspeech": 29, "hubert": 1024}
-KINDS = ("mel", "mfcc")
+FEATURE_DIMS = {"mel": N_MELS, "mfcc": N_MFCC, "phones": 41, "deepspeech": 29, "hubert": 1024}
+#: the kinds this package computes from audio (the others are imported with load_feature_array)
+KINDS = ("mel", "mfcc", "phones")
 
 ArrayLike = Union[np.ndarray, "torch.Tensor"]
 
@@ -325,12 +329,12 @@ def _frames(audio: np.ndarray) -> np.ndarray:
 
 
 def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE) -> np.ndarray:
-    """50 Hz log-mel or MFCC features of a mono clip.
+    """50 Hz log-mel, MFCC or phone features of a mono clip.
 
     Args:
         audio: ``(N,)`` float samples in [-1, 1] (integer PCM is converted, with a note; float samples beyond
             ±1.5 are refused: they are integer PCM stored as float, which would shift log-mel by ~+21).
-        kind: ``"mel"`` (D = 80) or ``"mfcc"`` (D = 13); see the module docstring.
+        kind: ``"mel"`` (D = 80), ``"mfcc"`` (D = 13) or ``"phones"`` (D = 41); see the module docstring.
         sr: sample rate of ``audio``; resampled to 16 kHz when different.
 
     Returns:
@@ -366,6 +370,10 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
             "talkface_lite.audio.load_audio"
         )
     audio = resample(audio.astype(np.float32), sr, SAMPLE_RATE)
+    if kind == "phones":
+        from .phones import phone_features
+
+        return phone_features(audio)
     window = np.zeros(N_FFT, np.float32)
     window[:WIN] = np.hanning(WIN + 1)[:-1]  # periodic Hann, zero-padded to the FFT size
     fb = mel_filterbank()

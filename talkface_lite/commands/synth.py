@@ -14,7 +14,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length in seconds (default 10)")
     parser.add_argument("--size", type=int, default=128, help="frame size in pixels, square (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="speaker seed (default 0)")
-    parser.add_argument("--features", default="mel", help="comma-separated audio feature kinds (default mel)")
+    parser.add_argument(
+        "--features", default="mel", help="comma-separated audio feature kinds: mel,mfcc,phones (default mel)"
+    )
     parser.add_argument("--motion", type=float, default=1.0, help="head-motion scale, 0 = still (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="render processes (frames are identical; default 1)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing dataset atomically")

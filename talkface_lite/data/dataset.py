@@ -227,7 +227,7 @@ def write_dataset(
     Args:
         rec: the clip (validated first).
         out_dir: target folder; must not exist, be empty, or (with ``overwrite``) hold a dataset.
-        features: audio feature kinds to store as ``audio_<kind>.npy`` (``"mel"``, ``"mfcc"``).
+        features: audio feature kinds to store as ``audio_<kind>.npy`` (any of :data:`talkface_lite.audio.KINDS`).
         val_fraction: share of frames (the tail of the clip) held out for validation.
         overwrite: replace an existing dataset at ``out_dir``.
         progress: show a tqdm bar while writing frames.

@@ -376,7 +376,7 @@ def prepare_video(
         video: the clip (any container/codec ffmpeg reads; 1–5 minutes is typical).
         out_dir: the dataset folder to create.
         openface_csv: an OpenFace CSV with ``AU45_r`` to use instead of our own AU45 estimate.
-        features: audio feature kinds to store (``"mel"``, ``"mfcc"``).
+        features: audio feature kinds to store (any of :data:`talkface_lite.audio.KINDS`).
         overwrite: replace a dataset already at ``out_dir``.
         audio_path: take the speech from this file instead of the video's audio stream.
         max_size: longer image side after downscaling (pixels).
