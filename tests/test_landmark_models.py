@@ -90,3 +90,41 @@ def test_chunked_prediction_equals_one_pass():
         whole = predict_landmarks(model, feats, au, chunk=1000)
         parts = predict_landmarks(model, feats, au, chunk=64)
         assert np.allclose(whole, parts, atol=1e-5), type(model).__name__
+
+
+def test_speed_perturbation_by_hand():
+    from talkface_lite.training.landmark_models import SpeakerArrays, concat_arrays, speed_perturbed
+
+    t = np.arange(4 * 16000) / 16000
+    wave = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)  # 4 s of a 200 Hz tone -> 100 frames
+    ramp = np.arange(100, dtype=np.float32)
+    arrays = SpeakerArrays(
+        np.zeros((100, 16, 80), np.float32),
+        np.broadcast_to(ramp[:, None, None], (100, 68, 3)).copy(),
+        ramp / 20,
+        audio=wave,
+    )
+    fast = speed_perturbed(arrays, 1.25)
+    assert fast.n_frames == 80 and len(fast.audio) == 51200  # 4 s / 1.25 = 3.2 s
+    np.testing.assert_allclose(fast.landmarks[:, 0, 0], np.arange(80) * 1.25, atol=1e-4)  # frame i shows 1.25 i
+    np.testing.assert_allclose(fast.au45, np.arange(80) * 1.25 / 20, atol=1e-5)
+    spectrum = np.abs(np.fft.rfft(fast.audio))
+    assert np.argmax(spectrum) * 16000 / len(fast.audio) == pytest.approx(250, abs=1)  # pitch x 1.25
+    both = concat_arrays([arrays, fast])
+    assert both.n_frames == 180 and len(both.audio) == 64000 + 51200
+    with pytest.raises(ValueError, match="speed factor must be in"):
+        speed_perturbed(arrays, 2.0)
+    with pytest.raises(ValueError, match="needs the clip's waveform"):
+        speed_perturbed(SpeakerArrays(arrays.feats, arrays.landmarks, arrays.au45), 1.1)
+
+
+def test_a_feature_that_never_varied_in_training_is_ignored_not_blown_up():
+    from talkface_lite.models.audio_encoder import FeatureNorm
+
+    train = torch.zeros(50, 3)
+    train[:, 0] = torch.linspace(0, 1, 50)  # dims 1 and 2 never move (a phone the clip never says)
+    norm = FeatureNorm(3).fit(train)
+    test = torch.tensor([[0.5, 1.0, 0.0]])
+    out = norm(test)
+    assert torch.isfinite(out).all() and out[0, 1] == 0 and out[0, 2] == 0
+    assert out[0, 0] == pytest.approx((0.5 - 0.5) / float(train[:, 0].std()), abs=1e-6)

@@ -134,8 +134,15 @@ def test_decay_schedule_multipliers_by_hand():
     assert [lin(0), lin(5), lin(10), lin(20)] == pytest.approx([1.0, 0.55, 0.1, 0.1], abs=1e-15)
     half = decay_schedule(opt, 10, final=0.5, kind="linear").lr_lambdas[0]
     assert half(5) == pytest.approx(0.75, abs=1e-15)
+    cos = decay_schedule(opt, 10, kind="cosine").lr_lambdas[0]  # 0.1 + 0.45 (1 + cos(pi s / 10))
+    assert [cos(0), cos(5), cos(10), cos(20)] == pytest.approx([1.0, 0.55, 0.1, 0.1], abs=1e-15)
+    # warm-up 4 of 10 steps: 1/4, 2/4, 3/4, 1, then the linear decay over the remaining 6 steps
+    warm = decay_schedule(opt, 10, kind="linear", warmup=4).lr_lambdas[0]
+    assert [warm(s) for s in (0, 1, 2, 3, 4, 7, 10)] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 0.55, 0.1])
     with pytest.raises(ValueError, match="unknown schedule"):
-        decay_schedule(opt, 10, kind="cosine")
+        decay_schedule(opt, 10, kind="step")
+    with pytest.raises(ValueError, match="warmup must be in"):
+        decay_schedule(opt, 10, warmup=10)
 
 
 def test_decay_schedule_in_fit_ends_at_final_lr():

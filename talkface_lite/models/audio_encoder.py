@@ -72,14 +72,20 @@ class FeatureNorm(nn.Module):
 
     @torch.no_grad()
     def fit(self, feats: torch.Tensor) -> "FeatureNorm":
-        """Set mean/std from training features ``(..., D)``; returns ``self``."""
+        """Set mean/std from training features ``(..., D)``; returns ``self``.
+
+        A dimension that never varied in training (std below 1e-4: a phone the clip never contains, a
+        dead mel band) gets an infinite std, so it reads as 0 afterwards: the model learned nothing
+        from it, and dividing an unseen value by a tiny std would feed it numbers in the thousands.
+        """
         flat = torch.as_tensor(feats, dtype=torch.float32).reshape(-1, feats.shape[-1])
         if flat.shape[-1] != self.mean.numel():
             raise ValueError(
                 f"FeatureNorm was built for D={self.mean.numel()} but got features with D={flat.shape[-1]}"
             )
         self.mean.copy_(flat.mean(0))
-        self.std.copy_(flat.std(0).clamp_min(1e-4))
+        std = flat.std(0)
+        self.std.copy_(torch.where(std < 1e-4, torch.full_like(std, float("inf")), std))
         return self
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:

@@ -139,15 +139,37 @@ def fit(
     return history
 
 
-def decay_schedule(optimizer: torch.optim.Optimizer, steps: int, final: float = 0.1, kind: str = "exp"):
-    """Learning-rate multiplier from 1 to ``final`` over ``steps``: ``"exp"`` (ER-NeRF: ``0.1 ** (s / steps)``)
-    or ``"linear"`` (``1 - (1 - final) * s / steps``, held at ``final`` after ``steps``)."""
+def decay_schedule(
+    optimizer: torch.optim.Optimizer, steps: int, final: float = 0.1, kind: str = "exp", warmup: int = 0
+):
+    """Learning-rate multiplier from 1 to ``final`` over ``steps``, after an optional linear warm-up.
+
+    Kinds, with ``p`` the progress of the decay in [0, 1]: ``"exp"`` (ER-NeRF: ``final ** p``), ``"linear"``
+    (``1 - (1 - final) p``) or ``"cosine"`` (``final + (1 - final)(1 + cos(pi p)) / 2``); held at ``final`` after
+    ``steps``. ``warmup`` steps first ramp the multiplier linearly from ``1 / warmup`` to 1 (the decay then runs
+    over the remaining ``steps - warmup``); transformers trained from scratch with Adam need it (Vaswani et al.).
+
+    Raises:
+        ValueError: an unknown ``kind``, or ``warmup`` not in ``[0, steps)``.
+    """
     n = max(1, int(steps))
-    if kind == "exp":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: final ** (min(s, n) / n))
-    if kind == "linear":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - (1.0 - final) * min(s, n) / n)
-    raise ValueError(f"unknown schedule {kind!r}: use 'exp' or 'linear'")
+    if kind not in ("exp", "linear", "cosine"):
+        raise ValueError(f"unknown schedule {kind!r}: use 'exp', 'linear' or 'cosine'")
+    if not 0 <= int(warmup) < n:
+        raise ValueError(f"warmup must be in [0, steps) = [0, {n}), got {warmup}")
+    w = int(warmup)
+    decay = {
+        "exp": lambda p: final**p,
+        "linear": lambda p: 1.0 - (1.0 - final) * p,
+        "cosine": lambda p: final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * p)),
+    }[kind]
+
+    def multiplier(s: int) -> float:
+        if s < w:
+            return (s + 1) / w
+        return decay(min(s - w, n - w) / (n - w))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
 
 
 class StopFlag:
