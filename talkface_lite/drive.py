@@ -112,6 +112,97 @@ def load_driving_audio(path: Union[str, os.PathLike]):
     return wave, notes
 
 
+@dataclass
+class DrivenLandmarks:
+    """What :func:`landmarks_from_audio` produced.
+
+    Attributes:
+        landmarks: ``(T, 68, 3)`` float32 predicted landmarks (head frame), one per 25 fps frame.
+        feats: ``(T, 16, D)`` float32 the audio windows the model read.
+        audio: ``(N,)`` float32 16 kHz mono waveform.
+        kind: the feature kind.
+        notes: what was done to the input (resampling, mixing down, silence), one line each.
+    """
+
+    landmarks: np.ndarray
+    feats: np.ndarray
+    audio: np.ndarray
+    kind: str
+    notes: List[str] = field(default_factory=list)
+
+
+def model_feature_dim(model: torch.nn.Module) -> Optional[int]:
+    """The per-step feature size ``D`` a landmark model was built for (its feature normaliser's), or None."""
+    from .models.audio_encoder import FeatureNorm
+
+    dims = {m.mean.numel() for m in model.modules() if isinstance(m, FeatureNorm)}
+    return dims.pop() if len(dims) == 1 else None
+
+
+def landmarks_from_audio(
+    model: torch.nn.Module, audio, kind: Optional[str] = None, au45=None, sr: int = _audio.SAMPLE_RATE
+) -> DrivenLandmarks:
+    """Landmarks for any audio in one call: load -> features of the model's kind -> landmarks.
+
+    Args:
+        model: a trained landmark model (:func:`talkface_lite.models.baselines.build_landmark_model`,
+            ``TalkingHead.landmark_model()``).
+        audio: an audio or video file (any container, rate and channel count :func:`load_driving_audio`
+            reads), or an ``(N,)`` waveform at ``sr``.
+        kind: the feature kind the model was trained on (one of :data:`talkface_lite.audio.KINDS`); None
+            infers it from the model's input size when only one kind has that size.
+        au45: ``(T,)`` eye state per frame, or None for open eyes.
+        sr: sample rate of a waveform ``audio``.
+
+    Returns:
+        :class:`DrivenLandmarks` with ``T = floor(seconds * 25)`` frames.
+
+    Raises:
+        DriveError: an unknown kind, a kind whose size is not the model's, a kind that cannot be inferred,
+            bad or silent audio, or ``au45`` of the wrong length; all before features are computed.
+
+    Explained in notebooks/05_landmark_transformer.ipynb.
+    """
+    dim = model_feature_dim(model)
+    if kind is None:
+        fits = [k for k in _audio.KINDS if _audio.FEATURE_DIMS[k] == dim]
+        if len(fits) != 1:
+            raise DriveError(
+                f"cannot tell which feature kind a model with D={dim} reads: pass kind= (one of {_audio.KINDS})"
+            )
+        kind = fits[0]
+    if kind not in _audio.KINDS:
+        raise DriveError(
+            f"feature kind {kind!r} is not computed from audio here: use one of {_audio.KINDS} "
+            "(DeepSpeech/HuBERT arrays come from their own tools; pass them to predict_landmarks)"
+        )
+    if dim is not None and _audio.FEATURE_DIMS[kind] != dim:
+        raise DriveError(
+            f"the model reads D={dim} features but {kind!r} has D={_audio.FEATURE_DIMS[kind]}: pass the kind "
+            f"it was trained on ({_audio.describe_dim(dim)})"
+        )
+    if isinstance(audio, (str, os.PathLike)):
+        wave, notes = load_driving_audio(audio)
+    else:
+        wave = np.asarray(audio)
+        if wave.ndim != 1:
+            raise DriveError(f"a waveform must be mono (N,), got shape {wave.shape}; average the channels first")
+        wave = _audio.resample(wave.astype(np.float32), sr, _audio.SAMPLE_RATE)
+        notes = [] if sr == _audio.SAMPLE_RATE else [f"resampled {sr} Hz -> {_audio.SAMPLE_RATE} Hz"]
+    n = max(1, _audio.n_frames_for(len(wave)))
+    if au45 is not None:
+        au45 = np.asarray(au45, np.float32)
+        if au45.shape != (n,):
+            raise DriveError(f"au45 must have one value per frame, shape ({n},) for this audio; got {au45.shape}")
+    try:
+        feats = _audio.audio_windows(wave, kind=kind, n_frames=n)  # (T, 16, D)
+    except ValueError as exc:
+        raise DriveError(f"cannot compute {kind} features: {exc}") from None
+    from .training.landmark_models import predict_landmarks
+
+    return DrivenLandmarks(predict_landmarks(model, feats, au45), feats.astype(np.float32), wave, kind, notes)
+
+
 def pose_path(poses: torch.Tensor, n_frames: int, kind: str = "train", fps: float = 25.0) -> torch.Tensor:
     """Camera path ``(n_frames, 4, 4)`` from training poses ``(n, 4, 4)`` (see the module docstring)."""
     if kind not in POSES:
@@ -260,16 +351,15 @@ def drive(
             "--audio-kind mel to drive it with any audio"
         )
     wave, notes = load_driving_audio(audio)
-    feats = torch.from_numpy(_audio.audio_windows(wave, kind=kind)).float()  # (T, 16, D)
-    n = feats.shape[0]
+    n = max(1, _audio.n_frames_for(len(wave)))
+    au45 = driving_au45(head, n, blinks, seed)
+    driven = landmarks_from_audio(head.landmark_model(), wave, kind, au45)
+    feats = torch.from_numpy(driven.feats)  # (T, 16, D)
     if feats.shape[1:] != head.features.shape[1:]:
         raise DriveError(
             f"features of shape {tuple(feats.shape[1:])} do not match the run's {tuple(head.features.shape[1:])}"
         )
-    au45 = driving_au45(head, n, blinks, seed)
-    from .training.landmark_models import predict_landmarks
-
-    landmarks = predict_landmarks(head.landmark_model(), feats.numpy(), au45)  # (T, 68, 3)
+    landmarks = driven.landmarks  # (T, 68, 3)
     cams = pose_path(head.dataset.poses[head.dataset.split("train")], n, poses, head.dataset.fps)
     keep = (out is None) if keep_frames is None else keep_frames
     frames = np.empty((n, head.dataset.height, head.dataset.width, 3), np.uint8) if keep else None

@@ -258,3 +258,45 @@ def test_render_frames_refuses_indices_outside_the_dataset(head):
         with pytest.raises(ValueError, match=rf"integer indices in \[0, {n}\)"):
             render_frames(head, bad, progress=False)
     assert render_frames(head, head.dataset.split("val")[:1], progress=False).shape[0] == 1  # tensor elements pass
+
+
+@pytest.fixture(scope="module")
+def lm_model():
+    from talkface_lite.models.baselines import build_landmark_model
+    from talkface_lite.training.landmark_models import fit_normalisers, synthetic_arrays
+
+    arrays = synthetic_arrays(4, speaker_seed=0, utterance_seed=0)
+    return fit_normalisers(build_landmark_model("linear", dim_in=80), arrays), arrays
+
+
+def test_landmarks_from_audio_in_one_call(lm_model, tmp_path):
+    from talkface_lite.training.landmark_models import predict_landmarks
+
+    model, arrays = lm_model
+    wave = arrays.audio[:32000]  # 2 s -> 50 frames
+    got = D.landmarks_from_audio(model, wave)  # kind inferred from D = 80: log-mel
+    assert got.kind == "mel" and got.landmarks.shape == (50, 68, 3) and got.feats.shape == (50, 16, 80)
+    expected = predict_landmarks(model, A.audio_windows(wave, kind="mel", n_frames=50))
+    np.testing.assert_array_equal(got.landmarks, expected)
+    wav = tmp_path / "two.wav"
+    A.save_wav(wav, wave)
+    np.testing.assert_allclose(D.landmarks_from_audio(model, wav, kind="mel").landmarks, expected, atol=1e-5)
+    closed = predict_landmarks(model, A.audio_windows(wave, kind="mel", n_frames=50), np.full(50, 5.0))
+    np.testing.assert_array_equal(D.landmarks_from_audio(model, wave, au45=np.full(50, 5.0)).landmarks, closed)
+
+
+def test_landmarks_from_audio_refuses_before_computing_features(lm_model, monkeypatch):
+    model, arrays = lm_model
+
+    def no_features(*a, **k):
+        raise AssertionError("features were computed before the refusal")
+
+    monkeypatch.setattr(A, "audio_windows", no_features)
+    with pytest.raises(DriveError, match="reads D=80 features but 'phones' has D=41"):
+        D.landmarks_from_audio(model, arrays.audio, kind="phones")
+    with pytest.raises(DriveError, match="'deepspeech' is not computed from audio"):
+        D.landmarks_from_audio(model, arrays.audio, kind="deepspeech")
+    with pytest.raises(DriveError, match=r"au45 must have one value per frame, shape \(100,\)"):
+        D.landmarks_from_audio(model, arrays.audio, au45=np.zeros(7))
+    with pytest.raises(DriveError, match="mono"):
+        D.landmarks_from_audio(model, np.zeros((100, 2), np.float32))
