@@ -182,3 +182,14 @@ def test_feature_import_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="aud_ds.npy"):
         audio.load_feature_array(tmp_path / "aud.npy")
     assert audio.load_feature_array(tmp_path / "aud_ds.npy").shape == (5, 16, 29)
+
+
+def test_mel_cmvn_is_log_mel_standardised_per_band_over_the_clip():
+    rng = np.random.default_rng(0)
+    wave = (0.05 * rng.standard_normal(16000)).astype(np.float32)
+    mel = audio.compute_features(wave, kind="mel")
+    cmvn = audio.compute_features(wave, kind="mel_cmvn")
+    assert cmvn.shape == mel.shape == (51, 80) and cmvn.dtype == np.float32
+    np.testing.assert_allclose(cmvn, (mel - mel.mean(0)) / mel.std(0), atol=1e-4)
+    # a louder copy of the same recording (a gain is a constant shift of log-mel) gives the same features
+    np.testing.assert_allclose(audio.compute_features(4 * wave, kind="mel_cmvn"), cmvn, atol=1e-3)
