@@ -274,7 +274,9 @@ def test_landmarks_from_audio_in_one_call(lm_model, tmp_path):
 
     model, arrays = lm_model
     wave = arrays.audio[:32000]  # 2 s -> 50 frames
-    got = D.landmarks_from_audio(model, wave)  # kind inferred from D = 80: log-mel
+    with pytest.raises(DriveError, match="cannot tell which feature kind a model with D=80 reads"):
+        D.landmarks_from_audio(model, wave)  # log-mel and per-clip normalised log-mel are both 80-d
+    got = D.landmarks_from_audio(model, wave, kind="mel")
     assert got.kind == "mel" and got.landmarks.shape == (50, 68, 3) and got.feats.shape == (50, 16, 80)
     expected = predict_landmarks(model, A.audio_windows(wave, kind="mel", n_frames=50))
     np.testing.assert_array_equal(got.landmarks, expected)
@@ -282,7 +284,9 @@ def test_landmarks_from_audio_in_one_call(lm_model, tmp_path):
     A.save_wav(wav, wave)
     np.testing.assert_allclose(D.landmarks_from_audio(model, wav, kind="mel").landmarks, expected, atol=1e-5)
     closed = predict_landmarks(model, A.audio_windows(wave, kind="mel", n_frames=50), np.full(50, 5.0))
-    np.testing.assert_array_equal(D.landmarks_from_audio(model, wave, au45=np.full(50, 5.0)).landmarks, closed)
+    np.testing.assert_array_equal(
+        D.landmarks_from_audio(model, wave, kind="mel", au45=np.full(50, 5.0)).landmarks, closed
+    )
 
 
 def test_landmarks_from_audio_refuses_before_computing_features(lm_model, monkeypatch):
@@ -297,6 +301,6 @@ def test_landmarks_from_audio_refuses_before_computing_features(lm_model, monkey
     with pytest.raises(DriveError, match="'deepspeech' is not computed from audio"):
         D.landmarks_from_audio(model, arrays.audio, kind="deepspeech")
     with pytest.raises(DriveError, match=r"au45 must have one value per frame, shape \(100,\)"):
-        D.landmarks_from_audio(model, arrays.audio, au45=np.zeros(7))
+        D.landmarks_from_audio(model, arrays.audio, kind="mel", au45=np.zeros(7))
     with pytest.raises(DriveError, match="mono"):
-        D.landmarks_from_audio(model, np.zeros((100, 2), np.float32))
+        D.landmarks_from_audio(model, np.zeros((100, 2), np.float32), kind="mel")
