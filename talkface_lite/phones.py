@@ -141,6 +141,8 @@ def recognise_phones(
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono (N,) at 16 kHz, got shape {audio.shape}")
+    if len(audio) < 160:  # shorter than one 10 ms frame: nothing to recognise
+        return [PhoneSegment("SIL", 0.0, len(audio) / 16000.0)] if len(audio) else []
     ps, model = _model_dir()
     seconds = len(audio) / 16000.0
     if transcript is None:
@@ -211,17 +213,20 @@ def phone_posteriors(segments: Sequence[PhoneSegment], n_steps: int, sigma: floa
 
     Returns:
         ``(n_steps, 41)`` float32; rows sum to 1 when the segments are contiguous (the first one is taken
-        to reach back before step 0, the last one on past the final step).
+        to reach back before step 0, the last one on past the final step). No segments (empty audio) is
+        silence throughout.
 
     Raises:
         ValueError: ``sigma <= 0`` or an unknown phone.
     """
     if not sigma > 0:
         raise ValueError(f"sigma must be > 0 seconds, got {sigma}")
-    t = np.arange(n_steps) * 0.02  # (T50,)
-    out = np.zeros((n_steps, N_PHONES), np.float64)
     from scipy.special import ndtr  # the standard normal CDF, Phi
 
+    t = np.arange(n_steps) * 0.02  # (T50,)
+    out = np.zeros((n_steps, N_PHONES), np.float64)
+    if not segments:
+        out[:, PHONE_INDEX["SIL"]] = 1.0
     for i, seg in enumerate(segments):
         # the clip's ends are certain: the first segment reaches back to -inf, the last on to +inf
         start = -np.inf if i == 0 else seg.start

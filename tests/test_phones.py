@@ -102,3 +102,10 @@ def test_forced_alignment_follows_the_transcripts_dictionary_phones(clip):
     assert segs[0].start == 0.0 and segs[-1].end == pytest.approx(3.0)
     with pytest.raises(ValueError, match="transcript words not in CMUdict: blorpf"):
         P.recognise_phones(clip.audio, "hello blorpf")
+
+
+def test_empty_and_tiny_clips_are_silence():
+    assert P.recognise_phones(np.zeros(0, np.float32)) == []
+    assert P.recognise_phones(np.zeros(100, np.float32)) == [P.PhoneSegment("SIL", 0.0, 100 / 16000)]
+    feats = A.compute_features(np.zeros(0, np.float32), kind="phones")
+    assert feats.shape == (1, 41) and feats[0, P.PHONE_SET.index("SIL")] == 1.0
