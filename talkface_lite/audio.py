@@ -334,6 +334,20 @@ def _frames(audio: np.ndarray) -> np.ndarray:
     return x[idx]
 
 
+def check_kinds(kinds) -> None:
+    """Refuse, before any work, a feature kind this package cannot compute.
+
+    Raises:
+        ValueError: naming the unknown kind and the ones there are.
+    """
+    for kind in kinds:
+        if kind not in KINDS:
+            raise ValueError(
+                f"unknown feature kind {kind!r}: use one of {KINDS} (DeepSpeech/HuBERT arrays are imported "
+                "with load_feature_array, not computed here)"
+            )
+
+
 def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE) -> np.ndarray:
     """50 Hz log-mel, MFCC or phone features of a mono clip.
 
@@ -350,11 +364,7 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
 
     Explained in notebooks/04_audio_features.ipynb.
     """
-    if kind not in KINDS:
-        raise ValueError(
-            f"unknown feature kind {kind!r}: use one of {KINDS} (DeepSpeech/HuBERT arrays are imported "
-            "with load_feature_array, not computed here)"
-        )
+    check_kinds([kind])
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono (N,), got shape {audio.shape}; average the channels first")
@@ -392,7 +402,8 @@ def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE
         power = np.abs(np.fft.rfft(chunk * window, axis=1)) ** 2  # (chunk, N_FFT//2+1)
         out[s : s + chunk.shape[0]] = np.log(np.maximum(power @ fb.T, 1e-10))  # (chunk, 80)
     if kind == "mel_cmvn":
-        out = ((out - out.mean(0)) / np.maximum(out.std(0), 1e-3)).astype(np.float32)  # per band, over the clip
+        std = out.std(0)  # per band, over the clip; a band that never moves (silence) reads 0
+        out = np.where(std < 1e-3, 0.0, (out - out.mean(0)) / np.maximum(std, 1e-3)).astype(np.float32)
     if kind == "mfcc":
         from scipy.fft import dct
 

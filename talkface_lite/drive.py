@@ -148,10 +148,10 @@ def landmarks_from_audio(
         model: a trained landmark model (:func:`talkface_lite.models.baselines.build_landmark_model`,
             ``TalkingHead.landmark_model()``).
         audio: an audio or video file (any container, rate and channel count :func:`load_driving_audio`
-            reads), or an ``(N,)`` waveform at ``sr``.
+            reads), or an ``(N,)`` waveform at ``sr`` (float in [-1, 1], or integer PCM).
         kind: the feature kind the model was trained on (one of :data:`talkface_lite.audio.KINDS`); None
             infers it from the model's input size when only one kind has that size.
-        au45: ``(T,)`` eye state per frame, or None for open eyes.
+        au45: ``(T,)`` (or ``(T, 1)``) eye state per frame on the 0-5 scale, or None for open eyes.
         sr: sample rate of a waveform ``audio``.
 
     Returns:
@@ -159,7 +159,9 @@ def landmarks_from_audio(
 
     Raises:
         DriveError: an unknown kind, a kind whose size is not the model's, a kind that cannot be inferred,
-            bad or silent audio, or ``au45`` of the wrong length; all before features are computed.
+            an unreadable file, a waveform that is not mono, or ``au45`` of the wrong length, not finite or
+            off the 0-5 scale; all before features are computed. Silent audio is not refused: the mouth
+            stays closed, and a file's ``notes`` say it was silent.
 
     Explained in notebooks/05_landmark_transformer.ipynb.
     """
@@ -187,13 +189,19 @@ def landmarks_from_audio(
         wave = np.asarray(audio)
         if wave.ndim != 1:
             raise DriveError(f"a waveform must be mono (N,), got shape {wave.shape}; average the channels first")
+        if np.issubdtype(wave.dtype, np.integer):  # integer PCM: scaled to [-1, 1] as compute_features does
+            wave = wave.astype(np.float32) / (np.iinfo(wave.dtype).max + 1)
         wave = _audio.resample(wave.astype(np.float32), sr, _audio.SAMPLE_RATE)
         notes = [] if sr == _audio.SAMPLE_RATE else [f"resampled {sr} Hz -> {_audio.SAMPLE_RATE} Hz"]
     n = max(1, _audio.n_frames_for(len(wave)))
     if au45 is not None:
         au45 = np.asarray(au45, np.float32)
+        if au45.shape == (n, 1):
+            au45 = au45[:, 0]
         if au45.shape != (n,):
             raise DriveError(f"au45 must have one value per frame, shape ({n},) for this audio; got {au45.shape}")
+        if not np.isfinite(au45).all() or au45.min() < 0 or au45.max() > 5:
+            raise DriveError("au45 must be finite values on the 0-5 scale (0 open, 5 closed); fix or clip the array")
     try:
         feats = _audio.audio_windows(wave, kind=kind, n_frames=n)  # (T, 16, D)
     except ValueError as exc:

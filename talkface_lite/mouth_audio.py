@@ -84,25 +84,38 @@ def mouth_audio_agreement(
         max_lag: cross-correlation search range in frames.
 
     Returns:
-        ``loudness_corr``, ``pause_open_ratio`` (NaN when the clip has no pause), ``lag_frames``,
-        ``pause_frames`` (count).
+        ``loudness_corr`` (0 for a mouth that never moves), ``pause_open_ratio`` (NaN when the clip has
+        no pause), ``lag_frames`` (None for a mouth that never moves), ``pause_frames`` (count).
 
     Raises:
-        ValueError: ``opening`` not 1D or too short to search ``max_lag``.
+        ValueError: ``opening`` not 1D, too short to search ``max_lag`` or not finite; audio whose length
+            is not the mouth's (more than a frame apart), or silent audio.
     """
+    from .checks import require_finite
+
     opening = np.asarray(opening, np.float64)
     if opening.ndim != 1 or len(opening) <= 2 * max_lag:
         raise ValueError(f"opening must be (T,) with T > {2 * max_lag}, got shape {opening.shape}")
+    require_finite(opening, "mouth opening", "predict the landmarks again; NaN landmarks have no opening")
+    covered = len(audio) / sr * A.FPS
+    if abs(covered - len(opening)) > 1:
+        raise ValueError(
+            f"the audio covers {covered:.1f} frames at 25 fps but the mouth has {len(opening)}: pass the audio "
+            "that drove these landmarks"
+        )
     env = loudness_envelope(audio, len(opening), sr)
+    if env.max() < 1e-6:
+        raise ValueError("the audio is silent: there is no loudness for the mouth to follow")
     pauses = pause_frames(env)
     rest = float(np.percentile(opening, 5)) if rest is None else float(rest)
     above = opening - rest
     speech = ~pauses & (env > 0)
     ratio = float(above[pauses].mean() / above[speech].mean()) if pauses.any() and speech.any() else float("nan")
+    moves = opening.std() > 1e-12
     return {
-        "loudness_corr": float(np.corrcoef(opening, env)[0, 1]) if opening.std() > 0 else 0.0,
+        "loudness_corr": float(np.corrcoef(opening, env)[0, 1]) if moves else 0.0,
         "pause_open_ratio": ratio,
-        "lag_frames": lag_of_peak(opening, env, max_lag),
+        "lag_frames": lag_of_peak(opening, env, max_lag) if moves else None,
         "pause_frames": int(pauses.sum()),
     }
 

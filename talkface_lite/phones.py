@@ -30,6 +30,7 @@ Explained in notebooks/04_audio_features.ipynb; compared with log-mel in noteboo
 from __future__ import annotations
 
 import dataclasses
+import re
 from typing import List, Optional, Sequence
 
 import numpy as np
@@ -136,11 +137,24 @@ def recognise_phones(
         Contiguous :class:`PhoneSegment` s covering ``[0, N / 16000)`` (gaps and the tail are ``SIL``).
 
     Raises:
-        ValueError: audio that is not 1D, or a transcript with words the dictionary lacks.
+        ValueError: audio that is not 1D float in [-1, 1] or holds NaN/inf; an empty transcript, one with
+            words the dictionary lacks, or one that cannot be aligned to the audio.
     """
+    from .checks import require_finite
+
     audio = np.asarray(audio)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono (N,) at 16 kHz, got shape {audio.shape}")
+    if not np.issubdtype(audio.dtype, np.floating):
+        raise ValueError(
+            f"audio must be float samples in [-1, 1], got {audio.dtype}: load it with talkface_lite.audio.load_audio "
+            "or use talkface_lite.audio.compute_features(audio, kind='phones'), which converts integer PCM"
+        )
+    require_finite(audio, "audio samples", "replace the bad samples (numpy.nan_to_num) before recognising phones")
+    if len(audio) and float(np.abs(audio).max()) > 1.5:
+        raise ValueError("audio samples exceed [-1, 1]: integer PCM stored as float? divide by 32768 first")
+    if transcript is not None and not _words(transcript):
+        raise ValueError("the transcript holds no words: give the words said, or transcript=None to recognise freely")
     if len(audio) < 160:  # shorter than one 10 ms frame: nothing to recognise
         return [PhoneSegment("SIL", 0.0, len(audio) / 16000.0)] if len(audio) else []
     ps, model = _model_dir()
@@ -155,7 +169,8 @@ def recognise_phones(
             loglevel="FATAL",
         )
         _decode(dec, audio)
-        raw = [(s.word, s.start_frame, s.end_frame + 1) for s in dec.seg()]
+        # no hypothesis at all (a clip of a few frames): silence, filled in below
+        raw = [] if dec.hyp() is None else [(s.word, s.start_frame, s.end_frame + 1) for s in dec.seg()]
     else:
         raw = _align(ps, model, audio, transcript)
     if silence_db is not None and len(audio):
@@ -175,8 +190,13 @@ def recognise_phones(
     return segs
 
 
+def _words(transcript: str) -> List[str]:
+    """Lower-case words of a transcript, punctuation dropped (apostrophes kept: "don't" is a CMUdict word)."""
+    return re.sub(r"[^a-z']+", " ", transcript.lower()).replace(" '", " ").replace("' ", " ").split()
+
+
 def _align(ps, model, audio: np.ndarray, transcript: str):
-    words = [w for w in transcript.lower().replace(",", " ").replace(".", " ").split() if w]
+    words = _words(transcript)
     dec = ps.Decoder(hmm=str(model / "en-us"), lm=None, loglevel="FATAL")  # the default dictionary is CMUdict
     missing = [w for w in words if dec.lookup_word(w) is None]
     if missing:
@@ -186,6 +206,11 @@ def _align(ps, model, audio: np.ndarray, transcript: str):
         )
     dec.set_align_text(" ".join(words))
     _decode(dec, audio)  # pass 1: where each word is
+    if dec.hyp() is None:
+        raise ValueError(
+            f"the transcript ({len(words)} words) could not be aligned to {len(audio) / 16000:.2f} s of audio: check "
+            "that it is what is said, or leave transcript=None to recognise the phones freely"
+        )
     spans = [(s.word.split("(")[0], s.start_frame, s.end_frame + 1) for s in dec.seg()]
     dec.set_alignment()
     try:

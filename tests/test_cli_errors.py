@@ -148,6 +148,10 @@ def test_dirty_means_the_source_differs(tmp_path):
         (["--motion", "1000"], "motion must be in [0, 5]"),
         (["--seconds", "100000"], "seconds must be a number in [1, 3600]"),
         (["--seconds", "3600", "--size", "2048"], "GiB of memory"),
+        (
+            ["--seconds", "600", "--features", "mel,phonez"],
+            "unknown feature kind 'phonez'",
+        ),  # before 600 s of rendering
     ],
 )
 def test_synth_refuses_what_cannot_work_before_starting(argv, words, tmp_path):

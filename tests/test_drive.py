@@ -304,3 +304,7 @@ def test_landmarks_from_audio_refuses_before_computing_features(lm_model, monkey
         D.landmarks_from_audio(model, arrays.audio, kind="mel", au45=np.zeros(7))
     with pytest.raises(DriveError, match="mono"):
         D.landmarks_from_audio(model, np.zeros((100, 2), np.float32), kind="mel")
+    with pytest.raises(DriveError, match="finite values on the 0-5 scale"):
+        D.landmarks_from_audio(model, arrays.audio, kind="mel", au45=np.full(100, np.nan))
+    with pytest.raises(DriveError, match="finite values on the 0-5 scale"):
+        D.landmarks_from_audio(model, arrays.audio, kind="mel", au45=np.full(100, 99.0))

@@ -41,3 +41,16 @@ def test_agreement_of_a_mouth_that_is_the_envelope():
     assert stuck_open["pause_open_ratio"] > 0.95  # a mouth that never closes
     with pytest.raises(ValueError, match="opening must be"):
         MA.mouth_audio_agreement(np.ones(5), audio)
+
+
+def test_agreement_refuses_what_it_cannot_measure():
+    t = np.arange(16000 * 4) / 16000
+    audio = np.sin(2 * np.pi * 150 * t) * ((t % 1.0) < 0.6)
+    with pytest.raises(ValueError, match="covers 100.0 frames at 25 fps but the mouth has 250"):
+        MA.mouth_audio_agreement(np.ones(250), audio)
+    with pytest.raises(ValueError, match="silent"):
+        MA.mouth_audio_agreement(np.arange(100.0), np.zeros(64000))
+    with pytest.raises(ValueError, match="NaN"):
+        MA.mouth_audio_agreement(np.full(100, np.nan), audio)
+    frozen = MA.mouth_audio_agreement(np.ones(100), audio)
+    assert frozen["loudness_corr"] == 0.0 and frozen["lag_frames"] is None

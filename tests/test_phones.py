@@ -109,3 +109,18 @@ def test_empty_and_tiny_clips_are_silence():
     assert P.recognise_phones(np.zeros(100, np.float32)) == [P.PhoneSegment("SIL", 0.0, 100 / 16000)]
     feats = A.compute_features(np.zeros(0, np.float32), kind="phones")
     assert feats.shape == (1, 41) and feats[0, P.PHONE_SET.index("SIL")] == 1.0
+
+
+def test_bad_inputs_are_refused_in_one_line(clip):
+    with pytest.raises(ValueError, match="float samples in"):
+        P.recognise_phones((clip.audio * 32767).astype(np.int16))
+    with pytest.raises(ValueError, match="NaN"):
+        P.recognise_phones(np.full(1600, np.nan, np.float32))
+    with pytest.raises(ValueError, match="holds no words"):
+        P.recognise_phones(clip.audio, " ;!? ")
+    with pytest.raises(ValueError, match="could not be aligned"):
+        P.recognise_phones(np.zeros(32000, np.float32), "hello world")
+    assert P._words('The fox; jumps! "over" don\'t') == ["the", "fox", "jumps", "over", "don't"]
+    # clips of a few frames have no hypothesis: silence, not a crash inside the recogniser
+    for n in (160, 400):
+        assert [s.phone for s in P.recognise_phones(clip.audio[:n])] == ["SIL"]

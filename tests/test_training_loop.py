@@ -141,7 +141,7 @@ def test_decay_schedule_multipliers_by_hand():
     assert [warm(s) for s in (0, 1, 2, 3, 4, 7, 10)] == pytest.approx([0.25, 0.5, 0.75, 1.0, 1.0, 0.55, 0.1])
     with pytest.raises(ValueError, match="unknown schedule"):
         decay_schedule(opt, 10, kind="step")
-    with pytest.raises(ValueError, match="warmup must be in"):
+    with pytest.raises(ValueError, match="warmup must be an integer number of steps"):
         decay_schedule(opt, 10, warmup=10)
 
 

@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
         "(the blink extra) when installed, else dlib's eye aspect ratio (default auto)",
     )
     parser.add_argument(
-        "--features", default="mel", help="audio feature kinds, comma separated: mel,mfcc,phones (default mel)"
+        "--features", default="mel", help="audio feature kinds, comma separated: mel,mel_cmvn,mfcc,phones (default mel)"
     )
     parser.add_argument(
         "--import-features",

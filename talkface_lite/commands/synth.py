@@ -15,7 +15,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--size", type=int, default=128, help="frame size in pixels, square (default 128)")
     parser.add_argument("--seed", type=int, default=0, help="speaker seed (default 0)")
     parser.add_argument(
-        "--features", default="mel", help="comma-separated audio feature kinds: mel,mfcc,phones (default mel)"
+        "--features", default="mel", help="comma-separated audio feature kinds: mel,mel_cmvn,mfcc,phones (default mel)"
     )
     parser.add_argument("--motion", type=float, default=1.0, help="head-motion scale, 0 = still (default 1)")
     parser.add_argument("--workers", type=int, default=1, help="render processes (frames are identical; default 1)")
@@ -24,9 +24,11 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from .. import audio
     from ..data import dataset, synthetic
 
     features = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    audio.check_kinds(features)  # before rendering anything
     t0 = time.time()
     synthetic.check_args(args.seconds, args.size, args.seed, args.motion)  # before any work
     dataset.check_output_folder(args.out, args.overwrite)

@@ -39,7 +39,12 @@ def add_arguments(parser) -> None:
         choices=("gt", "dlt"),
         help="landmarks fed to the field: ground truth (default) or the DLT's predictions",
     )
-    parser.add_argument("--audio-kind", default=None, help="audio feature kind stored in the dataset (default mel)")
+    parser.add_argument(
+        "--audio-kind",
+        default=None,
+        help="audio feature kind stored in the dataset: mel, mel_cmvn, mfcc, phones, or an imported "
+        "deepspeech/hubert (default mel)",
+    )
     parser.add_argument("--coarse-steps", type=int, help="override the preset's coarse steps")
     parser.add_argument("--fine-steps", type=int, help="override the preset's fine steps")
     parser.add_argument("--dlt-steps", type=int, help="override the preset's landmark-transformer steps")

@@ -243,9 +243,7 @@ def write_dataset(
     """
     rec.validate()
     out = Path(out_dir).resolve()
-    for kind in features:
-        if kind not in _audio.KINDS:
-            raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    _audio.check_kinds(features)
     extra_features = dict(extra_features or {})
     for kind, arr in extra_features.items():
         check_feature_kind(kind, features)

@@ -58,7 +58,7 @@ def espeak_speech(text: str = PASSAGE, voice: str = "en-us", wpm: int = 160, pau
     with tempfile.TemporaryDirectory() as tmp:  # a file, not --stdout: a streamed wav header has no length
         wav = Path(tmp) / "speech.wav"
         run = subprocess.run(
-            [exe, "-v", voice, "-s", str(int(wpm)), "-g", str(int(pause_ms) // 10), "-w", str(wav), text],
+            [exe, "-v", voice, "-s", str(int(wpm)), "-g", str(int(pause_ms) // 10), "-w", str(wav), "--", text],
             capture_output=True,
         )
         if run.returncode != 0 or not wav.is_file():

@@ -27,6 +27,7 @@ import signal
 import threading
 from typing import Callable, Dict, Iterable, Iterator, List, Optional
 
+import numpy as np
 import torch
 
 from ..progress import tqdm
@@ -150,13 +151,13 @@ def decay_schedule(
     over the remaining ``steps - warmup``); transformers trained from scratch with Adam need it (Vaswani et al.).
 
     Raises:
-        ValueError: an unknown ``kind``, or ``warmup`` not in ``[0, steps)``.
+        ValueError: an unknown ``kind``, or ``warmup`` not an integer in ``[0, steps)``.
     """
     n = max(1, int(steps))
     if kind not in ("exp", "linear", "cosine"):
         raise ValueError(f"unknown schedule {kind!r}: use 'exp', 'linear' or 'cosine'")
-    if not 0 <= int(warmup) < n:
-        raise ValueError(f"warmup must be in [0, steps) = [0, {n}), got {warmup}")
+    if not isinstance(warmup, (int, np.integer)) or isinstance(warmup, bool) or not 0 <= warmup < n:
+        raise ValueError(f"warmup must be an integer number of steps in [0, steps) = [0, {n}), got {warmup!r}")
     w = int(warmup)
     decay = {
         "exp": lambda p: final**p,

@@ -138,8 +138,20 @@ class SpeakerTraits:
     breathiness: float = 0.0  # aspiration noise / voiced RMS (0-0.3)
 
 
+def _check_seed(value, name: str, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer{' or None' if optional else ''}, got {value!r}")
+
+
 def speaker_traits(seed: int) -> SpeakerTraits:
-    """The voice and blink rate of speaker ``seed`` (what :func:`make_script` uses for it with ``utterance_seed``)."""
+    """The voice and blink rate of speaker ``seed`` (what :func:`make_script` uses for it with ``utterance_seed``).
+
+    Raises:
+        ValueError: ``seed`` not a non-negative integer.
+    """
+    _check_seed(seed, "seed")
     timbre = _rng(seed, "timbre")
     return SpeakerTraits(
         base_f0=float(_rng(seed, "voice").uniform(95, 210)),
@@ -184,12 +196,9 @@ def make_script(
     """
     if not np.isfinite(seconds) or seconds < 1.0:
         raise ValueError(f"seconds must be >= 1 (a clip needs at least one phrase), got {seconds}")
-    if not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    if utterance_seed is not None and (not isinstance(utterance_seed, (int, np.integer)) or utterance_seed < 0):
-        raise ValueError(f"utterance_seed must be a non-negative integer or None, got {utterance_seed!r}")
-    if voice_seed is not None and (not isinstance(voice_seed, (int, np.integer)) or voice_seed < 0):
-        raise ValueError(f"voice_seed must be a non-negative integer or None, got {voice_seed!r}")
+    _check_seed(seed, "seed")
+    _check_seed(utterance_seed, "utterance_seed", optional=True)
+    _check_seed(voice_seed, "voice_seed", optional=True)
     if voice_seed is not None and utterance_seed is None:
         raise ValueError("voice_seed needs utterance_seed (the synth clip keeps its own voice): pass both")
     n_frames = int(round(seconds * fps))

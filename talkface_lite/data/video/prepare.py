@@ -428,9 +428,7 @@ def prepare_video(
             f"{video} has no audio stream: a talking head is driven by the speech in the clip. Mux it in "
             f"({MUX_HINT}) or pass --audio speech.wav."
         )
-    for kind in features:
-        if kind not in _audio.KINDS:
-            raise ValueError(f"unknown feature kind {kind!r}: use one of {_audio.KINDS}")
+    _audio.check_kinds(features)
     if not features and not import_features:
         raise ValueError(
             f"no audio features to store: give at least one kind (--features {','.join(_audio.KINDS)}) "
