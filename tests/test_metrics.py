@@ -157,16 +157,16 @@ def test_sync_expert_prefers_aligned_audio_on_the_synthetic_speaker():
     from talkface_lite.training.landmark_models import synthetic_arrays, train_sync_expert
 
     train, test = (
-        synthetic_arrays(seconds=20, speaker_seed=0, utterance_seed=0),
+        synthetic_arrays(seconds=12, speaker_seed=0, utterance_seed=0),
         synthetic_arrays(seconds=6, speaker_seed=0, utterance_seed=1),
     )
     torch.manual_seed(0)
     expert = LandmarkSyncExpert(train.feats.shape[-1], train.feats.shape[1], dim=32)
-    train_sync_expert(expert, train, steps=150, batch_size=32, lr=3e-3, progress=False)
+    train_sync_expert(expert, train, steps=100, batch_size=32, lr=3e-3, progress=False)
     aligned, name = M.sync_expert_score(expert, test.landmarks, test.feats)
     shifted, _ = M.sync_expert_score(expert, test.landmarks, np.roll(test.feats, 8, axis=0))
     assert name == M.SYNC_EXPERT_NAME and "not SyncNet" in name
-    assert aligned > shifted + 0.1  # measured 0.34 vs -0.04
+    assert aligned > shifted + 0.1  # measured 0.29 vs 0.04
     conf = M.sync_expert_confidence(expert, test.landmarks, test.feats)
     assert conf["offset"] in (-1, 0, 1) and conf["confidence"] > 0.05 and "not SyncNet" in conf["name"]
     assert conf["confidence"] == pytest.approx(conf["best"] - conf["median"])

@@ -201,11 +201,12 @@ def test_a_lent_voice_brings_its_pitch_and_speaking_rate_but_not_the_words():
     own, lent = make_script(8, 0, utterance_seed=2), make_script(8, 0, utterance_seed=2, voice_seed=1)
     v0, v1 = speaker_traits(0), speaker_traits(1)
     assert _median_f0(lent.audio) == pytest.approx(v1.base_f0, rel=0.08)  # 97 Hz, not speaker 0's 198 Hz
-    # the same syllables, each phone lasting rate_0 / rate_1 times as long (pauses are not scaled)
+    assert _median_f0(own.audio) == pytest.approx(v0.base_f0, rel=0.08)  # its own voice: its rendered clip's
+    # the same syllables, each phone lasting 1 / rate_1 times as long (the own voice has rate 1; pauses unscaled)
     pairs = [(a, b) for a, b in zip(own.segments, lent.segments) if a.phone != "SIL"][:30]
     assert [a.phone for a, _ in pairs] == [b.phone for _, b in pairs]
     ratios = [b.duration / a.duration for a, b in pairs]
-    assert ratios == pytest.approx([v0.rate / v1.rate] * len(ratios), rel=1e-9)
+    assert ratios == pytest.approx([1 / v1.rate] * len(ratios), rel=1e-9)
     # the blinks are speaker 0's for the same utterance (head nods follow the stressed syllables' new times)
     np.testing.assert_array_equal(own.au45, lent.au45)
     assert 0.88 <= v1.formant_scale <= 1.18 and 0.85 <= v1.rate <= 1.2 and 0 <= v1.breathiness <= 0.3

@@ -127,8 +127,10 @@ class SpeakerScript:
 class SpeakerTraits:
     """What stays the same about speaker ``seed`` whatever it says.
 
-    ``base_f0`` and ``blink_rate`` are the first draws of its voice and blink streams; the timbre
-    (``formant_scale``, ``rate``, ``breathiness``) comes from its own stream, so adding it changed nothing else.
+    ``base_f0`` and ``blink_rate`` are the first draws of its voice and blink streams. The timbre
+    (``formant_scale``, ``rate``, ``breathiness``) comes from its own stream, so adding it changed nothing
+    else; it is what the seed's voice brings when it is lent (``make_script(..., voice_seed=seed)``): a
+    speaker's own clips keep the neutral timbre of its rendered dataset.
     """
 
     base_f0: float  # Hz, the voice's base pitch (95-210)
@@ -184,11 +186,13 @@ def make_script(
     chose them, so every later draw (pitch jitter, blink times) moves; it is another utterance of the
     same speaker, like any other ``utterance_seed``.
 
-    Voices: with ``utterance_seed`` given, the speaker talks with its whole voice from
-    :func:`speaker_traits` (pitch, formant scale, speaking rate, breathiness), and ``voice_seed`` lends it
-    speaker ``voice_seed``'s voice instead (same face and blink rate, another voice: a held-out *voice* with
-    ground-truth mouths). The rendered ``synth`` clip (``utterance_seed=None``) keeps the pitch-only voice
-    of :data:`GENERATOR_VERSION` 1, so datasets already cached stay valid.
+    Voices: a speaker's own voice is the one its rendered ``synth`` clip has, whatever it says: its pitch
+    (``base_f0``) with a neutral timbre (formant scale 1, speaking rate 1, no breathiness), as in
+    :data:`GENERATOR_VERSION` 1, so every clip of speaker ``seed`` sounds like its dataset. ``voice_seed``
+    (with ``utterance_seed``) lends it speaker ``voice_seed``'s whole voice from :func:`speaker_traits`:
+    pitch, formant scale, speaking rate and breathiness (same face and blink rate, another voice: a
+    held-out *voice* with ground-truth mouths; ``voice_seed=seed`` is the speaker's own pitch with its
+    lent timbre).
 
     Raises:
         ValueError: ``seconds`` below 1, ``seed`` / ``utterance_seed`` / ``voice_seed`` not a non-negative
@@ -204,13 +208,13 @@ def make_script(
     n_frames = int(round(seconds * fps))
     said = seed if utterance_seed is None else utterance_seed
     traits = None if utterance_seed is None else speaker_traits(seed)  # None: drawn in the streams below, as traits
-    voice = None if traits is None else speaker_traits(seed if voice_seed is None else voice_seed)
+    voice = None if voice_seed is None else speaker_traits(voice_seed)  # None: the speaker's own (neutral timbre)
     segs = speech_synth.random_utterance(seconds, _rng(said, "speech"), rate=voice.rate if voice else 1.0)
     audio = speech_synth.synthesize(
         segs,
         seconds,
         _rng(said, "voice"),
-        base_f0=voice and voice.base_f0,
+        base_f0=(voice or traits) and (voice or traits).base_f0,
         formant_scale=voice.formant_scale if voice else 1.0,
         breathiness=voice.breathiness if voice else 0.0,
     )
