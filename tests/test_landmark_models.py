@@ -128,3 +128,19 @@ def test_a_feature_that_never_varied_in_training_is_ignored_not_blown_up():
     out = norm(test)
     assert torch.isfinite(out).all() and out[0, 1] == 0 and out[0, 2] == 0
     assert out[0, 0] == pytest.approx((0.5 - 0.5) / float(train[:, 0].std()), abs=1e-6)
+
+
+def test_noise_augmentation_sets_the_snr_and_keeps_the_truth():
+    from talkface_lite.training.landmark_models import SpeakerArrays, noise_augmented
+
+    t = np.arange(2 * 16000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * 1000 * t)).astype(np.float32)  # 1 kHz tone, inside the noise band
+    arrays = SpeakerArrays(np.zeros((50, 16, 80), np.float32), np.zeros((50, 68, 3)), np.zeros(50), audio=wave)
+    noisy = noise_augmented(arrays, snr_db=20.0, seed=1)
+    noise = noisy.audio.astype(np.float64) - wave
+    snr = 10 * np.log10(np.mean(wave.astype(np.float64) ** 2) / np.mean(noise**2))
+    assert snr == pytest.approx(20.0, abs=0.01)
+    assert noisy.feats.shape == (50, 16, 80) and noisy.landmarks is arrays.landmarks
+    np.testing.assert_array_equal(noise_augmented(arrays, 20.0, seed=1).audio, noisy.audio)  # seeded
+    with pytest.raises(ValueError, match="snr_db must be in"):
+        noise_augmented(arrays, snr_db=-5)

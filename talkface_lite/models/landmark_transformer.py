@@ -147,7 +147,8 @@ class DynamicLandmarkTransformer(nn.Module):
         radius: attention band (frames each side).
         latent_dim: VAE latent size.
         dropout: dropout in the blocks (0: fitted per speaker on a minute of audio, the model
-            under-fits rather than over-fits; 0.1 cost 35 % mouth LMD in notebook 05's QUICK setting).
+            under-fits rather than over-fits; with dropout 0.1 its training loss stayed about twice as
+            high, notebook 05's recipe table).
         n_landmarks: points per frame.
 
     Explained in notebooks/05_landmark_transformer.ipynb.
