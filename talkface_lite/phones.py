@@ -130,7 +130,8 @@ def recognise_phones(
         transcript: the words said, when known: the phones of their CMUdict pronunciations are aligned
             to the audio (forced alignment) instead of recognised freely. Words missing from CMUdict are
             refused. When the phone-level pass fails (it can, on a clip's last frames), each word's
-            aligned span is shared evenly among its phones.
+            aligned span is shared evenly among its phones. Align a sentence or two at a time: a
+            40 s passage in one piece can fail to align (refused, below).
         silence_db: the silence gate (see the module docstring); None keeps the recogniser's labels.
 
     Returns:
@@ -197,7 +198,9 @@ def _words(transcript: str) -> List[str]:
 
 def _align(ps, model, audio: np.ndarray, transcript: str):
     words = _words(transcript)
-    dec = ps.Decoder(hmm=str(model / "en-us"), lm=None, loglevel="FATAL")  # the default dictionary is CMUdict
+    # the default dictionary is CMUdict; beams far wider than recognition's: with the defaults, an 8 s
+    # sentence of espeak-ng's female voice found no alignment at all, and the text constrains the search anyway
+    dec = ps.Decoder(hmm=str(model / "en-us"), lm=None, beam=1e-80, wbeam=1e-60, pbeam=1e-80, loglevel="FATAL")
     missing = [w for w in words if dec.lookup_word(w) is None]
     if missing:
         raise ValueError(
