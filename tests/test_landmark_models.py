@@ -144,3 +144,32 @@ def test_noise_augmentation_sets_the_snr_and_keeps_the_truth():
     np.testing.assert_array_equal(noise_augmented(arrays, 20.0, seed=1).audio, noisy.audio)  # seeded
     with pytest.raises(ValueError, match="snr_db must be in"):
         noise_augmented(arrays, snr_db=-5)
+
+
+def test_augmented_copies_keep_the_clips_feature_kind_and_kinds_are_not_mixed():
+    from talkface_lite.training.landmark_models import (
+        SpeakerArrays,
+        concat_arrays,
+        noise_augmented,
+        speed_perturbed,
+        synthetic_arrays,
+    )
+
+    a = synthetic_arrays(3, kind="mel_cmvn")
+    assert a.kind == "mel_cmvn" and a.slice(0, 10).kind == "mel_cmvn"
+    fast, noisy = speed_perturbed(a, 1.1), noise_augmented(a, 20.0, seed=1)
+    assert fast.kind == noisy.kind == "mel_cmvn"
+    # per-clip standardised: every band of the copy has mean 0 (not log-mel's about -6)
+    assert abs(float(fast.feats[:, 8].mean())) < 0.2 and abs(float(noisy.feats[:, 8].mean())) < 0.2
+    assert concat_arrays([a, fast, noisy]).kind == "mel_cmvn"
+    mel = speed_perturbed(a, 0.9, kind="mel")
+    assert mel.kind == "mel"
+    with pytest.raises(ValueError, match=r"different feature kinds cannot be joined \(\['mel', 'mel_cmvn'\]\)"):
+        concat_arrays([a, mel])
+    with pytest.raises(ValueError, match="unknown feature kind 'mell'"):
+        speed_perturbed(a, 1.1, kind="mell")
+    untagged = SpeakerArrays(a.feats, a.landmarks, a.au45, audio=a.audio)
+    assert speed_perturbed(untagged, 1.1).kind == "mel"  # unknown: log-mel, as before
+    for seed in (-1, True, 1.5):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            noise_augmented(a, 20.0, seed=seed)

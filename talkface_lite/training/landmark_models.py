@@ -47,6 +47,9 @@ class SpeakerArrays:
         fps: frame rate.
         name: provenance label.
         audio: ``(N,)`` float32 16 kHz waveform the features came from, when known.
+        kind: the feature kind of ``feats`` (one of :data:`talkface_lite.audio.KINDS`, or a stored kind
+            such as ``deepspeech``), when known; augmentation keeps it, :func:`concat_arrays` refuses to
+            mix kinds, and a model trained on the arrays remembers it (``model.feature_kind``).
     """
 
     feats: np.ndarray
@@ -56,6 +59,7 @@ class SpeakerArrays:
     fps: float = 25.0
     name: str = ""
     audio: Optional[np.ndarray] = None
+    kind: Optional[str] = None
 
     def __post_init__(self):
         self.feats = np.asarray(as_windows(torch.as_tensor(np.asarray(self.feats, np.float32))).numpy())
@@ -93,6 +97,7 @@ class SpeakerArrays:
             l2,
             self.fps,
             f"{self.name}[{start}:{stop}]",
+            kind=self.kind,
         )
 
     def ear(self) -> np.ndarray:
@@ -115,6 +120,7 @@ class SpeakerArrays:
             dataset.landmarks2d.numpy()[idx],
             dataset.fps,
             f"{dataset.root.name}:{split}",
+            kind=kind,
         )
 
     @classmethod
@@ -123,7 +129,7 @@ class SpeakerArrays:
         from .. import audio
 
         feats = audio.audio_windows(np.asarray(rec.audio), kind=kind, n_frames=rec.n_frames)
-        return cls(feats, rec.landmarks, rec.au45, rec.landmarks2d, rec.fps, str(rec.source))
+        return cls(feats, rec.landmarks, rec.au45, rec.landmarks2d, rec.fps, str(rec.source), kind=kind)
 
 
 def _fit_linear(
@@ -193,10 +199,20 @@ def synthetic_arrays(
         f"synthetic:speaker={speaker_seed}:utterance={utterance_seed}"
         + ("" if voice_seed is None else f":voice={voice_seed}"),
         audio=np.asarray(script.audio, np.float32),
+        kind=kind,
     )
 
 
-def speed_perturbed(arrays: SpeakerArrays, factor: float, kind: str = "mel") -> SpeakerArrays:
+def _augmented_kind(arrays: SpeakerArrays, kind: Optional[str]) -> str:
+    """The feature kind an augmented copy gets: ``kind``, else the clip's own, else log-mel."""
+    from .. import audio as A
+
+    kind = kind if kind is not None else (arrays.kind or "mel")
+    A.check_kinds([kind])
+    return kind
+
+
+def speed_perturbed(arrays: SpeakerArrays, factor: float, kind: Optional[str] = None) -> SpeakerArrays:
     """Kaldi-style speed perturbation of a training clip: a new voice from the same recording.
 
     The waveform is resampled as if it had been recorded at ``16 kHz x factor``, so it plays ``factor``
@@ -209,16 +225,17 @@ def speed_perturbed(arrays: SpeakerArrays, factor: float, kind: str = "mel") -> 
     Args:
         arrays: a clip with its ``audio`` (:func:`synthetic_arrays`, or set ``arrays.audio``).
         factor: speed factor in [0.7, 1.4].
-        kind: feature kind of the result.
+        kind: feature kind of the result (default: the clip's ``kind``, or ``"mel"`` when unknown).
 
     Returns:
         :class:`SpeakerArrays` of ``floor(T / factor)`` frames, with ``audio``.
 
     Raises:
-        ValueError: no audio on ``arrays``, or ``factor`` outside [0.7, 1.4].
+        ValueError: no audio on ``arrays``, ``factor`` outside [0.7, 1.4], or an unknown kind.
     """
     from .. import audio as A
 
+    kind = _augmented_kind(arrays, kind)
     if arrays.audio is None:
         raise ValueError("speed perturbation needs the clip's waveform: build the arrays with audio (synthetic_arrays)")
     if not 0.7 <= factor <= 1.4:
@@ -243,10 +260,13 @@ def speed_perturbed(arrays: SpeakerArrays, factor: float, kind: str = "mel") -> 
         arrays.fps,
         f"{arrays.name}:speed={factor:g}",
         audio=wave,
+        kind=kind,
     )
 
 
-def noise_augmented(arrays: SpeakerArrays, snr_db: float = 20.0, seed: int = 0, kind: str = "mel") -> SpeakerArrays:
+def noise_augmented(
+    arrays: SpeakerArrays, snr_db: float = 20.0, seed: int = 0, kind: Optional[str] = None
+) -> SpeakerArrays:
     """A training clip with noise added: speech-band (300 Hz-6 kHz) Gaussian noise at ``snr_db`` below
     the clip's RMS, the features of ``kind`` recomputed (landmarks and AU45 unchanged).
 
@@ -258,11 +278,13 @@ def noise_augmented(arrays: SpeakerArrays, snr_db: float = 20.0, seed: int = 0, 
     Args:
         arrays: a clip with its ``audio``.
         snr_db: signal-to-noise ratio in dB (RMS over the whole clip), in [0, 60].
-        seed: noise seed (a numpy generator of its own; global random state is untouched).
-        kind: feature kind of the result.
+        seed: noise seed, a non-negative integer (a numpy generator of its own; global random state is
+            untouched).
+        kind: feature kind of the result (default: the clip's ``kind``, or ``"mel"`` when unknown).
 
     Raises:
-        ValueError: no audio on ``arrays``, or ``snr_db`` outside [0, 60].
+        ValueError: no audio on ``arrays``, ``snr_db`` outside [0, 60], a seed that is not a non-negative
+            integer, or an unknown kind.
     """
     from scipy.signal import butter, sosfilt
 
@@ -272,6 +294,9 @@ def noise_augmented(arrays: SpeakerArrays, snr_db: float = 20.0, seed: int = 0, 
         raise ValueError("noise augmentation needs the clip's waveform: build the arrays with audio (synthetic_arrays)")
     if not 0.0 <= snr_db <= 60.0:
         raise ValueError(f"snr_db must be in [0, 60] dB, got {snr_db}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    kind = _augmented_kind(arrays, kind)
     wave = np.asarray(arrays.audio, np.float64)
     noise = sosfilt(
         butter(2, [300, 6000], btype="band", fs=A.SAMPLE_RATE, output="sos"),
@@ -288,14 +313,25 @@ def noise_augmented(arrays: SpeakerArrays, snr_db: float = 20.0, seed: int = 0, 
         arrays.fps,
         f"{arrays.name}:noise={snr_db:g}dB",
         audio=noisy,
+        kind=kind,
     )
 
 
 def concat_arrays(parts) -> SpeakerArrays:
-    """Several clips of one speaker as one (random crops may straddle a join: a 40 ms cut, harmless)."""
+    """Several clips of one speaker as one (random crops may straddle a join: a 40 ms cut, harmless).
+
+    Raises:
+        ValueError: no clips, clips of different feature shapes, or clips of different known kinds.
+    """
     parts = list(parts)
     if not parts:
         raise ValueError("concat_arrays needs at least one clip")
+    kinds = {p.kind for p in parts}
+    if len(kinds - {None}) > 1:
+        raise ValueError(
+            f"clips of different feature kinds cannot be joined ({sorted(kinds - {None})}): compute every copy "
+            "with the same kind (speed_perturbed/noise_augmented keep the clip's kind by default)"
+        )
     dims = {p.feats.shape[1:] for p in parts}
     if len(dims) != 1:
         raise ValueError(f"clips with different feature shapes cannot be joined: {sorted(dims)}")
@@ -309,6 +345,7 @@ def concat_arrays(parts) -> SpeakerArrays:
         parts[0].fps,
         "+".join(p.name for p in parts),
         audio=audio,
+        kind=kinds.pop() if len(kinds) == 1 else None,
     )
 
 
@@ -382,6 +419,9 @@ def train_landmark_model(
         weights: loss-weight overrides (see ``landmark_losses``).
         progress, desc: tqdm bar and its label.
 
+    Sets ``model.feature_kind`` to ``arrays.kind`` when that is known, so
+    :func:`talkface_lite.drive.landmarks_from_audio` computes the right features without being told.
+
     Returns:
         History ``{"step": [...], "pos": [...], ..., "total": [...], "loss": [...]}`` (every step;
         ``"loss"`` is ``"total"``, the term that is back-propagated). ``{"step": []}`` for a model
@@ -390,6 +430,8 @@ def train_landmark_model(
     Explained in notebooks/05_landmark_transformer.ipynb.
     """
     fit_normalisers(model, arrays)
+    if arrays.kind is not None:
+        model.feature_kind = arrays.kind  # landmarks_from_audio reads it: the kind need not be named again
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:  # the mean-shape baseline has nothing to train
         return {"step": []}

@@ -115,6 +115,7 @@ class TalkingHead:
             )
         model = DynamicLandmarkTransformer(int(self.features.shape[-1]), int(self.features.shape[1]))
         model.load_state_dict(self.dlt_state)
+        model.feature_kind = self.config.audio_kind  # drive/landmarks_from_audio need not be told the kind
         return model.eval()
 
     # ------------------------------------------------------------------ conditions
