@@ -21,7 +21,8 @@ Decisions (the numbers every feature file in this package follows):
   applied to log-mel); D = 80. Removing each recording's average spectrum removes much of what is
   the voice and the microphone rather than the phone: on held-out synthetic voices it brings the
   mouth LMD much closer to the same-voice figure than plain log-mel (notebook 05's table). The
-  statistics need a clip of several seconds.
+  statistics need a clip of several seconds, with speech in it: the level is divided out too, so a
+  clip of silence or faint noise reads like speech (driving refuses silence for this kind).
 * **MFCC** (``kind="mfcc"``): orthonormal DCT-II of that log-mel, first 13
   coefficients (c0 included); D = 13.
 * **phones** (``kind="phones"``): phones recognised offline by pocketsphinx's en-us model, as soft
@@ -346,6 +347,27 @@ def check_kinds(kinds) -> None:
                 f"unknown feature kind {kind!r}: use one of {KINDS} (DeepSpeech/HuBERT arrays are imported "
                 "with load_feature_array, not computed here)"
             )
+
+
+def parse_kinds(text: str, check: bool = True) -> tuple:
+    """Feature kinds from a comma-separated command-line value (``"mel,phones"``).
+
+    Args:
+        text: the value.
+        check: also refuse unknown kinds (:func:`check_kinds`); ``prepare`` checks them after the video.
+
+    Raises:
+        ValueError: an empty list or entry (``""``, ``"mel,"``), or (``check``) an unknown kind.
+    """
+    kinds = tuple(k.strip() for k in str(text).split(","))
+    if not any(kinds) or not all(kinds):
+        raise ValueError(
+            f"--features {text!r} has an empty entry: give comma-separated kinds without gaps, e.g. mel,phones "
+            f"(kinds: {','.join(KINDS)})"
+        )
+    if check:
+        check_kinds(kinds)
+    return kinds
 
 
 def compute_features(audio: np.ndarray, kind: str = "mel", sr: int = SAMPLE_RATE) -> np.ndarray:

@@ -193,3 +193,13 @@ def test_mel_cmvn_is_log_mel_standardised_per_band_over_the_clip():
     np.testing.assert_allclose(cmvn, (mel - mel.mean(0)) / mel.std(0), atol=1e-4)
     # a louder copy of the same recording (a gain is a constant shift of log-mel) gives the same features
     np.testing.assert_allclose(audio.compute_features(4 * wave, kind="mel_cmvn"), cmvn, atol=1e-3)
+
+
+def test_feature_kinds_from_the_command_line():
+    assert audio.parse_kinds("mel") == ("mel",)
+    assert audio.parse_kinds(" mel , phones") == ("mel", "phones")
+    for bad in ("", "mel,", ",mel", "mel,,phones", " "):
+        with pytest.raises(ValueError, match="has an empty entry"):
+            audio.parse_kinds(bad)
+    with pytest.raises(ValueError, match="unknown feature kind 'phonez'"):
+        audio.parse_kinds("mel,phonez")

@@ -152,6 +152,9 @@ def test_dirty_means_the_source_differs(tmp_path):
             ["--seconds", "600", "--features", "mel,phonez"],
             "unknown feature kind 'phonez'",
         ),  # before 600 s of rendering
+        (["--features", ""], "has an empty entry"),  # a dataset no model could train on
+        (["--features", "mel,"], "has an empty entry"),
+        (["--workers", "0"], "--workers must be at least 1"),
     ],
 )
 def test_synth_refuses_what_cannot_work_before_starting(argv, words, tmp_path):

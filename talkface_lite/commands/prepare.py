@@ -39,9 +39,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from .. import audio
     from ..data.video.prepare import prepare_video
 
-    features = tuple(k.strip() for k in args.features.split(",") if k.strip())
+    # an empty --features is allowed only when every kind is imported
+    # an empty --features is prepare_video's to judge (fine with --import-features); kinds are checked after the video
+    features = () if not args.features.strip() else audio.parse_kinds(args.features, check=False)
     imports = {}
     for item in args.import_features:
         kind, sep, npy = item.partition("=")

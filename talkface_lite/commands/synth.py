@@ -27,8 +27,9 @@ def run(args) -> int:
     from .. import audio
     from ..data import dataset, synthetic
 
-    features = tuple(k.strip() for k in args.features.split(",") if k.strip())
-    audio.check_kinds(features)  # before rendering anything
+    features = audio.parse_kinds(args.features)  # checked before rendering anything
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1 (render processes), got {args.workers}")
     t0 = time.time()
     synthetic.check_args(args.seconds, args.size, args.seed, args.motion)  # before any work
     dataset.check_output_folder(args.out, args.overwrite)
