@@ -44,6 +44,18 @@ N_PHONES = len(PHONE_SET)
 FRAME_S = 0.01  # the recogniser's frame (10 ms)
 SIGMA_S = 0.02  # boundary uncertainty used to soften segments (one 50 Hz step)
 SILENCE_DB = 45.0  # frames this far below the clip's loud speech are silence, whatever the recogniser heard
+# A transcript must cover the speech: pocketsphinx aligns a partial transcript to the first stretch it
+# fits (or to nothing) and calls the rest silence. Share of the speech frames (within SPEECH_DB of the loud
+# speech) that the aligned phones cover, measured: correct transcripts 0.92-1.00 (espeak-ng, two voices at
+# 160 and 220 wpm, also at 40 and 20 dB SNR; the formant voice saying 11 CMUdict words, two voices and
+# rates), worst 0.72 (espeak-ng's male voice at 220 wpm, whose last 4 words pocketsphinx dropped) and 0.74
+# (the formant voice saying 2 words); partial ones: the first word or two 0.00-0.24 (1 of 2 words 0.32-0.44),
+# the first half of the words 0.25-0.58, a wrong short sentence 0.00-0.16. SPEECH_DB is tighter than
+# SILENCE_DB: at 45 dB a noise floor 40 dB below the speech made every pause speech, and correct
+# transcripts fell to 0.40-0.67.
+SPEECH_DB = 20.0
+MIN_ALIGNED = 0.6
+PROGRESS_AFTER_S = 60.0  # about 3 s of decoding on 2 cores
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,7 +133,10 @@ def _gate(raw, quiet: np.ndarray):
 
 
 def recognise_phones(
-    audio: np.ndarray, transcript: Optional[str] = None, silence_db: Optional[float] = SILENCE_DB
+    audio: np.ndarray,
+    transcript: Optional[str] = None,
+    silence_db: Optional[float] = SILENCE_DB,
+    progress: Optional[bool] = None,
 ) -> List[PhoneSegment]:
     """Phones of 16 kHz speech, from pocketsphinx's en-us model (allphone, or aligned to ``transcript``).
 
@@ -131,15 +146,20 @@ def recognise_phones(
             to the audio (forced alignment) instead of recognised freely. Words missing from CMUdict are
             refused. When the phone-level pass fails (it can, on a clip's last frames), each word's
             aligned span is shared evenly among its phones. Align a sentence or two at a time: a
-            40 s passage in one piece can fail to align (refused, below).
+            40 s passage in one piece can fail to align (refused, below). The transcript must be all that
+            is said: aligned phones covering under :data:`MIN_ALIGNED` of the speech are refused.
         silence_db: the silence gate (see the module docstring); None keeps the recogniser's labels.
+        progress: a bar while decoding (None: only for clips longer than :data:`PROGRESS_AFTER_S`). It
+            moves once, at the end: the decoder takes the whole clip in one call, because its cepstral
+            mean is the clip's (fed in pieces, it uses a running mean and recognises other phones).
 
     Returns:
         Contiguous :class:`PhoneSegment` s covering ``[0, N / 16000)`` (gaps and the tail are ``SIL``).
 
     Raises:
         ValueError: audio that is not 1D float in [-1, 1] or holds NaN/inf; an empty transcript, one with
-            words the dictionary lacks, or one that cannot be aligned to the audio.
+            words the dictionary lacks, one that cannot be aligned to the audio, or one that covers only part
+            of its speech (a partial transcript: the rest would be labelled silence).
     """
     from .checks import require_finite
 
@@ -158,8 +178,12 @@ def recognise_phones(
         raise ValueError("the transcript holds no words: give the words said, or transcript=None to recognise freely")
     if len(audio) < 160:  # shorter than one 10 ms frame: nothing to recognise
         return [PhoneSegment("SIL", 0.0, len(audio) / 16000.0)] if len(audio) else []
+    from .progress import tqdm
+
     ps, model = _model_dir()
     seconds = len(audio) / 16000.0
+    show = seconds > PROGRESS_AFTER_S if progress is None else bool(progress)
+    bar = tqdm(total=round(seconds), desc="phones", unit="s audio", disable=not show)
     if transcript is None:
         dec = ps.Decoder(
             hmm=str(model / "en-us"),
@@ -174,6 +198,8 @@ def recognise_phones(
         raw = [] if dec.hyp() is None else [(s.word, s.start_frame, s.end_frame + 1) for s in dec.seg()]
     else:
         raw = _align(ps, model, audio, transcript)
+    bar.update(bar.total)
+    bar.close()
     if silence_db is not None and len(audio):
         raw = _gate(raw, quiet_frames(audio, silence_db))
     segs: List[PhoneSegment] = []
@@ -218,7 +244,7 @@ def _align(ps, model, audio: np.ndarray, transcript: str):
     dec.set_alignment()
     try:
         _decode(dec, audio)  # pass 2: the phones inside the words
-        return [(p.name, p.start, p.start + p.duration) for w in dec.get_alignment() for p in w]
+        out = [(p.name, p.start, p.start + p.duration) for w in dec.get_alignment() for p in w]
     except RuntimeError:
         # the state-level pass can fail on the last frames of a clip; then each aligned word's span is
         # shared evenly among its dictionary phones (word boundaries stay exact, phone ones approximate)
@@ -228,7 +254,31 @@ def _align(ps, model, audio: np.ndarray, transcript: str):
             names = pron.split() if pron else ["SIL"]
             edges = [a + round(k * (b - a) / len(names)) for k in range(len(names) + 1)]
             out.extend((n, lo, hi) for n, lo, hi in zip(names, edges, edges[1:]) if hi > lo)
-        return out
+    _require_coverage(out, audio, len(words))
+    return out
+
+
+def _require_coverage(raw, audio: np.ndarray, n_words: int) -> None:
+    """Refuse ``(label, start_frame, end_frame_exclusive)`` runs whose phones (not ``SIL``/``NOISE``) cover
+    under :data:`MIN_ALIGNED` of the audio's speech frames (those :func:`quiet_frames` at :data:`SPEECH_DB`
+    leaves), as a transcript of part of what is said gives (or no phone at all, only silence).
+
+    Raises:
+        ValueError: too little of the speech covered (says how much, and what to do).
+    """
+    speech = ~quiet_frames(audio, SPEECH_DB)  # (ceil(N / 160),)
+    said = np.zeros(len(speech), bool)
+    for name, a, b in raw:
+        if normalise_phone(name) not in ("SIL", "NOISE"):
+            said[a : min(b, len(speech))] = True
+    total, covered = int(speech.sum()), int((said & speech).sum())
+    if covered < MIN_ALIGNED * total:
+        raise ValueError(
+            f"the transcript's {n_words} word{'s were' if n_words != 1 else ' was'} aligned to only "
+            f"{covered * FRAME_S:.2f} s of the {total * FRAME_S:.2f} s of speech in the audio: give the whole "
+            "transcript of what is said, "
+            "or transcript=None to recognise the phones freely"
+        )
 
 
 def phone_posteriors(segments: Sequence[PhoneSegment], n_steps: int, sigma: float = SIGMA_S) -> np.ndarray:
@@ -268,9 +318,11 @@ def phone_posteriors(segments: Sequence[PhoneSegment], n_steps: int, sigma: floa
     return out.astype(np.float32)
 
 
-def phone_features(audio: np.ndarray, transcript: Optional[str] = None, sigma: float = SIGMA_S) -> np.ndarray:
+def phone_features(
+    audio: np.ndarray, transcript: Optional[str] = None, sigma: float = SIGMA_S, progress: Optional[bool] = None
+) -> np.ndarray:
     """``(1 + N // 320, 41)`` phone vectors of 16 kHz audio: :func:`recognise_phones` then :func:`phone_posteriors`."""
-    return phone_posteriors(recognise_phones(audio, transcript), 1 + len(audio) // 320, sigma)
+    return phone_posteriors(recognise_phones(audio, transcript, progress=progress), 1 + len(audio) // 320, sigma)
 
 
 def phone_sequence(segments: Sequence[PhoneSegment]) -> List[str]:

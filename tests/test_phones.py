@@ -8,6 +8,7 @@ from scipy.stats import norm
 from talkface_lite import audio as A
 from talkface_lite import phones as P
 from talkface_lite.data.synthetic import make_script
+from talkface_lite.data.synthetic import speech_synth as S
 
 
 def test_phone_set_is_cmudict_plus_silence_and_noise():
@@ -95,13 +96,63 @@ def test_recognise_refuses_stereo():
         P.recognise_phones(np.zeros((100, 2), np.float32))
 
 
+# CMUdict pronunciations (stress dropped) made only of phones the formant synthesiser has
+PRON = {"hello": "HH AH L OW", "world": "W ER L D", "my": "M AY", "name": "N EY M", "is": "IH Z", "sam": "S AE M"}
+PRON.update({"we": "W IY", "like": "L AY K", "big": "B IH G", "red": "R EH D", "boats": "B OW T S"})
+
+
+def _say(phrases, base_f0=120.0, formant_scale=1.0, seed=0):
+    """The synthetic voice saying English words (phrases 0.35 s apart): ``(N,)`` float32 at 16 kHz."""
+    segs, t = [S.Segment("SIL", 0.0, 0.3)], 0.3
+    for k, phrase in enumerate(phrases):
+        for ph in " ".join(PRON[w] for w in phrase.split()).split():
+            vowel = S.PHONES[ph].kind == "vowel"
+            segs.append(S.Segment(ph, t, 0.16 if vowel else 0.08, vowel, k))
+            t += segs[-1].duration
+        segs.append(S.Segment("SIL", t, 0.35))
+        t += 0.35
+    seconds = round(t + 0.1, 2)
+    segs[-1] = S.Segment("SIL", segs[-1].start, seconds - segs[-1].start)
+    return S.synthesize(segs, seconds, np.random.default_rng(seed), base_f0, formant_scale=formant_scale)
+
+
+SENTENCE = ["hello world", "my name is sam", "we like big red boats"]
+
+
 def test_forced_alignment_follows_the_transcripts_dictionary_phones(clip):
-    # the synthetic speaker says nonsense syllables; aligned to two words, they are those words' phones
-    segs = P.recognise_phones(make_script(3.0, 0, utterance_seed=3).audio, "hello world")
+    # the synthetic voice says two English words; aligned to them, the phones are their CMUdict ones
+    audio = _say(["hello world"])
+    segs = P.recognise_phones(audio, "hello world")
     assert P.phone_sequence(segs) == ["HH", "AH", "L", "OW", "W", "ER", "L", "D"]  # CMUdict, in order
-    assert segs[0].start == 0.0 and segs[-1].end == pytest.approx(3.0)
+    assert segs[0].start == 0.0 and segs[-1].end == pytest.approx(len(audio) / 16000)
     with pytest.raises(ValueError, match="transcript words not in CMUdict: blorpf"):
         P.recognise_phones(clip.audio, "hello blorpf")
+
+
+@pytest.mark.parametrize("voice", [(120.0, 1.0), (200.0, 1.17)])
+def test_whole_transcript_aligns_and_a_partial_one_is_refused(voice):
+    audio = _say(SENTENCE, *voice)
+    segs = P.recognise_phones(audio, " ".join(SENTENCE))
+    assert P.phone_sequence(segs) == " ".join(PRON[w] for w in " ".join(SENTENCE).split()).split()
+    # a transcript of the first word(s) only was aligned to them and the rest called silence; refused now
+    for part in ("hello", "hello world"):
+        with pytest.raises(ValueError, match=r"word(s were| was) aligned to only .* s of the .* s of speech"):
+            P.recognise_phones(audio, part)
+
+
+def test_words_the_nonsense_speaker_does_not_say_are_refused(clip):
+    with pytest.raises(ValueError, match="give the whole transcript of what is said"):
+        P.recognise_phones(clip.audio, "hello world")
+
+
+def test_an_alignment_of_silence_only_is_refused():
+    audio = _say(["hello world"])
+    n = -(-len(audio) // 160)
+    with pytest.raises(ValueError, match="aligned to only 0.00 s of the"):
+        P._require_coverage([("SIL", 0, n)], audio, 1)
+    with pytest.raises(ValueError, match="aligned to only 0.00 s of the"):
+        P._require_coverage([], audio, 1)
+    P._require_coverage([("HH", 0, n)], audio, 1)  # all of it covered: accepted
 
 
 def test_empty_and_tiny_clips_are_silence():
@@ -124,3 +175,12 @@ def test_bad_inputs_are_refused_in_one_line(clip):
     # clips of a few frames have no hypothesis: silence, not a crash inside the recogniser
     for n in (160, 400):
         assert [s.phone for s in P.recognise_phones(clip.audio[:n])] == ["SIL"]
+
+
+def test_a_long_clip_shows_a_bar_and_a_short_one_does_not(capsys):
+    t = np.arange(16000) / 16000
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    P.recognise_phones(tone)  # 1 s: no bar
+    assert "phones" not in capsys.readouterr().err
+    P.recognise_phones(tone, progress=True)
+    assert "phones: 100%" in capsys.readouterr().err
