@@ -29,6 +29,8 @@ import os
 import re
 import subprocess
 import tempfile
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional, Union
@@ -39,7 +41,7 @@ import torch
 from . import audio as _audio
 
 POSES = ("train", "smooth", "still")
-SILENCE_RMS = 1e-4
+MIN_SAMPLES = _audio.SAMPLE_RATE // 25  # one 25 fps video frame (40 ms) of 16 kHz audio
 
 
 class DriveError(ValueError):
@@ -83,33 +85,83 @@ def probe_audio(path: Union[str, os.PathLike]) -> dict:
     return {"rate": int(m.group(1)), "channels": channels}
 
 
-def load_driving_audio(path: Union[str, os.PathLike]):
-    """Load any audio for driving: ``(N,)`` float32 16 kHz mono and notes on what was done to it.
+@contextmanager
+def _adjustments_as_notes(notes: List[str]):
+    """Collect :class:`~talkface_lite.audio.AudioAdjustmentWarning` messages (DC removed, scaled to full
+    scale, integer PCM converted) into ``notes``; other warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        if issubclass(w.category, _audio.AudioAdjustmentWarning):
+            notes.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def check_driving_wave(wave: np.ndarray, notes: List[str], kind: Optional[str] = None, name: str = "the audio"):
+    """Refuse a 16 kHz waveform nothing sensible can be driven with, and note silence; returns ``notes``.
+
+    Silence is a peak below :data:`talkface_lite.audio.SILENT_PEAK` (-60 dBFS) around the median, the test
+    ``prepare`` uses. Log-mel, MFCC and phones read silence as silence, so the mouth holds the model's
+    pose for silence (notebook 09 measures it closed). ``mel_cmvn`` standardises each clip by its own
+    level: silence, or noise with no speech, would be scaled up to the size of speech and move the mouth,
+    so it is refused.
 
     Raises:
-        DriveError: missing file, no audio stream, undecodable file.
+        DriveError: fewer samples than one 25 fps frame (40 ms), or silence for ``kind="mel_cmvn"``.
     """
+    if len(wave) < MIN_SAMPLES:
+        raise DriveError(
+            f"{name} is {len(wave) / _audio.SAMPLE_RATE * 1000:.0f} ms long: at least one 25 fps frame (40 ms) "
+            "of audio is needed to drive a frame; give a longer clip"
+        )
+    peak = float(np.abs(wave - np.median(wave)).max())
+    if peak < _audio.SILENT_PEAK:
+        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
+        if kind == "mel_cmvn":
+            raise DriveError(
+                f"{name} is silent (peak {level} dBFS): mel_cmvn features normalise each clip by its own "
+                "level, so silence would read as speech and move the mouth; give speech, or drive a mel run"
+            )
+        notes.append(
+            f"the audio is silent (peak {level} dBFS): there is no speech to follow, so the mouth holds the "
+            "model's pose for silence"
+        )
+    return notes
+
+
+def load_driving_audio(path: Union[str, os.PathLike], kind: Optional[str] = None):
+    """Load any audio for driving: ``(N,)`` float32 16 kHz mono and notes on what was done to it.
+
+    Args:
+        path: an audio or video file.
+        kind: the feature kind it will drive (silence is refused for ``mel_cmvn``, see
+            :func:`check_driving_wave`).
+
+    Raises:
+        DriveError: a missing file or a folder, no audio stream, an undecodable file, NaN samples, audio
+            shorter than one frame, silence for ``mel_cmvn``.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DriveError(f"an audio path must be a str or pathlib.Path, got {type(path).__name__}")
     path = Path(path)
+    if path.is_dir():
+        raise DriveError(f"{path} is a folder, not an audio file: give the path of a wav/mp3/mp4 file")
     if not path.is_file():
         raise DriveError(f"audio file {path} does not exist")
     info = probe_audio(path)
+    notes: List[str] = []
     try:
-        wave = _audio.load_audio(path)
+        with _adjustments_as_notes(notes):
+            wave = _audio.load_audio(path)
     except (ValueError, OSError) as exc:
         raise DriveError(f"cannot use {path} as audio: {exc}") from None
-    notes = []
     if info.get("channels", 1) > 1:
         notes.append(f"mixed {info['channels']} channels down to mono")
-    if info.get("rate") and info["rate"] != _audio.SAMPLE_RATE:
-        notes.append(f"resampled {info['rate']} Hz -> {_audio.SAMPLE_RATE} Hz")
-        if info["rate"] < _audio.SAMPLE_RATE:
-            notes.append(
-                f"{info['rate']} Hz audio has nothing above {info['rate'] // 2} Hz: the features of "
-                "higher bands are empty and the lips may move less than with 16 kHz audio"
-            )
-    if float(np.sqrt(np.mean(np.square(wave, dtype=np.float64)))) < SILENCE_RMS:
-        notes.append("the audio is silent: the mouth stays closed and still")
-    return wave, notes
+    if info.get("rate"):
+        notes += _rate_notes(info["rate"])
+    return wave, check_driving_wave(wave, notes, kind, str(path))
 
 
 @dataclass
@@ -121,7 +173,8 @@ class DrivenLandmarks:
         feats: ``(T, 16, D)`` float32 the audio windows the model read.
         audio: ``(N,)`` float32 16 kHz mono waveform.
         kind: the feature kind.
-        notes: what was done to the input (resampling, mixing down, silence), one line each.
+        notes: what was done to the input (resampling, mixing down, integer PCM converted, DC offset removed,
+            scaled to full scale, silence), one line each.
     """
 
     landmarks: np.ndarray
@@ -139,38 +192,31 @@ def model_feature_dim(model: torch.nn.Module) -> Optional[int]:
     return dims.pop() if len(dims) == 1 else None
 
 
-def landmarks_from_audio(
-    model: torch.nn.Module, audio, kind: Optional[str] = None, au45=None, sr: int = _audio.SAMPLE_RATE
-) -> DrivenLandmarks:
-    """Landmarks for any audio in one call: load -> features of the model's kind -> landmarks.
+def _rate_notes(rate: int) -> List[str]:
+    """Notes for audio that arrived at ``rate`` Hz (resampled; band-limited below 16 kHz)."""
+    if rate == _audio.SAMPLE_RATE:
+        return []
+    notes = [f"resampled {rate} Hz -> {_audio.SAMPLE_RATE} Hz"]
+    if rate < _audio.SAMPLE_RATE:
+        notes.append(
+            f"{rate} Hz audio has nothing above {rate // 2} Hz: the features of higher bands are empty and the "
+            "lips may move less than with 16 kHz audio"
+        )
+    return notes
 
-    Args:
-        model: a trained landmark model (:func:`talkface_lite.models.baselines.build_landmark_model`,
-            ``TalkingHead.landmark_model()``).
-        audio: an audio or video file (any container, rate and channel count :func:`load_driving_audio`
-            reads), or an ``(N,)`` waveform at ``sr`` (float in [-1, 1], or integer PCM).
-        kind: the feature kind the model was trained on (one of :data:`talkface_lite.audio.KINDS`); None
-            infers it from the model's input size when only one kind has that size.
-        au45: ``(T,)`` (or ``(T, 1)``) eye state per frame on the 0-5 scale, or None for open eyes.
-        sr: sample rate of a waveform ``audio``.
 
-    Returns:
-        :class:`DrivenLandmarks` with ``T = floor(seconds * 25)`` frames.
-
-    Raises:
-        DriveError: an unknown kind, a kind whose size is not the model's, a kind that cannot be inferred,
-            an unreadable file, a waveform that is not mono, or ``au45`` of the wrong length, not finite or
-            off the 0-5 scale; all before features are computed. Silent audio is not refused: the mouth
-            stays closed, and a file's ``notes`` say it was silent.
-
-    Explained in notebooks/05_landmark_transformer.ipynb.
-    """
+def _model_kind(model: torch.nn.Module, kind: Optional[str]) -> str:
+    """The feature kind to compute for ``model``: checked against what the model says it reads."""
     dim = model_feature_dim(model)
+    known = getattr(model, "feature_kind", None)
+    if kind is None and known is not None:
+        kind = known
     if kind is None:
         fits = [k for k in _audio.KINDS if _audio.FEATURE_DIMS[k] == dim]
         if len(fits) != 1:
+            which = " or ".join(f"kind={k!r}" for k in fits) if fits else f"kind= (one of {_audio.KINDS})"
             raise DriveError(
-                f"cannot tell which feature kind a model with D={dim} reads: pass kind= (one of {_audio.KINDS})"
+                f"cannot tell which feature kind a model with D={dim} reads (it does not record one): pass {which}"
             )
         kind = fits[0]
     if kind not in _audio.KINDS:
@@ -178,24 +224,93 @@ def landmarks_from_audio(
             f"feature kind {kind!r} is not computed from audio here: use one of {_audio.KINDS} "
             "(DeepSpeech/HuBERT arrays come from their own tools; pass them to predict_landmarks)"
         )
+    if known is not None and kind != known:
+        raise DriveError(
+            f"the model was trained on {known!r} features, not {kind!r}: pass kind={known!r} or leave it out"
+        )
     if dim is not None and _audio.FEATURE_DIMS[kind] != dim:
         raise DriveError(
             f"the model reads D={dim} features but {kind!r} has D={_audio.FEATURE_DIMS[kind]}: pass the kind "
             f"it was trained on ({_audio.describe_dim(dim)})"
         )
+    return kind
+
+
+def _waveform(audio, sr) -> tuple:
+    """A waveform argument as 16 kHz float32 mono, and notes on what was done to it."""
+    if isinstance(audio, bytes):
+        raise DriveError("give an audio path as str or pathlib.Path, not bytes (decode it: path.decode())")
+    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) or sr != int(sr):
+        raise DriveError(f"sr must be the waveform's sample rate in whole Hz, got {sr!r}")
+    if not 4000 <= sr <= 192000:
+        raise DriveError(f"sr must be between 4000 and 192000 Hz (the waveform's sample rate), got {sr!r}")
+    wave = np.asarray(audio)
+    if wave.dtype == bool or not np.issubdtype(wave.dtype, np.number) or np.iscomplexobj(wave):
+        raise DriveError(f"a waveform must hold real samples, got dtype {wave.dtype}")
+    if wave.ndim != 1:
+        raise DriveError(f"a waveform must be mono (N,), got shape {wave.shape}; average the channels first")
+    notes: List[str] = []
+    if np.issubdtype(wave.dtype, np.integer):
+        notes.append(f"integer {wave.dtype} samples converted to float in [-1, 1]")
+        wave = _audio._to_float_mono(wave)  # the one PCM conversion (uint8 is offset binary)
+    wave = _audio.resample(wave.astype(np.float32), int(sr), _audio.SAMPLE_RATE)
+    return wave, notes + _rate_notes(int(sr))
+
+
+def landmarks_from_audio(
+    model: torch.nn.Module,
+    audio,
+    kind: Optional[str] = None,
+    au45=None,
+    sr: int = _audio.SAMPLE_RATE,
+    transcript: Optional[str] = None,
+) -> DrivenLandmarks:
+    """Landmarks for any audio in one call: load -> features of the model's kind -> landmarks.
+
+    Args:
+        model: a trained landmark model (:func:`talkface_lite.models.baselines.build_landmark_model`
+            trained by :func:`~talkface_lite.training.landmark_models.train_landmark_model`,
+            ``TalkingHead.landmark_model()``).
+        audio: an audio or video file (any container, rate and channel count :func:`load_driving_audio`
+            reads), or an ``(N,)`` waveform at ``sr`` (float in [-1, 1], or integer PCM).
+        kind: the feature kind the model was trained on (one of :data:`talkface_lite.audio.KINDS`); None
+            takes the kind the model records (``model.feature_kind``, set by training and by runs), else
+            infers it from the model's input size when only one kind has that size.
+        au45: ``(T,)`` (or ``(T, 1)``) eye state per frame on the 0-5 scale, or None for open eyes.
+        sr: sample rate of a waveform ``audio``, whole Hz in [4000, 192000].
+        transcript: the words said, for ``kind="phones"``: their phones are aligned instead of recognised
+            (:func:`talkface_lite.phones.recognise_phones`).
+
+    Returns:
+        :class:`DrivenLandmarks` with ``T = floor(seconds * 25)`` frames.
+
+    Raises:
+        DriveError: an unknown kind, a kind other than the one the model records or of another size, a kind
+            that cannot be inferred, an unreadable file, a waveform that is not real mono samples, a bad
+            ``sr``, audio shorter than one frame (40 ms), silence for ``mel_cmvn``
+            (:func:`check_driving_wave`), ``au45`` of the wrong length, not numeric, not finite or off the
+            0-5 scale, or a transcript for a kind other than phones; all before features are computed.
+            A transcript that cannot be aligned is refused when the features are computed.
+
+    Explained in notebooks/05_landmark_transformer.ipynb.
+    """
+    kind = _model_kind(model, kind)
+    if transcript is not None and kind != "phones":
+        raise DriveError(f"a transcript is only used by phones features, and this model reads {kind!r}: leave it out")
     if isinstance(audio, (str, os.PathLike)):
-        wave, notes = load_driving_audio(audio)
+        wave, notes = load_driving_audio(audio, kind)
     else:
-        wave = np.asarray(audio)
-        if wave.ndim != 1:
-            raise DriveError(f"a waveform must be mono (N,), got shape {wave.shape}; average the channels first")
-        if np.issubdtype(wave.dtype, np.integer):  # integer PCM: scaled to [-1, 1] as compute_features does
-            wave = wave.astype(np.float32) / (np.iinfo(wave.dtype).max + 1)
-        wave = _audio.resample(wave.astype(np.float32), sr, _audio.SAMPLE_RATE)
-        notes = [] if sr == _audio.SAMPLE_RATE else [f"resampled {sr} Hz -> {_audio.SAMPLE_RATE} Hz"]
-    n = max(1, _audio.n_frames_for(len(wave)))
+        wave, notes = _waveform(audio, sr)
+        check_driving_wave(wave, notes, kind, "the waveform")
+    n = _audio.n_frames_for(len(wave))
     if au45 is not None:
-        au45 = np.asarray(au45, np.float32)
+        try:
+            au45 = np.asarray(au45, np.float32)
+        except (TypeError, ValueError):
+            raise DriveError(
+                f"au45 must be numbers, one per frame on the 0-5 scale, got {type(au45).__name__}"
+                " (drive() generates blinks with blinks='generate')"
+            ) from None
         if au45.shape == (n, 1):
             au45 = au45[:, 0]
         if au45.shape != (n,):
@@ -203,7 +318,13 @@ def landmarks_from_audio(
         if not np.isfinite(au45).all() or au45.min() < 0 or au45.max() > 5:
             raise DriveError("au45 must be finite values on the 0-5 scale (0 open, 5 closed); fix or clip the array")
     try:
-        feats = _audio.audio_windows(wave, kind=kind, n_frames=n)  # (T, 16, D)
+        with _adjustments_as_notes(notes):
+            if transcript is not None:
+                from .phones import phone_features
+
+                feats = _audio.frame_windows(phone_features(wave, transcript), n)  # (T, 16, 41)
+            else:
+                feats = _audio.audio_windows(wave, kind=kind, n_frames=n)  # (T, 16, D)
     except ValueError as exc:
         raise DriveError(f"cannot compute {kind} features: {exc}") from None
     from .training.landmark_models import predict_landmarks
@@ -240,12 +361,19 @@ def _smooth_poses(poses: torch.Tensor, sigma: float) -> torch.Tensor:
 BLINK_MODES = ("generate", "none")
 
 
+def check_seed(seed) -> int:
+    """Refuse a seed that is not a non-negative integer (bools too), before any work."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise DriveError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 def check_blinks(blinks: Union[str, os.PathLike, np.ndarray]) -> Union[str, np.ndarray]:
     """``"generate"``, ``"none"`` or the AU45 values ``(T,)`` of an array or ``.npy`` file, checked before any work.
 
     Raises:
         DriveError: an unknown word, a missing or non-``.npy`` file, a pickled or non-numeric array, an array that
-            is not one value per frame (``(T,)`` or ``(T, 1)``), or NaN/inf values.
+            is not one value per frame (``(T,)`` or ``(T, 1)``), NaN/inf values, or values off the 0-5 scale.
     """
     if isinstance(blinks, str) and blinks in BLINK_MODES:
         return blinks
@@ -272,6 +400,11 @@ def check_blinks(blinks: Union[str, os.PathLike, np.ndarray]) -> Union[str, np.n
         raise DriveError(f"{name} has shape {arr.shape}: give one AU45 value per frame, shape (T,)")
     if not np.isfinite(arr).all():
         raise DriveError(f"{name} holds NaN or inf values: give values on the 0-5 scale")
+    if arr.size and (arr.min() < 0 or arr.max() > 5):
+        raise DriveError(
+            f"{name} holds values from {arr.min():.3g} to {arr.max():.3g}, off the AU45 0-5 scale (0 open, "
+            "5 closed): rescale or clip it"
+        )
     return arr.astype(np.float32)
 
 
@@ -293,7 +426,7 @@ def driving_au45(
             f"the AU45 array has {len(arr)} values but the audio makes {n_frames} frames at 25 fps: "
             "give one value per frame"
         )
-    return np.clip(arr, 0.0, 5.0)
+    return arr
 
 
 def check_output(out: Union[str, os.PathLike], overwrite: bool = False) -> Path:
@@ -321,6 +454,7 @@ def drive(
     overwrite: bool = False,
     progress: bool = True,
     keep_frames: Optional[bool] = None,
+    transcript: Optional[str] = None,
 ) -> DriveResult:
     """Render a trained head speaking ``audio``.
 
@@ -329,16 +463,18 @@ def drive(
         audio: any audio or video file with an audio stream.
         poses: ``"train" | "smooth" | "still"``.
         blinks: ``"generate" | "none"``, or an AU45 array / ``.npy`` path with one value per frame.
-        seed: seeds the blink generator.
+        seed: seeds the blink generator (a non-negative integer).
         out: write an H.264 mp4 with the audio here (atomically: a temp file renamed at the end).
         overwrite: replace an existing ``out``.
         keep_frames: return the frames (default: only when no ``out`` is given; long audio should stream).
+        transcript: the words said, for a run on phones features (see :func:`landmarks_from_audio`).
 
     Returns:
         :class:`DriveResult`.
 
     Raises:
-        DriveError: bad audio, output path or blinks; a run whose audio features cannot be computed from audio.
+        DriveError: bad audio, output path, blinks or seed; a run whose audio features cannot be computed from
+            audio; a transcript for a run that does not read phones.
 
     Explained in notebooks/09_drive_with_new_audio.ipynb.
     """
@@ -348,6 +484,7 @@ def drive(
 
     if poses not in POSES:
         raise DriveError(f"poses must be one of {POSES}, got {poses!r}")
+    check_seed(seed)
     blinks = check_blinks(blinks)
     out = check_output(out, overwrite) if out is not None else None
     head = run if hasattr(run, "render_frame") else load_run(run)
@@ -358,10 +495,13 @@ def drive(
             f"audio here (the package computes {list(_audio.KINDS)}): train a run with "
             "--audio-kind mel to drive it with any audio"
         )
-    wave, notes = load_driving_audio(audio)
-    n = max(1, _audio.n_frames_for(len(wave)))
+    if transcript is not None and kind != "phones":
+        raise DriveError(f"a transcript is only used by phones runs, and this run reads {kind!r}: leave it out")
+    wave, notes = load_driving_audio(audio, kind)
+    n = _audio.n_frames_for(len(wave))
     au45 = driving_au45(head, n, blinks, seed)
-    driven = landmarks_from_audio(head.landmark_model(), wave, kind, au45)
+    driven = landmarks_from_audio(head.landmark_model(), wave, kind, au45, transcript=transcript)
+    notes += [note for note in driven.notes if note not in notes]
     feats = torch.from_numpy(driven.feats)  # (T, 16, D)
     if feats.shape[1:] != head.features.shape[1:]:
         raise DriveError(
@@ -424,12 +564,17 @@ __all__ = [
     "BLINK_MODES",
     "DriveError",
     "DriveResult",
+    "DrivenLandmarks",
     "POSES",
     "check_blinks",
+    "check_driving_wave",
     "check_output",
+    "check_seed",
     "drive",
     "driving_au45",
+    "landmarks_from_audio",
     "load_driving_audio",
+    "model_feature_dim",
     "pose_path",
     "probe_audio",
 ]

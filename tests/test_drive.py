@@ -76,10 +76,10 @@ def test_8k_audio_works_and_is_noted(head, tmp_path):
     assert any("nothing above 4000 Hz" in n for n in res.notes)
 
 
-def test_silent_audio_renders_a_closed_still_mouth(head, tmp_path):
+def test_silent_audio_renders_a_still_mouth_and_says_so(head, tmp_path):
     wavfile.write(tmp_path / "s.wav", 16000, np.zeros(16000, np.int16))
     res = drive(head, tmp_path / "s.wav", blinks="none", poses="still", progress=False)
-    assert "the audio is silent: the mouth stays closed and still" in res.notes
+    assert any(n.startswith("the audio is silent (peak -inf dBFS)") for n in res.notes), res.notes
     # every frame has the same (silent) audio and camera: the mouth does not move, nor do the frames
     # (whether it is *closed* depends on a trained transformer: notebook 09 measures that)
     from talkface_lite import landmarks as lmk
@@ -225,12 +225,16 @@ def test_a_run_on_imported_features_cannot_be_driven_by_raw_audio(tmp_path):
         ("pickled.npy", "is not a plain numeric .npy array"),
         ("strings.npy", "not numbers"),
         ("two_columns.npy", "has shape (100, 2): give one AU45 value per frame"),
+        ("nine.npy", "holds values from 0 to 9, off the AU45 0-5 scale"),  # the API refuses it too: no clipping
+        ("negative.npy", "holds values from -3 to -3, off the AU45 0-5 scale"),
     ],
 )
 def test_bad_blinks_are_refused_before_any_work(head, tmp_path, blinks, words):
     np.save(tmp_path / "pickled.npy", np.array([{"au45": 1}], dtype=object), allow_pickle=True)
     np.save(tmp_path / "strings.npy", np.array(["a", "b"]))
     np.save(tmp_path / "two_columns.npy", np.zeros((100, 2)))
+    np.save(tmp_path / "nine.npy", np.linspace(0, 9, 100))
+    np.save(tmp_path / "negative.npy", np.full(100, -3.0))
     arg = blinks if blinks == "blink" else str(tmp_path / blinks)
     with pytest.raises(D.DriveError, match=re.escape(words)):
         D.check_blinks(arg)
@@ -308,3 +312,125 @@ def test_landmarks_from_audio_refuses_before_computing_features(lm_model, monkey
         D.landmarks_from_audio(model, arrays.audio, kind="mel", au45=np.full(100, np.nan))
     with pytest.raises(DriveError, match="finite values on the 0-5 scale"):
         D.landmarks_from_audio(model, arrays.audio, kind="mel", au45=np.full(100, 99.0))
+
+
+def test_a_trained_model_and_a_run_remember_their_feature_kind(lm_model, head):
+    import copy
+
+    from talkface_lite.training.landmark_models import train_landmark_model
+
+    model, arrays = lm_model
+    assert arrays.kind == "mel"
+    model = copy.deepcopy(model)
+    train_landmark_model(model, arrays, steps=1, progress=False)
+    assert model.feature_kind == "mel"
+    wave = arrays.audio[:16000]
+    assert D.landmarks_from_audio(model, wave).kind == "mel"  # D=80 alone could not tell mel from mel_cmvn
+    with pytest.raises(DriveError, match="the model was trained on 'mel' features, not 'mel_cmvn'"):
+        D.landmarks_from_audio(model, wave, kind="mel_cmvn")
+    assert head.landmark_model().feature_kind == head.config.audio_kind == "mel"
+    assert D.landmarks_from_audio(head.landmark_model(), speech(head)[:16000]).landmarks.shape == (25, 68, 3)
+    with pytest.raises(DriveError, match="a transcript is only used by phones features"):
+        D.landmarks_from_audio(model, wave, transcript="hello")
+
+
+@pytest.fixture(scope="module")
+def trained_lm(lm_model):
+    import copy
+
+    from talkface_lite.training.landmark_models import train_landmark_model
+
+    model, arrays = lm_model
+    model = copy.deepcopy(model)
+    train_landmark_model(model, arrays, steps=60, progress=False)  # its mouth now follows the audio
+    return model, arrays
+
+
+def test_waveforms_in_any_pcm_type_are_converted_alike_and_say_so(trained_lm):
+    model, arrays = trained_lm
+    wave = arrays.audio[:16000]
+    as_float = D.landmarks_from_audio(model, wave)
+    assert as_float.notes == []
+    i16 = np.round(wave * 32767).astype(np.int16)
+    got = D.landmarks_from_audio(model, i16)
+    assert "integer int16 samples converted to float in [-1, 1]" in got.notes
+    np.testing.assert_allclose(got.landmarks, as_float.landmarks, atol=1e-3)
+    assert np.abs(as_float.landmarks - as_float.landmarks.mean(0)).max() > 1e-2  # (so the match means something)
+    u8 = np.clip(np.round(wave * 128 + 128), 0, 255).astype(np.uint8)  # offset binary: 128 is zero
+    got = D.landmarks_from_audio(model, u8)
+    assert "integer uint8 samples converted to float in [-1, 1]" in got.notes
+    np.testing.assert_array_equal(got.audio, (u8.astype(np.float32) - 128) / 128)  # centred, not +0.5
+
+
+@pytest.mark.parametrize(
+    "kwargs, words",
+    [
+        (dict(sr=0), "sr must be between 4000 and 192000 Hz"),
+        (dict(sr=-16000), "sr must be between 4000 and 192000 Hz"),
+        (dict(sr=1), "sr must be between 4000 and 192000 Hz"),
+        (dict(sr=16000.5), "sr must be the waveform's sample rate in whole Hz"),
+        (dict(sr=True), "sr must be the waveform's sample rate in whole Hz"),
+        (dict(audio=np.zeros(0, np.float32)), "the waveform is 0 ms long: at least one 25 fps frame (40 ms)"),
+        (dict(audio=np.zeros(320, np.float32)), "the waveform is 20 ms long"),
+        (dict(audio=b"speech.wav"), "not bytes"),
+        (dict(audio=np.array(["a", "b"])), "must hold real samples"),
+        (dict(au45="generate"), "au45 must be numbers, one per frame"),
+    ],
+)
+def test_bad_waveform_arguments_are_refused_before_features(lm_model, monkeypatch, kwargs, words):
+    model, arrays = lm_model
+    monkeypatch.setattr(A, "audio_windows", lambda *a, **k: pytest.fail("features were computed"))
+    args = {"audio": arrays.audio[:16000], "kind": "mel", **kwargs}
+    with pytest.raises(DriveError, match=re.escape(words)):
+        D.landmarks_from_audio(model, **args)
+
+
+def test_a_folder_is_not_called_missing(lm_model, tmp_path):
+    with pytest.raises(DriveError, match="is a folder, not an audio file"):
+        D.landmarks_from_audio(lm_model[0], tmp_path, kind="mel")
+
+
+def test_silence_is_noted_for_log_mel_and_refused_for_per_clip_normalisation(lm_model, tmp_path):
+    model, _ = lm_model
+    faint = np.random.default_rng(0).standard_normal(48000).astype(np.float32) * 3e-5  # about -90 dBFS
+    got = D.landmarks_from_audio(model, faint, kind="mel")
+    assert any(re.match(r"the audio is silent \(peak -[78]\d dBFS\)", n) for n in got.notes), got.notes
+    # per-clip standardisation would scale the faint noise up to the size of speech: refused, before features
+    for audio in (faint, np.zeros(48000, np.float32)):
+        with pytest.raises(DriveError, match="mel_cmvn features normalise each clip by its own level"):
+            D.landmarks_from_audio(model, audio, kind="mel_cmvn")
+    wavfile.write(tmp_path / "zeros.wav", 16000, np.zeros(16000, np.int16))
+    with pytest.raises(DriveError, match="zeros.wav is silent"):
+        D.landmarks_from_audio(model, tmp_path / "zeros.wav", kind="mel_cmvn")
+
+
+def test_what_loading_did_to_a_file_is_in_the_notes(lm_model, tmp_path):
+    model, arrays = lm_model
+    wave = arrays.audio[:16000]
+    wavfile.write(tmp_path / "dc.wav", 16000, (0.5 * wave + 0.3).astype(np.float32))
+    wavfile.write(tmp_path / "loud.wav", 16000, (wave / np.abs(wave).max() * 2.4).astype(np.float32))
+    dc = D.landmarks_from_audio(model, tmp_path / "dc.wav", kind="mel")
+    assert any(re.search(r"a constant offset of \+0\.3\d* \(DC\) under the signal; removed", n) for n in dc.notes)
+    loud = D.landmarks_from_audio(model, tmp_path / "loud.wav", kind="mel")
+    assert any("samples reach 2.4, beyond [-1, 1]; scaled" in n for n in loud.notes), loud.notes
+
+
+def test_cli_render_refuses_a_negative_seed_before_loading(tmp_path):
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "talkface_lite.cli",
+            "render",
+            str(tmp_path / "no-run"),
+            "a.wav",
+            str(tmp_path / "o.mp4"),
+            "--seed",
+            "-5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert res.returncode == 2 and "seed must be a non-negative integer, got -5" in res.stderr
+    assert "Traceback" not in res.stderr

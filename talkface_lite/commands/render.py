@@ -1,4 +1,4 @@
-"""``talkface-lite render RUN AUDIO OUT.mp4 [--poses train|smooth|still] [--blinks generate|none|AU45.npy]``.
+"""``talkface-lite render RUN AUDIO OUT.mp4 [--poses train|smooth|still] [--blinks generate|none|AU45.npy] [--transcript TEXT]``.
 
 Drives a trained run with any audio and writes an H.264 mp4 with the audio
 (see :mod:`talkface_lite.drive`); the same as ``talkface_lite.drive.drive(run, audio, out=...)``.
@@ -25,6 +25,11 @@ def add_arguments(parser) -> None:
         help="generate (the speaker's blink statistics, default), none, or an AU45 .npy (one per frame)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the blink generator (default 0)")
+    parser.add_argument(
+        "--transcript",
+        default=None,
+        help="the words said, for a run on phones features: their phones are aligned instead of recognised",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
     parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -33,11 +38,12 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import time
 
-    from ..drive import check_blinks, check_output, drive
+    from ..drive import check_blinks, check_output, check_seed, drive
     from ..training import load_run
 
     t0 = time.time()
     check_output(args.out, args.overwrite)  # before loading anything
+    check_seed(args.seed)
     blinks = check_blinks(args.blinks)  # loaded and checked once, before the run is loaded
     head = load_run(args.run, device=args.device)
     if head.unfinished():
@@ -51,6 +57,7 @@ def run(args) -> int:
         out=args.out,
         overwrite=args.overwrite,
         progress=not args.quiet,
+        transcript=args.transcript,
     )
     for note in res.notes:
         print(f"note: {note}")
