@@ -281,14 +281,20 @@ def load_audio(path: Union[str, os.PathLike], sr: int = SAMPLE_RATE, align_start
     else:
         audio = _decode_ffmpeg(path, sr, align_start)
     require_finite(audio, str(path), "the file holds NaN or inf samples; re-export it")
+    return condition_levels(audio, str(path))
+
+
+def condition_levels(audio: np.ndarray, name: str) -> np.ndarray:
+    """Remove a DC offset (mean beyond :data:`DC_OFFSET_LIMIT`) and scale samples beyond full scale back to
+    [-1, 1], each with an :class:`AudioAdjustmentWarning` naming ``name``; ``(N,)`` float32 in, out."""
     offset = float(audio.mean()) if audio.size else 0.0
     if abs(offset) > DC_OFFSET_LIMIT:  # a broken recording chain; speech itself averages to zero
         audio = audio - np.float32(offset)
-        _note(f"{path}: a constant offset of {offset:+.3g} (DC) under the signal; removed")
+        _note(f"{name}: a constant offset of {offset:+.3g} (DC) under the signal; removed")
     peak = float(np.abs(audio).max()) if audio.size else 0.0
     if peak > 1.0:  # float files may exceed full scale; the package's contract is [-1, 1]
         audio = audio / peak
-        _note(f"{path}: samples reach {peak:.3g}, beyond [-1, 1]; scaled by 1/{peak:.3g} to full scale")
+        _note(f"{name}: samples reach {peak:.3g}, beyond [-1, 1]; scaled by 1/{peak:.3g} to full scale")
     return audio
 
 
@@ -693,7 +699,9 @@ __all__ = [
     "WINDOW",
     "audio_windows",
     "SILENT_PEAK",
+    "check_kinds",
     "compute_features",
+    "condition_levels",
     "describe_dim",
     "fit_to_frames",
     "frame_windows",
@@ -702,6 +710,7 @@ __all__ = [
     "load_feature_array",
     "mel_filterbank",
     "n_frames_for",
+    "parse_kinds",
     "require_speech",
     "resample",
     "save_wav",

@@ -42,6 +42,7 @@ from . import audio as _audio
 
 POSES = ("train", "smooth", "still")
 MIN_SAMPLES = _audio.SAMPLE_RATE // 25  # one 25 fps video frame (40 ms) of 16 kHz audio
+MIN_SPEECH_S = 0.1  # audio with less than this above -60 dBFS (20 ms RMS) is silence: a click is not speech
 
 
 class DriveError(ValueError):
@@ -102,32 +103,31 @@ def _adjustments_as_notes(notes: List[str]):
 def check_driving_wave(wave: np.ndarray, notes: List[str], kind: Optional[str] = None, name: str = "the audio"):
     """Refuse a 16 kHz waveform nothing sensible can be driven with, and note silence; returns ``notes``.
 
-    Silence is a peak below :data:`talkface_lite.audio.SILENT_PEAK` (-60 dBFS) around the median, the test
-    ``prepare`` uses. Log-mel, MFCC and phones read silence as silence, so the mouth holds the model's
-    pose for silence (notebook 09 measures it closed). ``mel_cmvn`` standardises each clip by its own
-    level: silence, or noise with no speech, would be scaled up to the size of speech and move the mouth,
-    so it is refused.
+    Silence is less than :data:`MIN_SPEECH_S` of 20 ms frames whose RMS around the median reaches
+    :data:`talkface_lite.audio.SILENT_PEAK` (-60 dBFS): digital zeros, faint noise, or a click in either.
+    Log-mel, MFCC and phones read silence as silence, so the mouth holds the model's pose for silence
+    (notebook 09 measures it closed). ``mel_cmvn`` standardises each clip by its own level: silence, or
+    noise with no speech, would be scaled up to the size of speech and move the mouth, so it is refused.
 
     Raises:
         DriveError: fewer samples than one 25 fps frame (40 ms), or silence for ``kind="mel_cmvn"``.
     """
     if len(wave) < MIN_SAMPLES:
         raise DriveError(
-            f"{name} is {len(wave) / _audio.SAMPLE_RATE * 1000:.0f} ms long: at least one 25 fps frame (40 ms) "
+            f"{name} is {len(wave) / _audio.SAMPLE_RATE * 1000:.1f} ms long: at least one 25 fps frame (40 ms) "
             "of audio is needed to drive a frame; give a longer clip"
         )
-    peak = float(np.abs(wave - np.median(wave)).max())
-    if peak < _audio.SILENT_PEAK:
-        level = "-inf" if peak == 0 else f"{20 * np.log10(peak):.0f}"
+    n = len(wave) // 320
+    frames = (wave[: n * 320] - np.median(wave)).reshape(n, 320).astype(np.float64)  # (n, 20 ms)
+    loud_s = float((np.sqrt(np.mean(frames**2, axis=1)) >= _audio.SILENT_PEAK).sum()) * 0.02
+    if loud_s < MIN_SPEECH_S:
+        what = f"{name} is silent ({loud_s:.2f} s of it is louder than -60 dBFS)"
         if kind == "mel_cmvn":
             raise DriveError(
-                f"{name} is silent (peak {level} dBFS): mel_cmvn features normalise each clip by its own "
-                "level, so silence would read as speech and move the mouth; give speech, or drive a mel run"
+                f"{what}: mel_cmvn features normalise each clip by its own level, so silence would read as "
+                "speech and move the mouth; give speech, or drive a mel run"
             )
-        notes.append(
-            f"the audio is silent (peak {level} dBFS): there is no speech to follow, so the mouth holds the "
-            "model's pose for silence"
-        )
+        notes.append(f"{what}: there is no speech to follow, so the mouth holds the model's pose for silence")
     return notes
 
 
@@ -161,7 +161,7 @@ def load_driving_audio(path: Union[str, os.PathLike], kind: Optional[str] = None
         notes.append(f"mixed {info['channels']} channels down to mono")
     if info.get("rate"):
         notes += _rate_notes(info["rate"])
-    return wave, check_driving_wave(wave, notes, kind, str(path))
+    return wave, check_driving_wave(wave, notes, kind, path.name)
 
 
 @dataclass
@@ -240,7 +240,8 @@ def _waveform(audio, sr) -> tuple:
     """A waveform argument as 16 kHz float32 mono, and notes on what was done to it."""
     if isinstance(audio, bytes):
         raise DriveError("give an audio path as str or pathlib.Path, not bytes (decode it: path.decode())")
-    if isinstance(sr, bool) or not isinstance(sr, (int, float, np.integer, np.floating)) or sr != int(sr):
+    number = not isinstance(sr, bool) and isinstance(sr, (int, float, np.integer, np.floating))
+    if not number or not np.isfinite(sr) or sr != int(sr):
         raise DriveError(f"sr must be the waveform's sample rate in whole Hz, got {sr!r}")
     if not 4000 <= sr <= 192000:
         raise DriveError(f"sr must be between 4000 and 192000 Hz (the waveform's sample rate), got {sr!r}")
@@ -253,7 +254,18 @@ def _waveform(audio, sr) -> tuple:
     if np.issubdtype(wave.dtype, np.integer):
         notes.append(f"integer {wave.dtype} samples converted to float in [-1, 1]")
         wave = _audio._to_float_mono(wave)  # the one PCM conversion (uint8 is offset binary)
-    wave = _audio.resample(wave.astype(np.float32), int(sr), _audio.SAMPLE_RATE)
+    wave = wave.astype(np.float32)
+    if not np.isfinite(wave).all():
+        raise DriveError("the waveform holds NaN or inf samples: replace them (numpy.nan_to_num) first")
+    peak = float(np.abs(wave).max()) if wave.size else 0.0
+    if peak > _audio.PCM_PEAK_LIMIT:
+        raise DriveError(
+            f"the waveform's samples reach {peak:.6g}: float audio must be in [-1, 1], and this looks like integer "
+            "PCM stored as float; divide by 32768 (16-bit) first"
+        )
+    with _adjustments_as_notes(notes):
+        wave = _audio.condition_levels(wave, "the waveform")  # DC removed, beyond full scale scaled, as for files
+    wave = _audio.resample(wave, int(sr), _audio.SAMPLE_RATE)
     return wave, notes + _rate_notes(int(sr))
 
 
@@ -277,7 +289,8 @@ def landmarks_from_audio(
             takes the kind the model records (``model.feature_kind``, set by training and by runs), else
             infers it from the model's input size when only one kind has that size.
         au45: ``(T,)`` (or ``(T, 1)``) eye state per frame on the 0-5 scale, or None for open eyes.
-        sr: sample rate of a waveform ``audio``, whole Hz in [4000, 192000].
+        sr: sample rate of a waveform ``audio``, whole Hz in [4000, 192000] (not given with a file). A
+            waveform's DC offset and samples beyond full scale are corrected as a file's are, with notes.
         transcript: the words said, for ``kind="phones"``: their phones are aligned instead of recognised
             (:func:`talkface_lite.phones.recognise_phones`).
 
@@ -298,10 +311,17 @@ def landmarks_from_audio(
     if transcript is not None and kind != "phones":
         raise DriveError(f"a transcript is only used by phones features, and this model reads {kind!r}: leave it out")
     if isinstance(audio, (str, os.PathLike)):
+        if sr != _audio.SAMPLE_RATE:
+            raise DriveError("sr= is the rate of a waveform; a file's own rate is read from the file: leave sr out")
         wave, notes = load_driving_audio(audio, kind)
     else:
         wave, notes = _waveform(audio, sr)
         check_driving_wave(wave, notes, kind, "the waveform")
+    return _landmarks_of_wave(model, wave, notes, kind, au45, transcript)
+
+
+def _landmarks_of_wave(model, wave: np.ndarray, notes: List[str], kind: str, au45, transcript) -> DrivenLandmarks:
+    """:func:`landmarks_from_audio` once the 16 kHz waveform is loaded and checked."""
     n = _audio.n_frames_for(len(wave))
     if au45 is not None:
         try:
@@ -500,8 +520,9 @@ def drive(
     wave, notes = load_driving_audio(audio, kind)
     n = _audio.n_frames_for(len(wave))
     au45 = driving_au45(head, n, blinks, seed)
-    driven = landmarks_from_audio(head.landmark_model(), wave, kind, au45, transcript=transcript)
-    notes += [note for note in driven.notes if note not in notes]
+    model = head.landmark_model()
+    _model_kind(model, kind)  # the run's model reads the run's kind
+    driven = _landmarks_of_wave(model, wave, notes, kind, au45, transcript)
     feats = torch.from_numpy(driven.feats)  # (T, 16, D)
     if feats.shape[1:] != head.features.shape[1:]:
         raise DriveError(

@@ -175,7 +175,10 @@ def recognise_phones(
     if len(audio) and float(np.abs(audio).max()) > 1.5:
         raise ValueError("audio samples exceed [-1, 1]: integer PCM stored as float? divide by 32768 first")
     if transcript is not None and not _words(transcript):
-        raise ValueError("the transcript holds no words: give the words said, or transcript=None to recognise freely")
+        raise ValueError(
+            "the transcript holds no words (digits are dropped: spell numbers out): give the words said, "
+            "or transcript=None to recognise freely"
+        )
     if len(audio) < 160:  # shorter than one 10 ms frame: nothing to recognise
         return [PhoneSegment("SIL", 0.0, len(audio) / 16000.0)] if len(audio) else []
     from .progress import tqdm

@@ -114,6 +114,8 @@ def test_speed_perturbation_by_hand():
     assert both.n_frames == 180 and len(both.audio) == 64000 + 51200
     with pytest.raises(ValueError, match="speed factor must be in"):
         speed_perturbed(arrays, 2.0)
+    with pytest.raises(ValueError, match="speed factor must be in"):
+        speed_perturbed(arrays, True)
     with pytest.raises(ValueError, match="needs the clip's waveform"):
         speed_perturbed(SpeakerArrays(arrays.feats, arrays.landmarks, arrays.au45), 1.1)
 

@@ -238,7 +238,7 @@ def speed_perturbed(arrays: SpeakerArrays, factor: float, kind: Optional[str] = 
     kind = _augmented_kind(arrays, kind)
     if arrays.audio is None:
         raise ValueError("speed perturbation needs the clip's waveform: build the arrays with audio (synthetic_arrays)")
-    if not 0.7 <= factor <= 1.4:
+    if isinstance(factor, bool) or not 0.7 <= factor <= 1.4:
         raise ValueError(f"speed factor must be in [0.7, 1.4] (beyond, speech stops sounding human), got {factor}")
     wave = A.resample(np.asarray(arrays.audio, np.float32), int(round(A.SAMPLE_RATE * factor)), A.SAMPLE_RATE)
     n = max(1, min(A.n_frames_for(len(wave)), int(np.floor((arrays.n_frames - 1) / factor)) + 1))
@@ -420,7 +420,8 @@ def train_landmark_model(
         progress, desc: tqdm bar and its label.
 
     Sets ``model.feature_kind`` to ``arrays.kind`` when that is known, so
-    :func:`talkface_lite.drive.landmarks_from_audio` computes the right features without being told.
+    :func:`talkface_lite.drive.landmarks_from_audio` computes the right features without being told. It is
+    an attribute: ``torch.save(model)`` keeps it, ``state_dict()`` does not (runs keep it in their config).
 
     Returns:
         History ``{"step": [...], "pos": [...], ..., "total": [...], "loss": [...]}`` (every step;
